@@ -1,0 +1,129 @@
+//! Loading campaign files from a directory, with `file:line:col: message` diagnostics.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use toml::de::DeTable;
+
+use super::Campaign;
+use super::parse;
+
+/// One problem in a campaign file, at a line and column (both from 1).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct Diagnostic {
+    pub file: PathBuf,
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: {}", self.file.display(), self.line, self.col, self.message)
+    }
+}
+
+/// What parsing one file gave: the campaign, or its errors; warnings either way.
+pub struct Outcome {
+    pub campaign: Result<Campaign, Vec<Diagnostic>>,
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Parse one campaign file's text. `id` is its file stem.
+pub fn parse_campaign(id: &str, file: &Path, src: &str) -> Outcome {
+    let at = |span: std::ops::Range<usize>, message: String| {
+        let (line, col) = line_col(src, span.start);
+        Diagnostic { file: file.to_path_buf(), line, col, message }
+    };
+    let (table, syntax) = DeTable::parse_recoverable(src);
+    if !syntax.is_empty() {
+        let errors = syntax
+            .iter()
+            .map(|e| at(e.span().unwrap_or_default(), format!("TOML syntax: {}", e.message())))
+            .collect();
+        return Outcome { campaign: Err(errors), warnings: vec![] };
+    }
+    let parsed = parse::campaign(id, src, table.get_ref());
+    let mut errors: Vec<_> = parsed.errors.into_iter().map(|(s, m)| at(s, m)).collect();
+    errors.sort();
+    let warnings = parsed.warnings.into_iter().map(|(s, m)| at(s, m)).collect();
+    let campaign = match parsed.campaign {
+        Some(c) if errors.is_empty() => Ok(c),
+        _ => Err(errors),
+    };
+    Outcome { campaign, warnings }
+}
+
+fn line_col(src: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(src.len());
+    let before = &src[..src.floor_char_boundary(offset)];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+/// Every campaign of a directory, and what is wrong with the rest.
+#[derive(Default)]
+pub struct Catalog {
+    pub campaigns: BTreeMap<String, Campaign>,
+    pub errors: Vec<Diagnostic>,
+    pub warnings: Vec<Diagnostic>,
+}
+
+impl Catalog {
+    pub fn get(&self, id: &str) -> Option<&Campaign> {
+        self.campaigns.get(id)
+    }
+
+    /// The campaign `id`, or an error that says which exist and why `id` may not have loaded.
+    pub fn require(&self, id: &str) -> Result<&Campaign, String> {
+        if let Some(c) = self.campaigns.get(id) {
+            return Ok(c);
+        }
+        let broken: Vec<_> = self
+            .errors
+            .iter()
+            .filter(|d| d.file.file_stem().is_some_and(|s| s == id))
+            .map(|d| format!("\n  {d}"))
+            .collect();
+        if broken.is_empty() {
+            let known: Vec<_> = self.campaigns.keys().map(String::as_str).collect();
+            Err(format!("no campaign {id:?} (known: {})", known.join(", ")))
+        } else {
+            Err(format!("campaign {id:?} has errors:{}", broken.concat()))
+        }
+    }
+}
+
+/// Load every `*.toml` of `dir` (not its subdirectories).
+pub fn load_dir(dir: &Path) -> std::io::Result<Catalog> {
+    let mut catalog = Catalog::default();
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    paths.sort();
+    for path in paths {
+        let id = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
+        let bytes = std::fs::read(&path)?;
+        let Ok(src) = String::from_utf8(bytes) else {
+            catalog.errors.push(Diagnostic {
+                file: path.clone(),
+                line: 1,
+                col: 1,
+                message: "the file is not UTF-8 text".into(),
+            });
+            continue;
+        };
+        let outcome = parse_campaign(&id, &path, &src);
+        catalog.warnings.extend(outcome.warnings);
+        match outcome.campaign {
+            Ok(c) => {
+                catalog.campaigns.insert(id, c);
+            }
+            Err(errors) => catalog.errors.extend(errors),
+        }
+    }
+    Ok(catalog)
+}

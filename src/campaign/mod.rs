@@ -1,0 +1,198 @@
+//! Campaigns: the TOML files admins write, parsed into values that cannot be wrong.
+
+pub mod duration;
+pub mod load;
+pub mod messages;
+mod parse;
+mod reader;
+pub mod window;
+
+use std::collections::BTreeMap;
+
+use chrono::TimeDelta;
+use chrono_tz::Tz;
+
+use crate::phone::Phone;
+pub use load::{Catalog, Diagnostic, load_dir, parse_campaign};
+pub use messages::{Messages, Placeholder, Template};
+pub use window::{TimeRange, WeeklyWindow};
+
+/// A validated campaign. The id is the file name without `.toml`.
+#[derive(Debug, Clone)]
+pub struct Campaign {
+    pub id: String,
+    pub name: String,
+    pub clinic: String,
+    pub kind: Kind,
+    pub timezone: Tz,
+    pub country: phonenumber::country::Id,
+    pub caller_id: Phone,
+    pub clinic_phone: Phone,
+    pub default_language: String,
+    pub window: WeeklyWindow,
+    pub retry: RetryRules,
+    pub pacing: Pacing,
+    pub sms: Option<SmsRules>,
+    pub messages: BTreeMap<String, Messages>,
+    pub import_columns: ColumnMap,
+}
+
+/// Reminder or callback, with the rules only that kind has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    Reminder(ReminderRules),
+    Callback(CallbackRules),
+}
+
+impl Kind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Kind::Reminder(_) => "reminder",
+            Kind::Callback(_) => "callback",
+        }
+    }
+}
+
+/// `[reminder]`: how long before the appointment calls may start and must stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReminderRules {
+    pub start: TimeDelta,
+    pub stop: TimeDelta,
+}
+
+/// `[callback]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallbackRules {
+    pub connect: Connect,
+    pub agents: u32,
+    pub expire_after: TimeDelta,
+}
+
+/// Who a callback rings first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Connect {
+    AgentFirst,
+    PatientFirst,
+}
+
+/// `[retry]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryRules {
+    pub max_calls: u32,
+    /// Least time after call 1, 2, 3 …; the last one repeats. Never empty.
+    pub gaps: Vec<TimeDelta>,
+    pub rotate_dayparts: bool,
+    pub max_calls_per_day: u32,
+    pub max_calls_per_week: u32,
+}
+
+impl RetryRules {
+    /// The least time after the `n`th call (1-based).
+    pub fn gap_after(&self, n: u32) -> TimeDelta {
+        let i = (n.max(1) as usize - 1).min(self.gaps.len() - 1);
+        self.gaps[i]
+    }
+}
+
+/// `[pacing]`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pacing {
+    pub calls_per_second: f64,
+    pub burst: u32,
+    pub max_concurrent_calls: u32,
+}
+
+/// `[sms]`: when the SMS fallback is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SmsRules {
+    /// After this many unanswered calls; 0 = SMS first; `None` = not after calls.
+    pub after_calls: Option<u32>,
+    pub on_voicemail: bool,
+}
+
+/// The columns of an appointment list (SPEC §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Column {
+    AppointmentId,
+    PatientId,
+    FirstName,
+    LastName,
+    Phone,
+    StartsAt,
+    Timezone,
+    Language,
+    Provider,
+    Location,
+    Status,
+}
+
+impl Column {
+    pub const ALL: [Column; 11] = [
+        Column::AppointmentId,
+        Column::PatientId,
+        Column::FirstName,
+        Column::LastName,
+        Column::Phone,
+        Column::StartsAt,
+        Column::Timezone,
+        Column::Language,
+        Column::Provider,
+        Column::Location,
+        Column::Status,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Column::AppointmentId => "appointment_id",
+            Column::PatientId => "patient_id",
+            Column::FirstName => "first_name",
+            Column::LastName => "last_name",
+            Column::Phone => "phone",
+            Column::StartsAt => "starts_at",
+            Column::Timezone => "timezone",
+            Column::Language => "language",
+            Column::Provider => "provider",
+            Column::Location => "location",
+            Column::Status => "status",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Column> {
+        Column::ALL.into_iter().find(|c| c.name() == name)
+    }
+
+    pub fn required(self) -> bool {
+        matches!(
+            self,
+            Column::AppointmentId
+                | Column::PatientId
+                | Column::FirstName
+                | Column::Phone
+                | Column::StartsAt
+        )
+    }
+}
+
+/// `[import.columns]`: the export's own header for each column that is named differently.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ColumnMap(pub BTreeMap<Column, String>);
+
+impl ColumnMap {
+    /// The header that carries `column` in this campaign's exports.
+    pub fn header(&self, column: Column) -> &str {
+        self.0.get(&column).map_or(column.name(), String::as_str)
+    }
+}
+
+impl Campaign {
+    /// The messages in `language`, else in the default language.
+    pub fn messages_for(&self, language: &str) -> (&str, &Messages) {
+        match self.messages.get_key_value(language) {
+            Some((lang, m)) => (lang, m),
+            None => {
+                let lang = self.default_language.as_str();
+                (lang, &self.messages[lang])
+            }
+        }
+    }
+}

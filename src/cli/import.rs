@@ -1,0 +1,72 @@
+//! `ringback import --campaign ID FILE|-`.
+
+use std::io::{IsTerminal, Read};
+use std::path::Path;
+use std::process::ExitCode;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::{Failure, Outcome, catalog, connect};
+use crate::config::Config;
+use crate::import::{self, Format, ImportError};
+
+pub async fn run(config: &Config, campaign: &str, file: &Path, dry_run: bool) -> Outcome {
+    let catalog = catalog(config)?;
+    let campaign = catalog.require(campaign).map_err(Failure::User)?;
+    let name = file.display().to_string();
+    let bytes = if name == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin().read_to_end(&mut buf).map_err(|e| Failure::user(format!("stdin: {e}")))?;
+        buf
+    } else {
+        std::fs::read(file).map_err(|e| Failure::user(format!("{name}: {e}")))?
+    };
+    let format = Format::guess(&name, &bytes);
+    let db = connect(config).await?;
+
+    let bar = std::io::stdout().is_terminal().then(|| {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg} {bar:30} {pos}/{len} rows")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.set_message(if dry_run { "checking" } else { "importing" });
+        bar
+    });
+    let on_row = |done: usize, total: usize| {
+        if let Some(bar) = &bar {
+            if done == 1 {
+                bar.set_length(total as u64);
+            }
+            if done % 500 == 0 || done == total {
+                bar.set_position(done as u64);
+            }
+        }
+    };
+    let result = import::run(&db, campaign, &bytes, format, chrono::Utc::now(), dry_run, on_row, |_| {}).await;
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    db.close().await;
+    let summary = match result {
+        Ok(s) => s,
+        Err(ImportError::File(e)) => return Err(Failure::user(format!("{name}:{}: {}: {}", e.line, e.field, e.error))),
+        Err(ImportError::Store(e)) => {
+            return Err(Failure::runtime(format!("{name}: nothing was imported: {e}")));
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
+    for r in &summary.rejected {
+        eprintln!("{name}:{}: {}: {}", r.line, r.field, r.error);
+    }
+    if summary.rejected.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "{} row(s) rejected; the other rows were {}",
+            summary.rejected.len(),
+            if dry_run { "checked (dry run: nothing written)" } else { "imported" }
+        );
+        Ok(ExitCode::from(1))
+    }
+}

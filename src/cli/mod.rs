@@ -1,0 +1,158 @@
+//! The command line: parse, call into the library, map failures to exit codes
+//! (0 success, 1 user error, 2 runtime failure).
+
+mod campaigns;
+mod demo;
+mod import;
+mod plan;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::campaign::{Catalog, load_dir};
+use crate::config::Config;
+use crate::store::Db;
+
+#[derive(Debug, Parser)]
+#[command(name = "ringback", version, about = "Outbound reminder and callback dialer for clinics")]
+pub struct Cli {
+    /// Configuration file (default: ./ringback.toml when present).
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply database migrations.
+    Migrate,
+    /// Campaign files.
+    Campaigns {
+        #[command(subcommand)]
+        command: CampaignsCommand,
+    },
+    /// Import an appointment list (.csv or .json; - reads stdin) and plan each first call.
+    Import {
+        #[arg(long)]
+        campaign: String,
+        /// Validate and report, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        file: PathBuf,
+    },
+    /// Print the attempts the planner would make if nobody answers.
+    Plan {
+        #[arg(long)]
+        campaign: String,
+        /// Plan as of this instant (RFC 3339; default: now).
+        #[arg(long)]
+        at: Option<String>,
+        /// The appointment (RFC 3339, or YYYY-MM-DD HH:MM in the zone; reminders only).
+        #[arg(long)]
+        appointment: Option<String>,
+        /// The patient's IANA time zone (default: the campaign's).
+        #[arg(long)]
+        timezone: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// The whole pipeline on the embedded sample: a temporary database, the sample campaigns and list.
+    Demo,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CampaignsCommand {
+    /// Validate every campaign file of DIR (default: the configured campaigns_dir).
+    Check { dir: Option<PathBuf> },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+/// A failure, by whose fault: the user's input (exit 1) or the world (exit 2).
+#[derive(Debug)]
+pub enum Failure {
+    User(String),
+    Runtime(String),
+}
+
+impl Failure {
+    pub fn user(message: impl Into<String>) -> Failure {
+        Failure::User(message.into())
+    }
+
+    pub fn runtime(message: impl Into<String>) -> Failure {
+        Failure::Runtime(message.into())
+    }
+}
+
+pub type Outcome = Result<ExitCode, Failure>;
+
+pub async fn run(cli: Cli) -> ExitCode {
+    init_tracing();
+    let result = match Config::load(cli.config.as_deref(), |k| std::env::var(k).ok()) {
+        Err(e) => Err(Failure::user(format!("configuration: {e}"))),
+        Ok(config) => dispatch(cli.command, config).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(Failure::User(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(1)
+        }
+        Err(Failure::Runtime(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn dispatch(command: Command, config: Config) -> Outcome {
+    match command {
+        Command::Migrate => {
+            let db = connect(&config).await?;
+            db.close().await;
+            println!("migrations applied ({})", config.database_url.redacted());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Campaigns { command: CampaignsCommand::Check { dir } } => {
+            campaigns::check(&dir.unwrap_or(config.campaigns_dir))
+        }
+        Command::Import { campaign, dry_run, file } => import::run(&config, &campaign, &file, dry_run).await,
+        Command::Plan { campaign, at, appointment, timezone, format } => {
+            let catalog = catalog(&config)?;
+            let campaign = catalog.require(&campaign).map_err(Failure::User)?;
+            plan::run(campaign, at.as_deref(), appointment.as_deref(), timezone.as_deref(), format)
+        }
+        Command::Demo => demo::run().await,
+    }
+}
+
+/// The configured campaigns; a directory that cannot be read is the user's to fix.
+pub(crate) fn catalog(config: &Config) -> Result<Catalog, Failure> {
+    load_dir(&config.campaigns_dir)
+        .map_err(|e| Failure::user(format!("campaigns directory {}: {e}", config.campaigns_dir.display())))
+}
+
+/// Connect and migrate: every command that touches the database starts here.
+pub(crate) async fn connect(config: &Config) -> Result<Db, Failure> {
+    let url = config.database_url.redacted();
+    let db = Db::connect(config.database_url.expose()).await.map_err(|e| match e {
+        crate::store::StoreError::BadUrl => Failure::user(format!("database_url {url}: {e}")),
+        e => Failure::runtime(format!("database {url}: {e}")),
+    })?;
+    db.migrate().await.map_err(|e| Failure::runtime(format!("database {url}: {e}")))?;
+    Ok(db)
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("RINGBACK_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}

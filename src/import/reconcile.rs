@@ -1,0 +1,319 @@
+//! Deciding what an import changes, against what is stored, without touching storage: new
+//! appointments get an outreach and a planned first attempt; changed ones are re-planned;
+//! cancelled ones are withdrawn; the rest stay as they are.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+use super::row::{Row, Status};
+use super::{Rejection, Summary};
+use crate::campaign::Campaign;
+use crate::outreach::Channel;
+use crate::plan::{self, Request, Step};
+use crate::store::new_id;
+
+/// A stored patient of the campaign's clinic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatientRecord {
+    pub id: String,
+    pub external_id: String,
+    pub first_name: String,
+    pub last_name: Option<String>,
+    pub phone: String,
+    pub timezone: Option<String>,
+    pub language: Option<String>,
+}
+
+/// A stored appointment of the campaign, and its open outreach if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppointmentRecord {
+    pub id: String,
+    pub external_id: String,
+    pub patient_id: String,
+    /// The patient's number as last imported for this appointment.
+    pub phone: String,
+    pub starts_at: DateTime<Utc>,
+    pub timezone: String,
+    pub provider: Option<String>,
+    pub location: Option<String>,
+    pub status: String,
+    pub open_outreach: Option<String>,
+}
+
+/// An attempt to a phone number in any campaign, for the caps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contact {
+    pub attempt_id: String,
+    pub outreach_id: String,
+    pub at: DateTime<Utc>,
+    pub planned: bool,
+}
+
+/// What is stored that an import must take into account.
+#[derive(Debug, Clone, Default)]
+pub struct Existing {
+    pub patients: HashMap<String, PatientRecord>,
+    pub appointments: HashMap<String, AppointmentRecord>,
+    /// Attempts of the last week and the future, by phone number.
+    pub contacts: HashMap<String, Vec<Contact>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOutreach {
+    pub id: String,
+    pub patient_id: String,
+    pub appointment_id: String,
+    pub phone: String,
+    pub timezone: String,
+    pub language: String,
+    pub opens_at: DateTime<Utc>,
+    pub deadline: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAttempt {
+    pub id: String,
+    pub outreach_id: String,
+    pub channel: Channel,
+    pub phone: String,
+    pub due_at: DateTime<Utc>,
+    pub daypart: String,
+    pub reason: String,
+}
+
+/// Every write an import makes, to be applied in one transaction.
+#[derive(Debug, Clone, Default)]
+pub struct Changes {
+    pub new_patients: Vec<PatientRecord>,
+    pub changed_patients: Vec<PatientRecord>,
+    pub new_appointments: Vec<AppointmentRecord>,
+    pub changed_appointments: Vec<AppointmentRecord>,
+    /// Open outreach that end `withdrawn` (cancelled or changed upstream), planned attempts too.
+    pub withdrawn_outreach: Vec<String>,
+    /// Open outreach whose language changed.
+    pub relabelled_outreach: Vec<(String, String)>,
+    pub new_outreach: Vec<NewOutreach>,
+    pub new_attempts: Vec<NewAttempt>,
+    pub summary: Summary,
+}
+
+/// Decide what importing `rows` changes. `rejected` are the rows that did not parse.
+pub fn reconcile(
+    campaign: &Campaign,
+    rows: Vec<Row>,
+    rejected: Vec<Rejection>,
+    mut existing: Existing,
+    now: DateTime<Utc>,
+) -> Changes {
+    let mut changes = Changes::default();
+    changes.summary.rejected = rejected;
+    let rows = drop_duplicates(rows, &mut changes.summary.rejected);
+    let mut new_patient_ids: HashMap<String, usize> = HashMap::new();
+
+    for row in rows {
+        let (patient_id, patient_changed) = upsert_patient(&row, &mut existing, &mut changes, &mut new_patient_ids);
+        let zone = row.timezone.unwrap_or(campaign.timezone);
+        let Some(stored) = existing.appointments.get(&row.appointment_id).cloned() else {
+            let appointment = appointment_record(&row, new_id(), &patient_id, zone, None);
+            if row.status == Status::Cancelled {
+                changes.new_appointments.push(appointment);
+                changes.summary.unchanged += 1;
+                continue;
+            }
+            if plan_outreach(campaign, &row, &appointment.id, &patient_id, zone, &mut existing, &mut changes, now) {
+                changes.new_appointments.push(appointment);
+                changes.summary.created += 1;
+            } else {
+                changes.summary.skipped_too_late += 1;
+            }
+            continue;
+        };
+
+        let updated = appointment_record(&row, stored.id.clone(), &patient_id, zone, stored.open_outreach.clone());
+        let timing_changed = stored.starts_at != row.starts_at
+            || stored.timezone != zone.name()
+            || stored.patient_id != patient_id
+            || stored.phone != row.phone.as_str()
+            || (stored.status == Status::Cancelled.name() && row.status == Status::Booked);
+        let same_as_stored = AppointmentRecord { open_outreach: None, ..updated.clone() }
+            == AppointmentRecord { open_outreach: None, ..stored.clone() };
+
+        if row.status == Status::Cancelled {
+            if stored.status == Status::Cancelled.name() {
+                changes.summary.unchanged += 1;
+            } else {
+                changes.changed_appointments.push(updated);
+                withdraw(&stored, &mut existing, &mut changes);
+                changes.summary.withdrawn += 1;
+            }
+        } else if timing_changed {
+            changes.changed_appointments.push(updated);
+            withdraw(&stored, &mut existing, &mut changes);
+            if plan_outreach(campaign, &row, &stored.id, &patient_id, zone, &mut existing, &mut changes, now) {
+                changes.summary.updated += 1;
+            } else {
+                changes.summary.skipped_too_late += 1;
+            }
+        } else if !same_as_stored || patient_changed {
+            if !same_as_stored {
+                changes.changed_appointments.push(updated);
+            }
+            if let (Some(open), Some(language)) = (&stored.open_outreach, &row.language) {
+                changes.relabelled_outreach.push((open.clone(), language.clone()));
+            }
+            changes.summary.updated += 1;
+        } else {
+            changes.summary.unchanged += 1;
+        }
+        if let Some(a) = existing.appointments.get_mut(&row.appointment_id) {
+            a.patient_id = patient_id;
+        }
+    }
+    changes
+}
+
+/// An id twice in one file: neither row can be trusted over the other, so both are rejected.
+fn drop_duplicates(rows: Vec<Row>, rejected: &mut Vec<Rejection>) -> Vec<Row> {
+    let mut lines: HashMap<&str, Vec<u64>> = HashMap::new();
+    for row in &rows {
+        lines.entry(row.appointment_id.as_str()).or_default().push(row.line);
+    }
+    let duplicated: HashMap<String, Vec<u64>> = lines
+        .into_iter()
+        .filter(|(_, l)| l.len() > 1)
+        .map(|(id, l)| (id.to_string(), l))
+        .collect();
+    let mut kept = Vec::with_capacity(rows.len());
+    for row in rows {
+        match duplicated.get(&row.appointment_id) {
+            Some(lines) => {
+                let all: Vec<String> = lines.iter().map(u64::to_string).collect();
+                rejected.push(Rejection {
+                    line: row.line,
+                    field: "appointment_id".into(),
+                    error: format!("appointment_id {:?} appears on lines {} of this file", row.appointment_id, all.join(", ")),
+                });
+            }
+            None => kept.push(row),
+        }
+    }
+    rejected.sort_by_key(|r| r.line);
+    kept
+}
+
+fn upsert_patient(
+    row: &Row,
+    existing: &mut Existing,
+    changes: &mut Changes,
+    new_patient_ids: &mut HashMap<String, usize>,
+) -> (String, bool) {
+    let wanted = |id: String| PatientRecord {
+        id,
+        external_id: row.patient_id.clone(),
+        first_name: row.first_name.clone(),
+        last_name: row.last_name.clone(),
+        phone: row.phone.to_string(),
+        timezone: row.timezone.map(|z| z.name().to_string()),
+        language: row.language.clone(),
+    };
+    if let Some(&i) = new_patient_ids.get(&row.patient_id) {
+        // A patient first seen earlier in this file: the later row's details win.
+        let id = changes.new_patients[i].id.clone();
+        changes.new_patients[i] = wanted(id.clone());
+        return (id, false);
+    }
+    match existing.patients.get(&row.patient_id) {
+        Some(stored) => {
+            let record = wanted(stored.id.clone());
+            let id = stored.id.clone();
+            let changed = record != *stored;
+            if changed {
+                changes.changed_patients.push(record.clone());
+                existing.patients.insert(row.patient_id.clone(), record);
+            }
+            (id, changed)
+        }
+        None => {
+            let record = wanted(new_id());
+            new_patient_ids.insert(row.patient_id.clone(), changes.new_patients.len());
+            changes.new_patients.push(record.clone());
+            // Stored only after this import; later rows of the file find it in new_patient_ids.
+            (record.id, false)
+        }
+    }
+}
+
+fn appointment_record(row: &Row, id: String, patient_id: &str, zone: Tz, open: Option<String>) -> AppointmentRecord {
+    AppointmentRecord {
+        id,
+        external_id: row.appointment_id.clone(),
+        patient_id: patient_id.to_string(),
+        phone: row.phone.to_string(),
+        starts_at: row.starts_at,
+        timezone: zone.name().to_string(),
+        provider: row.provider.clone(),
+        location: row.location.clone(),
+        status: row.status.name().to_string(),
+        open_outreach: open,
+    }
+}
+
+/// End the appointment's open outreach as withdrawn, and forget its planned attempts for the caps.
+fn withdraw(stored: &AppointmentRecord, existing: &mut Existing, changes: &mut Changes) {
+    let Some(outreach) = &stored.open_outreach else { return };
+    changes.withdrawn_outreach.push(outreach.clone());
+    for contacts in existing.contacts.values_mut() {
+        contacts.retain(|c| !(c.planned && c.outreach_id == *outreach));
+    }
+}
+
+/// Plan a fresh outreach's first attempt; `false` when no permitted time is left.
+#[allow(clippy::too_many_arguments)]
+fn plan_outreach(
+    campaign: &Campaign,
+    row: &Row,
+    appointment_id: &str,
+    patient_id: &str,
+    zone: Tz,
+    existing: &mut Existing,
+    changes: &mut Changes,
+    now: DateTime<Utc>,
+) -> bool {
+    let phone = row.phone.to_string();
+    let mut request = Request::reminder(campaign, zone, row.starts_at);
+    request.others = existing.contacts.get(&phone).map(|c| c.iter().map(|c| c.at).collect()).unwrap_or_default();
+    let Step::Attempt(slot) = plan::next(&request, now) else {
+        return false;
+    };
+    let outreach_id = new_id();
+    let attempt_id = new_id();
+    existing.contacts.entry(phone.clone()).or_default().push(Contact {
+        attempt_id: attempt_id.clone(),
+        outreach_id: outreach_id.clone(),
+        at: slot.at,
+        planned: true,
+    });
+    let language = row.language.clone().unwrap_or_else(|| campaign.default_language.clone());
+    changes.new_outreach.push(NewOutreach {
+        id: outreach_id.clone(),
+        patient_id: patient_id.to_string(),
+        appointment_id: appointment_id.to_string(),
+        phone: phone.clone(),
+        timezone: zone.name().to_string(),
+        language,
+        opens_at: request.opens,
+        deadline: request.deadline,
+    });
+    changes.new_attempts.push(NewAttempt {
+        id: attempt_id,
+        outreach_id,
+        channel: slot.channel,
+        phone,
+        due_at: slot.at,
+        daypart: slot.daypart.name().to_string(),
+        reason: slot.reason,
+    });
+    true
+}

@@ -1,0 +1,195 @@
+//! Reading CSV and JSON appointment lists into raw records, one per row, keyed by column.
+
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use super::FileError;
+use crate::campaign::{Column, ColumnMap};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Json,
+}
+
+impl Format {
+    /// From a file name; `-` (stdin) and unknown extensions are sniffed from the content.
+    pub fn guess(name: &str, bytes: &[u8]) -> Format {
+        let lower = name.to_ascii_lowercase();
+        if lower.ends_with(".json") {
+            return Format::Json;
+        }
+        if lower.ends_with(".csv") {
+            return Format::Csv;
+        }
+        match strip_bom(bytes).iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(b'[') => Format::Json,
+            _ => Format::Csv,
+        }
+    }
+}
+
+/// A field as read: absent or blank (`None`), text, or bytes that are not UTF-8.
+pub type Field = Option<Result<String, ()>>;
+
+/// One row of the file before any field is interpreted.
+#[derive(Debug, Clone)]
+pub struct RawRecord {
+    pub line: u64,
+    pub fields: [Field; Column::ALL.len()],
+    /// A problem with the row as a whole (wrong number of fields, not an object …).
+    pub malformed: Option<String>,
+}
+
+impl RawRecord {
+    pub fn get(&self, column: Column) -> &Field {
+        &self.fields[column as usize]
+    }
+}
+
+/// Read every record of an appointment list.
+pub fn read(bytes: &[u8], format: Format, columns: &ColumnMap) -> Result<Vec<RawRecord>, FileError> {
+    let bytes = strip_bom(bytes);
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(FileError::new(1, "file", "the file is empty: expected a header row and appointments"));
+    }
+    match format {
+        Format::Csv => read_csv(bytes, columns),
+        Format::Json => read_json(bytes, columns),
+    }
+}
+
+fn strip_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
+}
+
+/// Spreadsheet exports in much of Europe separate with `;`; tab-separated exports exist too.
+fn sniff_delimiter(bytes: &[u8]) -> u8 {
+    let header = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
+    let count = |d: u8| header.iter().filter(|b| **b == d).count();
+    [b',', b';', b'\t'].into_iter().max_by_key(|d| count(*d)).unwrap_or(b',')
+}
+
+fn normalise(header: &str) -> String {
+    header.trim().to_lowercase()
+}
+
+/// Which position of the header holds each column: the campaign's mapped name, else our own.
+fn locate(
+    headers: &[String],
+    columns: &ColumnMap,
+    require: bool,
+) -> Result<[Option<usize>; Column::ALL.len()], FileError> {
+    let wanted: Vec<String> = headers.iter().map(|h| normalise(h)).collect();
+    let mut at = [None; Column::ALL.len()];
+    let mut missing = Vec::new();
+    for column in Column::ALL {
+        let find = |name: &str| wanted.iter().position(|h| *h == normalise(name));
+        at[column as usize] = find(columns.header(column)).or_else(|| find(column.name()));
+        if require && at[column as usize].is_none() && column.required() {
+            missing.push(column);
+        }
+    }
+    if let Some(first) = missing.first() {
+        let names: Vec<String> = missing.iter().map(|c| format!("{:?}", columns.header(*c))).collect();
+        return Err(FileError::new(1, first.name(), format!(
+            "missing column {} (the header has: {})",
+            names.join(", "),
+            headers.join(", ")
+        )));
+    }
+    Ok(at)
+}
+
+fn read_csv(bytes: &[u8], columns: &ColumnMap) -> Result<Vec<RawRecord>, FileError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(sniff_delimiter(bytes))
+        .flexible(true)
+        .has_headers(true)
+        .from_reader(bytes);
+    let header_bytes = reader
+        .byte_headers()
+        .map_err(|e| FileError::new(1, "header", format!("unreadable header: {e}")))?
+        .clone();
+    let headers = header_bytes
+        .iter()
+        .map(|h| String::from_utf8(h.to_vec()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| FileError::new(1, "header", "the header is not UTF-8 text (save the export as UTF-8)"))?;
+    let at = locate(&headers, columns, true)?;
+    let mut records = Vec::new();
+    let mut record = csv::ByteRecord::new();
+    loop {
+        let line = reader.position().line() + 1;
+        match reader.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                records.push(RawRecord {
+                    line: e.position().map_or(line, |p| p.line()),
+                    fields: Default::default(),
+                    malformed: Some(format!("unreadable row: {e}")),
+                });
+                continue;
+            }
+        }
+        let line = record.position().map_or(line, |p| p.line());
+        if record.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
+            continue;
+        }
+        let malformed = (record.len() != headers.len()).then(|| {
+            format!("the row has {} fields, the header has {}", record.len(), headers.len())
+        });
+        let mut fields: [Field; Column::ALL.len()] = Default::default();
+        for column in Column::ALL {
+            fields[column as usize] = at[column as usize]
+                .and_then(|i| record.get(i))
+                .map(|raw| std::str::from_utf8(raw).map(|s| s.trim().to_string()).map_err(|_| ()))
+                .filter(|f| !matches!(f, Ok(s) if s.is_empty()));
+        }
+        records.push(RawRecord { line, fields, malformed });
+    }
+    Ok(records)
+}
+
+fn read_json(bytes: &[u8], columns: &ColumnMap) -> Result<Vec<RawRecord>, FileError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let line = bytes[..e.valid_up_to()].iter().filter(|b| **b == b'\n').count() as u64 + 1;
+        FileError::new(line, "file", "the file is not UTF-8 text")
+    })?;
+    let items: Vec<&RawValue> = serde_json::from_str(text).map_err(|e| {
+        FileError::new(e.line() as u64, "file", format!("not a JSON array of appointments: {e}"))
+    })?;
+    let line_of = |item: &RawValue| {
+        let offset = item.get().as_ptr() as usize - text.as_ptr() as usize;
+        text[..offset].matches('\n').count() as u64 + 1
+    };
+    let mut headers: Vec<String> = Vec::new();
+    let mut records = Vec::new();
+    for item in items {
+        let line = line_of(item);
+        let Ok(Value::Object(object)) = serde_json::from_str::<Value>(item.get()) else {
+            records.push(RawRecord { line, fields: Default::default(), malformed: Some("not a JSON object".into()) });
+            continue;
+        };
+        headers.clear();
+        headers.extend(object.keys().cloned());
+        // A key an object lacks is a blank field, reported by the row's own checks.
+        let at = locate(&headers, columns, false)?;
+        let mut fields: [Field; Column::ALL.len()] = Default::default();
+        for column in Column::ALL {
+            fields[column as usize] = at[column as usize]
+                .and_then(|i| object.get(&headers[i]))
+                .and_then(|v| match v {
+                    Value::String(s) => Some(s.trim().to_string()),
+                    Value::Number(n) => Some(n.to_string()),
+                    Value::Bool(b) => Some(b.to_string()),
+                    _ => None,
+                })
+                .filter(|s| !s.is_empty())
+                .map(Ok);
+        }
+        records.push(RawRecord { line, fields, malformed: None });
+    }
+    Ok(records)
+}

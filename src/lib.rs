@@ -1,0 +1,14 @@
+//! ringback: an outbound reminder and callback dialer for clinics.
+//!
+//! The pipeline reads top to bottom: campaigns and appointment lists come in ([`campaign`],
+//! [`import`]), the pure [`plan`]ner decides when each attempt is due, [`store`] keeps the truth on
+//! SQLite or PostgreSQL.
+
+pub mod campaign;
+pub mod phone;
+pub mod outreach;
+pub mod plan;
+pub mod import;
+pub mod store;
+pub mod config;
+pub mod cli;

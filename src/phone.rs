@@ -1,0 +1,163 @@
+//! Phone numbers: E.164 or nothing, and masked whenever they reach a log.
+
+use std::fmt;
+
+use phonenumber::{Mode, country};
+
+/// A phone number in E.164 form (`+34612345678`). Cannot hold anything else.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(transparent)]
+pub struct Phone(String);
+
+/// Why a text is not a phone number we can dial.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PhoneError {
+    #[error("empty phone number")]
+    Empty,
+    #[error("not a phone number")]
+    Unparseable,
+    #[error("not a valid number for its country")]
+    Invalid,
+    #[error("not in E.164 form (+ and country code, e.g. +34930000000)")]
+    NotE164,
+}
+
+impl Phone {
+    /// Parse any common spelling (`612 34 56 78`, `(0034) 612-345-678`, `+34612345678`),
+    /// reading numbers without a country code as numbers of `region`.
+    pub fn parse(text: &str, region: Option<country::Id>) -> Result<Phone, PhoneError> {
+        let cleaned = clean(text);
+        if cleaned.is_empty() {
+            return Err(PhoneError::Empty);
+        }
+        let number = phonenumber::parse(region, &cleaned).map_err(|_| PhoneError::Unparseable)?;
+        if !phonenumber::is_valid(&number) {
+            return Err(PhoneError::Invalid);
+        }
+        Ok(Phone(number.format().mode(Mode::E164).to_string()))
+    }
+
+    /// Parse a number that must already be written in E.164 form.
+    pub fn parse_e164(text: &str) -> Result<Phone, PhoneError> {
+        let text = text.trim();
+        let digits = text.strip_prefix('+').ok_or(PhoneError::NotE164)?;
+        if !(8..=15).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(PhoneError::NotE164);
+        }
+        let phone = Phone::parse(text, None)?;
+        if phone.0 != text {
+            return Err(PhoneError::NotE164);
+        }
+        Ok(phone)
+    }
+
+    /// A number read back from storage, where only E.164 is ever written.
+    pub fn from_stored(e164: String) -> Phone {
+        Phone(e164)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The last four digits, for logs and screens that must not show the number.
+    pub fn masked(&self) -> String {
+        mask(&self.0)
+    }
+}
+
+/// Mask any number-like text to its last four characters.
+pub fn mask(number: &str) -> String {
+    let tail: String = number
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    format!("…{tail}")
+}
+
+/// `00` international prefixes become `+`; letters and separators other than the usual go.
+fn clean(text: &str) -> String {
+    let trimmed = text.trim();
+    let trimmed = trimmed.strip_prefix("tel:").unwrap_or(trimmed);
+    let mut out = String::with_capacity(trimmed.len());
+    for c in trimmed.chars() {
+        match c {
+            '0'..='9' | '+' => out.push(c),
+            ' ' | '-' | '.' | '(' | ')' | '/' | '\u{a0}' => {}
+            _ => out.push(c),
+        }
+    }
+    match out.strip_prefix("00") {
+        Some(rest) if !rest.is_empty() => format!("+{rest}"),
+        _ => out,
+    }
+}
+
+impl fmt::Display for Phone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Debug shows the masked form, so a stray `{:?}` never leaks a number into a log.
+impl fmt::Debug for Phone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Phone({})", self.masked())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn es() -> Option<country::Id> {
+        Some(country::Id::ES)
+    }
+
+    #[test]
+    fn common_spellings_normalise_to_e164() {
+        for text in [
+            "612345678",
+            "612 34 56 78",
+            "612-345-678",
+            "+34 612 34 56 78",
+            "0034 612 345 678",
+            "(+34) 612.34.56.78",
+            "tel:+34612345678",
+        ] {
+            assert_eq!(Phone::parse(text, es()).unwrap().as_str(), "+34612345678", "{text}");
+        }
+    }
+
+    #[test]
+    fn a_foreign_number_keeps_its_own_country_code() {
+        let phone = Phone::parse("+1 (212) 555-0123", es());
+        assert_eq!(phone.map(|p| p.0), Err(PhoneError::Invalid));
+        assert_eq!(Phone::parse("+1 415 867 5309", es()).unwrap().as_str(), "+14158675309");
+    }
+
+    #[test]
+    fn nonsense_and_short_numbers_are_rejected() {
+        assert_eq!(Phone::parse("", es()), Err(PhoneError::Empty));
+        assert!(Phone::parse("call me", es()).is_err());
+        assert!(Phone::parse("12345", es()).is_err());
+    }
+
+    #[test]
+    fn e164_form_is_required_where_asked() {
+        assert!(Phone::parse_e164("+34930000000").is_ok());
+        assert_eq!(Phone::parse_e164("930000000"), Err(PhoneError::NotE164));
+        assert_eq!(Phone::parse_e164("+34 930 000 000"), Err(PhoneError::NotE164));
+    }
+
+    #[test]
+    fn masked_shows_only_the_last_four_digits() {
+        let phone = Phone::parse("+34612345678", None).unwrap();
+        assert_eq!(phone.masked(), "…5678");
+        assert_eq!(format!("{phone:?}"), "Phone(…5678)");
+    }
+}

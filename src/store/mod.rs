@@ -1,0 +1,124 @@
+//! Storage: one API over SQLite (the default, nothing to install) and PostgreSQL (scale-out),
+//! picked by the URL scheme. The tables are the truth; the queue only wakes things up.
+
+mod import;
+
+pub use import::PlannedAttempt;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+
+/// Our migrations keep their own ledger, so apalis's `_sqlx_migrations` never clashes with it.
+const MIGRATIONS_TABLE: &str = "_ringback_migrations";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unsupported database URL (use sqlite://FILE or postgres://…)")]
+    BadUrl,
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("queue tables: {0}")]
+    Queue(String),
+}
+
+/// A connection pool on one of the two backends.
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Run the same body on whichever pool `db` holds. The body is compiled once per backend, so
+/// shared SQL (`$1` placeholders work on both) is written once.
+macro_rules! on_pool {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::store::Db::Sqlite($pool) => $body,
+            $crate::store::Db::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+impl Db {
+    /// Connect to `sqlite://FILE` (created if missing) or `postgres://…`.
+    pub async fn connect(url: &str) -> Result<Db, StoreError> {
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true);
+            let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+            Ok(Db::Sqlite(pool))
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let pool = PgPoolOptions::new()
+                .max_connections(10)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await?;
+            Ok(Db::Postgres(pool))
+        } else {
+            Err(StoreError::BadUrl)
+        }
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Apply ringback's migrations and create the queue's tables beside them.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match self {
+            Db::Sqlite(pool) => {
+                let mut migrator = sqlx::migrate!("migrations/sqlite");
+                migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
+                migrator.run(pool).await?;
+                apalis_sqlite::SqliteStorage::<()>::setup(pool)
+                    .await
+                    .map_err(|e| StoreError::Queue(e.to_string()))?;
+                // apalis turns durability off on the connection it used; keep ours.
+                sqlx::query("PRAGMA synchronous = NORMAL").execute(pool).await?;
+            }
+            Db::Postgres(pool) => {
+                let mut migrator = sqlx::migrate!("migrations/postgres");
+                migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
+                migrator.run(pool).await?;
+                sqlx::query("CREATE EXTENSION IF NOT EXISTS hstore").execute(pool).await?;
+                apalis_postgres::PostgresStorage::<()>::setup(pool)
+                    .await
+                    .map_err(|e| StoreError::Queue(e.to_string()))?;
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        on_pool!(self, pool => pool.close().await)
+    }
+}
+
+/// Milliseconds since the Unix epoch, the way instants are stored.
+pub fn millis(t: chrono::DateTime<chrono::Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+/// An instant read back from storage.
+pub fn instant(ms: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// A new id: sortable by creation time, unguessable enough for webhook URLs.
+pub fn new_id() -> String {
+    ulid::Ulid::new().to_string()
+}
