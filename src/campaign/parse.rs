@@ -66,8 +66,9 @@ pub(crate) fn campaign(id: &str, src: &str, table: &DeTable<'_>) -> Parsed {
     let sms = sms(&top, &mut errors);
     let default_language = top.required_str("default_language", &mut errors);
     let messages = messages(&top, src, sms.is_some(), &mut errors);
-    if let (Some(lang), Some(messages)) = (&default_language, &messages) {
-        if !messages.contains_key(*lang.get_ref()) {
+    let languages = top.get("messages").and_then(|m| m.get_ref().as_table());
+    if let (Some(lang), Some(languages)) = (&default_language, languages) {
+        if !languages.contains_key(*lang.get_ref()) {
             errors.push(lang.span(), format!("no [messages.{}] table for the default language", lang.get_ref()));
         }
     }
