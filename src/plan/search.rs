@@ -96,7 +96,7 @@ impl Search<'_> {
                 }
                 if at < end {
                     if at > t {
-                        note(delays, outside(self.zone, t));
+                        note(delays, self.why_not(t));
                     }
                     return Some((at, part));
                 }
@@ -107,12 +107,19 @@ impl Search<'_> {
     }
 }
 
-fn outside(zone: Tz, t: DateTime<Utc>) -> String {
-    let minute = calendar::local_minute(zone, t);
-    if calendar::LEGAL_HOURS.contains(minute) {
-        "outside the calling window".to_string()
-    } else {
-        "outside the window and legal hours 08:00-21:00".to_string()
+
+impl Search<'_> {
+    /// Why `t` itself was not taken, in words.
+    fn why_not(&self, t: DateTime<Utc>) -> String {
+        let minute = calendar::local_minute(self.zone, t);
+        let date = local_date(self.zone, t);
+        if open_pieces(self.window, date).iter().any(|(piece, _)| piece.contains(minute)) {
+            "waiting for a part of the day not tried yet".to_string()
+        } else if calendar::LEGAL_HOURS.contains(minute) {
+            "outside the calling window".to_string()
+        } else {
+            "outside the window and legal hours 08:00-21:00".to_string()
+        }
     }
 }
 
