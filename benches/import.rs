@@ -1,1 +1,81 @@
-fn main() {}
+//! Import + plan of a generated 100,000-row CSV into SQLite, beside `sqlite3`'s `.import` of the
+//! same file into a bare table as the reference.
+//!
+//! Run: `cargo bench --bench import` (ROWS=… to change the size).
+
+use std::process::Command;
+use std::time::Instant;
+
+use chrono::{Days, Utc};
+use ringback::campaign::load_dir;
+use ringback::import::{self, Format};
+use ringback::store::Db;
+
+fn main() {
+    let rows: usize = std::env::var("ROWS").ok().and_then(|r| r.parse().ok()).unwrap_or(100_000);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let csv_path = dir.path().join("appointments.csv");
+    std::fs::write(&csv_path, generate(rows)).expect("write csv");
+    let bytes = std::fs::read(&csv_path).expect("read csv");
+    let catalog = load_dir(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/campaigns"))).expect("campaigns");
+    let campaign = catalog.require("reminders").expect("reminders campaign");
+
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let seconds = rt.block_on(async {
+        let db = Db::connect(&url).await.expect("connect");
+        db.migrate().await.expect("migrate");
+        let start = Instant::now();
+        let summary = import::run(&db, campaign, &bytes, Format::Csv, Utc::now(), false, |_, _| {}, |_| {})
+            .await
+            .expect("import");
+        let seconds = start.elapsed().as_secs_f64();
+        assert_eq!(summary.created as usize, rows, "{:?}", &summary.rejected.first());
+        db.close().await;
+        seconds
+    });
+    println!("ringback import + plan: {rows} rows in {seconds:.3} s = {:.0} rows/s", rows as f64 / seconds);
+
+    let reference = dir.path().join("reference.db");
+    let start = Instant::now();
+    let status = Command::new("sqlite3")
+        .arg(&reference)
+        .arg(".mode csv")
+        .arg(format!(".import {} appointments", csv_path.display()))
+        .status();
+    match status {
+        Ok(s) if s.success() => {
+            let reference_s = start.elapsed().as_secs_f64();
+            println!(
+                "sqlite3 .import (reference): {rows} rows in {reference_s:.3} s = {:.0} rows/s",
+                rows as f64 / reference_s
+            );
+            println!("ringback speed / reference speed = {:.2}x", reference_s / seconds);
+        }
+        _ => println!("sqlite3 .import (reference): sqlite3 not installed (apt-get install sqlite3)"),
+    }
+}
+
+/// Rows in the default column layout: distinct patients, mixed phone spellings, weekdays ahead.
+fn generate(rows: usize) -> String {
+    let mut out = String::from(
+        "appointment_id,patient_id,first_name,last_name,phone,starts_at,timezone,language,provider,location,status\n",
+    );
+    let today = Utc::now().date_naive();
+    for i in 0..rows {
+        let day = today.checked_add_days(Days::new(3 + (i % 20) as u64)).unwrap_or(today);
+        let hour = 9 + i % 9;
+        let n = 600_000_000 + i;
+        let phone = match i % 3 {
+            0 => format!("{n}"),
+            1 => format!("+34 {} {} {}", &n.to_string()[..3], &n.to_string()[3..6], &n.to_string()[6..]),
+            _ => format!("0034{n}"),
+        };
+        let lang = ["ca", "es", "en"][i % 3];
+        out.push_str(&format!(
+            "A{i},P{i},Anna,Puig,{phone},{day} {hour:02}:{:02},,{lang},Dra. Font,Consulta 1,booked\n",
+            (i % 4) * 15
+        ));
+    }
+    out
+}

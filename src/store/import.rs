@@ -3,15 +3,101 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use sqlx::QueryBuilder;
+use serde::Serialize;
 
 use super::{Db, StoreError, instant, millis, on_pool};
 use crate::campaign::Campaign;
 use crate::import::Changes;
 use crate::import::reconcile::{AppointmentRecord, Contact, Existing, PatientRecord};
 
-/// Bound parameters per statement, under SQLite's limit of 32,766.
-const MAX_BINDS: usize = 30_000;
+/// Rows per bulk statement: each statement carries its rows as one JSON parameter, which the
+/// database unpacks itself (far cheaper than binding every value one by one).
+const BULK_ROWS: usize = 5_000;
+
+/// A table written in bulk: its name and its columns with their PostgreSQL types.
+struct Bulk {
+    table: &'static str,
+    columns: &'static [(&'static str, &'static str)],
+}
+
+const PATIENTS: Bulk = Bulk {
+    table: "patients",
+    columns: &[("id", "text"), ("clinic", "text"), ("external_id", "text"), ("first_name", "text"), ("last_name", "text"),
+        ("phone", "text"), ("timezone", "text"), ("language", "text"), ("created_at", "bigint"), ("updated_at", "bigint")],
+};
+const APPOINTMENTS: Bulk = Bulk {
+    table: "appointments",
+    columns: &[("id", "text"), ("campaign", "text"), ("external_id", "text"), ("patient_id", "text"), ("starts_at", "bigint"),
+        ("timezone", "text"), ("provider", "text"), ("location", "text"), ("status", "text"), ("created_at", "bigint"),
+        ("updated_at", "bigint")],
+};
+const OUTREACH: Bulk = Bulk {
+    table: "outreach",
+    columns: &[("id", "text"), ("campaign", "text"), ("kind", "text"), ("patient_id", "text"), ("appointment_id", "text"),
+        ("phone", "text"), ("timezone", "text"), ("language", "text"), ("opens_at", "bigint"), ("deadline", "bigint"),
+        ("state", "text"), ("source", "text"), ("created_at", "bigint"), ("updated_at", "bigint")],
+};
+const ATTEMPTS: Bulk = Bulk {
+    table: "attempts",
+    columns: &[("id", "text"), ("outreach_id", "text"), ("seq", "integer"), ("channel", "text"), ("phone", "text"),
+        ("status", "text"), ("due_at", "bigint"), ("daypart", "text"), ("reason", "text"), ("created_at", "bigint"),
+        ("updated_at", "bigint")],
+};
+
+impl Bulk {
+    /// `INSERT … SELECT` from a JSON array of objects keyed by column name.
+    fn sql(&self, backend: &str) -> String {
+        let names: Vec<&str> = self.columns.iter().map(|(c, _)| *c).collect();
+        if backend == "sqlite" {
+            let values: Vec<String> = names.iter().map(|c| format!("value ->> '$.{c}'")).collect();
+            format!("INSERT INTO {} ({}) SELECT {} FROM json_each($1)", self.table, names.join(", "), values.join(", "))
+        } else {
+            let types: Vec<String> = self.columns.iter().map(|(c, t)| format!("{c} {t}")).collect();
+            format!(
+                "INSERT INTO {} ({}) SELECT {} FROM json_to_recordset($1::json) AS r({})",
+                self.table, names.join(", "), names.join(", "), types.join(", ")
+            )
+        }
+    }
+}
+
+/// The rows of each bulk table, serialised as JSON objects keyed by column.
+#[derive(Serialize)]
+struct PatientRow<'a> {
+    id: &'a str, clinic: &'a str, external_id: &'a str, first_name: &'a str, last_name: Option<&'a str>,
+    phone: &'a str, timezone: Option<&'a str>, language: Option<&'a str>, created_at: i64, updated_at: i64,
+}
+
+#[derive(Serialize)]
+struct AppointmentRow<'a> {
+    id: &'a str, campaign: &'a str, external_id: &'a str, patient_id: &'a str, starts_at: i64, timezone: &'a str,
+    provider: Option<&'a str>, location: Option<&'a str>, status: &'a str, created_at: i64, updated_at: i64,
+}
+
+#[derive(Serialize)]
+struct OutreachRow<'a> {
+    id: &'a str, campaign: &'a str, kind: &'a str, patient_id: &'a str, appointment_id: &'a str, phone: &'a str,
+    timezone: &'a str, language: &'a str, opens_at: i64, deadline: i64, state: &'a str, source: &'a str,
+    created_at: i64, updated_at: i64,
+}
+
+#[derive(Serialize)]
+struct AttemptRow<'a> {
+    id: &'a str, outreach_id: &'a str, seq: i64, channel: &'a str, phone: &'a str, status: &'a str, due_at: i64,
+    daypart: &'a str, reason: &'a str, created_at: i64, updated_at: i64,
+}
+
+/// Insert `rows` (JSON objects) into a [`Bulk`] table in chunks, inside the caller's transaction.
+macro_rules! bulk_insert {
+    ($conn:expr, $backend:expr, $bulk:expr, $rows:expr) => {
+        let sql = $bulk.sql($backend);
+        for chunk in $rows.chunks(BULK_ROWS) {
+            let body = serde_json::to_string(chunk).unwrap_or_else(|_| "[]".into());
+            // The SQL is built from the constant table and column names above, never from input.
+            sqlx::query(sqlx::AssertSqlSafe(sql.clone())).bind(body).execute($conn).await?;
+        }
+    };
+}
 
 type AppointmentTuple = (String, String, String, String, i64, String, Option<String>, Option<String>, String, Option<String>);
 type PatientTuple = (String, String, String, Option<String>, String, Option<String>, Option<String>);
@@ -88,19 +174,15 @@ impl Db {
     /// Write an import's changes: all of them, or (on any error) none.
     pub async fn apply_import(&self, campaign: &Campaign, changes: &Changes, now: DateTime<Utc>) -> Result<(), StoreError> {
         let now = millis(now);
+        let backend = self.backend();
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            for chunk in changes.new_patients.chunks(MAX_BINDS / 10) {
-                let mut q = QueryBuilder::new(
-                    "INSERT INTO patients (id, clinic, external_id, first_name, last_name, phone, timezone, language, created_at, updated_at) ",
-                );
-                q.push_values(chunk, |mut b, p| {
-                    b.push_bind(p.id.clone()).push_bind(campaign.clinic.clone()).push_bind(p.external_id.clone())
-                        .push_bind(p.first_name.clone()).push_bind(p.last_name.clone()).push_bind(p.phone.clone())
-                        .push_bind(p.timezone.clone()).push_bind(p.language.clone()).push_bind(now).push_bind(now);
-                });
-                q.build().execute(&mut *tx).await?;
-            }
+            let rows: Vec<PatientRow> = changes.new_patients.iter().map(|p| PatientRow {
+                id: &p.id, clinic: &campaign.clinic, external_id: &p.external_id, first_name: &p.first_name,
+                last_name: p.last_name.as_deref(), phone: &p.phone, timezone: p.timezone.as_deref(),
+                language: p.language.as_deref(), created_at: now, updated_at: now,
+            }).collect();
+            bulk_insert!(&mut *tx, backend, PATIENTS, &rows);
             for p in &changes.changed_patients {
                 sqlx::query(
                     "UPDATE patients SET first_name = $1, last_name = $2, phone = $3, timezone = $4, language = $5, updated_at = $6 WHERE id = $7",
@@ -109,18 +191,12 @@ impl Db {
                 .execute(&mut *tx)
                 .await?;
             }
-            for chunk in changes.new_appointments.chunks(MAX_BINDS / 11) {
-                let mut q = QueryBuilder::new(
-                    "INSERT INTO appointments (id, campaign, external_id, patient_id, starts_at, timezone, provider, location, status, created_at, updated_at) ",
-                );
-                q.push_values(chunk, |mut b, a| {
-                    b.push_bind(a.id.clone()).push_bind(campaign.id.clone()).push_bind(a.external_id.clone())
-                        .push_bind(a.patient_id.clone()).push_bind(millis(a.starts_at)).push_bind(a.timezone.clone())
-                        .push_bind(a.provider.clone()).push_bind(a.location.clone()).push_bind(a.status.clone())
-                        .push_bind(now).push_bind(now);
-                });
-                q.build().execute(&mut *tx).await?;
-            }
+            let rows: Vec<AppointmentRow> = changes.new_appointments.iter().map(|a| AppointmentRow {
+                id: &a.id, campaign: &campaign.id, external_id: &a.external_id, patient_id: &a.patient_id,
+                starts_at: millis(a.starts_at), timezone: &a.timezone, provider: a.provider.as_deref(),
+                location: a.location.as_deref(), status: &a.status, created_at: now, updated_at: now,
+            }).collect();
+            bulk_insert!(&mut *tx, backend, APPOINTMENTS, &rows);
             for a in &changes.changed_appointments {
                 sqlx::query(
                     "UPDATE appointments SET patient_id = $1, starts_at = $2, timezone = $3, provider = $4, location = $5, status = $6, updated_at = $7 WHERE id = $8",
@@ -148,30 +224,19 @@ impl Db {
                     .execute(&mut *tx)
                     .await?;
             }
-            for chunk in changes.new_outreach.chunks(MAX_BINDS / 14) {
-                let mut q = QueryBuilder::new(
-                    "INSERT INTO outreach (id, campaign, kind, patient_id, appointment_id, phone, timezone, language, opens_at, deadline, state, source, created_at, updated_at) ",
-                );
-                q.push_values(chunk, |mut b, o| {
-                    b.push_bind(o.id.clone()).push_bind(campaign.id.clone()).push_bind("reminder")
-                        .push_bind(o.patient_id.clone()).push_bind(o.appointment_id.clone()).push_bind(o.phone.clone())
-                        .push_bind(o.timezone.clone()).push_bind(o.language.clone()).push_bind(millis(o.opens_at))
-                        .push_bind(millis(o.deadline)).push_bind("active").push_bind("import").push_bind(now).push_bind(now);
-                });
-                q.build().execute(&mut *tx).await?;
-            }
-            for chunk in changes.new_attempts.chunks(MAX_BINDS / 11) {
-                let mut q = QueryBuilder::new(
-                    "INSERT INTO attempts (id, outreach_id, seq, channel, phone, status, due_at, daypart, reason, created_at, updated_at) ",
-                );
-                q.push_values(chunk, |mut b, a| {
-                    b.push_bind(a.id.clone()).push_bind(a.outreach_id.clone()).push_bind(1_i64)
-                        .push_bind(a.channel.name()).push_bind(a.phone.clone()).push_bind("planned")
-                        .push_bind(millis(a.due_at)).push_bind(a.daypart.clone()).push_bind(a.reason.clone())
-                        .push_bind(now).push_bind(now);
-                });
-                q.build().execute(&mut *tx).await?;
-            }
+            let rows: Vec<OutreachRow> = changes.new_outreach.iter().map(|o| OutreachRow {
+                id: &o.id, campaign: &campaign.id, kind: "reminder", patient_id: &o.patient_id,
+                appointment_id: &o.appointment_id, phone: &o.phone, timezone: &o.timezone, language: &o.language,
+                opens_at: millis(o.opens_at), deadline: millis(o.deadline), state: "active", source: "import",
+                created_at: now, updated_at: now,
+            }).collect();
+            bulk_insert!(&mut *tx, backend, OUTREACH, &rows);
+            let rows: Vec<AttemptRow> = changes.new_attempts.iter().map(|a| AttemptRow {
+                id: &a.id, outreach_id: &a.outreach_id, seq: 1, channel: a.channel.name(), phone: &a.phone,
+                status: "planned", due_at: millis(a.due_at), daypart: &a.daypart, reason: &a.reason,
+                created_at: now, updated_at: now,
+            }).collect();
+            bulk_insert!(&mut *tx, backend, ATTEMPTS, &rows);
             tx.commit().await?;
         });
         Ok(())
