@@ -12,12 +12,19 @@ use ringback::import::{self, Format};
 use ringback::store::Db;
 
 fn main() {
-    let rows: usize = std::env::var("ROWS").ok().and_then(|r| r.parse().ok()).unwrap_or(100_000);
+    let rows: usize = std::env::var("ROWS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(100_000);
     let dir = tempfile::tempdir().expect("temp dir");
     let csv_path = dir.path().join("appointments.csv");
     std::fs::write(&csv_path, generate(rows)).expect("write csv");
     let bytes = std::fs::read(&csv_path).expect("read csv");
-    let catalog = load_dir(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/campaigns"))).expect("campaigns");
+    let catalog = load_dir(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/campaigns"
+    )))
+    .expect("campaigns");
     let campaign = catalog.require("reminders").expect("reminders campaign");
 
     let rt = tokio::runtime::Runtime::new().expect("runtime");
@@ -26,15 +33,29 @@ fn main() {
         let db = Db::connect(&url).await.expect("connect");
         db.migrate().await.expect("migrate");
         let start = Instant::now();
-        let summary = import::run(&db, campaign, &bytes, Format::Csv, Utc::now(), false, |_, _| {}, |_| {})
+        let input = import::Input {
+            bytes: &bytes,
+            format: Format::Csv,
+            now: Utc::now(),
+            dry_run: false,
+        };
+        let summary = import::run(&db, campaign, input, |_, _| {}, |_| {})
             .await
             .expect("import");
         let seconds = start.elapsed().as_secs_f64();
-        assert_eq!(summary.created as usize, rows, "{:?}", &summary.rejected.first());
+        assert_eq!(
+            summary.created as usize,
+            rows,
+            "{:?}",
+            &summary.rejected.first()
+        );
         db.close().await;
         seconds
     });
-    println!("ringback import + plan: {rows} rows in {seconds:.3} s = {:.0} rows/s", rows as f64 / seconds);
+    println!(
+        "ringback import + plan: {rows} rows in {seconds:.3} s = {:.0} rows/s",
+        rows as f64 / seconds
+    );
 
     let reference = dir.path().join("reference.db");
     let start = Instant::now();
@@ -50,9 +71,14 @@ fn main() {
                 "sqlite3 .import (reference): {rows} rows in {reference_s:.3} s = {:.0} rows/s",
                 rows as f64 / reference_s
             );
-            println!("ringback speed / reference speed = {:.2}x", reference_s / seconds);
+            println!(
+                "ringback speed / reference speed = {:.2}x",
+                reference_s / seconds
+            );
         }
-        _ => println!("sqlite3 .import (reference): sqlite3 not installed (apt-get install sqlite3)"),
+        _ => {
+            println!("sqlite3 .import (reference): sqlite3 not installed (apt-get install sqlite3)")
+        }
     }
 }
 
@@ -63,12 +89,19 @@ fn generate(rows: usize) -> String {
     );
     let today = Utc::now().date_naive();
     for i in 0..rows {
-        let day = today.checked_add_days(Days::new(3 + (i % 20) as u64)).unwrap_or(today);
+        let day = today
+            .checked_add_days(Days::new(3 + (i % 20) as u64))
+            .unwrap_or(today);
         let hour = 9 + i % 9;
         let n = 600_000_000 + i;
         let phone = match i % 3 {
             0 => format!("{n}"),
-            1 => format!("+34 {} {} {}", &n.to_string()[..3], &n.to_string()[3..6], &n.to_string()[6..]),
+            1 => format!(
+                "+34 {} {} {}",
+                &n.to_string()[..3],
+                &n.to_string()[3..6],
+                &n.to_string()[6..]
+            ),
             _ => format!("0034{n}"),
         };
         let lang = ["ca", "es", "en"][i % 3];

@@ -49,7 +49,9 @@ impl DatabaseUrl {
         };
         let userinfo = &url[scheme_end + 3..at];
         match userinfo.split_once(':') {
-            Some((user, _)) if at > scheme_end => format!("{}{}:***{}", &url[..scheme_end + 3], user, &url[at..]),
+            Some((user, _)) if at > scheme_end => {
+                format!("{}{}:***{}", &url[..scheme_end + 3], user, &url[at..])
+            }
             _ => url.clone(),
         }
     }
@@ -126,7 +128,10 @@ pub enum ConfigError {
 
 impl Config {
     /// Read `path` (it must exist), else `ringback.toml` when present, then apply the environment.
-    pub fn load(path: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+    pub fn load(
+        path: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
         let file = match path {
             Some(p) => Some(p.to_path_buf()),
             None => Some(PathBuf::from("ringback.toml")).filter(|p| p.exists()),
@@ -134,22 +139,32 @@ impl Config {
         let raw = match &file {
             None => FileConfig::default(),
             Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .map_err(|e| ConfigError::File { path: p.clone(), message: e.to_string() })?;
-                toml::from_str(&text).map_err(|e| ConfigError::File { path: p.clone(), message: e.to_string() })?
+                let text = std::fs::read_to_string(p).map_err(|e| ConfigError::File {
+                    path: p.clone(),
+                    message: e.to_string(),
+                })?;
+                toml::from_str(&text).map_err(|e| ConfigError::File {
+                    path: p.clone(),
+                    message: e.to_string(),
+                })?
             }
         };
         Self::resolve(raw, env)
     }
 
-    fn resolve(raw: FileConfig, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+    fn resolve(
+        raw: FileConfig,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
         let env = |key: &str| env(key).filter(|v| !v.is_empty());
         let database_url = env("RINGBACK_DATABASE_URL")
             .or_else(|| env("DATABASE_URL"))
             .map(DatabaseUrl::new)
             .or(raw.database_url)
             .unwrap_or_else(|| DatabaseUrl::new("sqlite://ringback.db"));
-        let listen = env("RINGBACK_LISTEN").or(raw.listen).unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen = env("RINGBACK_LISTEN")
+            .or(raw.listen)
+            .unwrap_or_else(|| "127.0.0.1:8080".into());
         let public_url = env("RINGBACK_PUBLIC_URL")
             .or(raw.public_url)
             .unwrap_or_else(|| format!("http://{listen}"))
@@ -159,7 +174,12 @@ impl Config {
             Some(k) => match k.as_str() {
                 "simulator" => ProviderKind::Simulator,
                 "twilio" => ProviderKind::Twilio,
-                _ => return Err(ConfigError::Value { key: "RINGBACK_PROVIDER", message: format!("{k:?}: use simulator or twilio") }),
+                _ => {
+                    return Err(ConfigError::Value {
+                        key: "RINGBACK_PROVIDER",
+                        message: format!("{k:?}: use simulator or twilio"),
+                    });
+                }
             },
             None => raw.provider.kind.unwrap_or(ProviderKind::Simulator),
         };
@@ -171,9 +191,13 @@ impl Config {
                 .trim_end_matches('/')
                 .to_string(),
             account_sid: env("RINGBACK_TWILIO_ACCOUNT_SID").or(raw.provider.account_sid),
-            auth_token: env("RINGBACK_TWILIO_AUTH_TOKEN").map(Secret::new).or(raw.provider.auth_token),
+            auth_token: env("RINGBACK_TWILIO_AUTH_TOKEN")
+                .map(Secret::new)
+                .or(raw.provider.auth_token),
         };
-        if kind == ProviderKind::Twilio && (provider.account_sid.is_none() || provider.auth_token.is_none()) {
+        if kind == ProviderKind::Twilio
+            && (provider.account_sid.is_none() || provider.auth_token.is_none())
+        {
             return Err(ConfigError::Value {
                 key: "provider",
                 message: "the twilio provider needs RINGBACK_TWILIO_ACCOUNT_SID and RINGBACK_TWILIO_AUTH_TOKEN".into(),
@@ -185,7 +209,10 @@ impl Config {
         }
         Ok(Config {
             database_url,
-            campaigns_dir: env("RINGBACK_CAMPAIGNS_DIR").map(PathBuf::from).or(raw.campaigns_dir).unwrap_or_else(|| "campaigns".into()),
+            campaigns_dir: env("RINGBACK_CAMPAIGNS_DIR")
+                .map(PathBuf::from)
+                .or(raw.campaigns_dir)
+                .unwrap_or_else(|| "campaigns".into()),
             listen,
             public_url,
             provider,
@@ -200,7 +227,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |k| map.get(k).cloned()
     }
 
@@ -215,8 +245,17 @@ mod tests {
 
     #[test]
     fn environment_overrides_the_file_and_ringback_database_url_wins() {
-        let raw: FileConfig = toml::from_str("database_url = \"sqlite://file.db\"\nlisten = \"0.0.0.0:9000\"").unwrap();
-        let c = Config::resolve(raw, env(&[("DATABASE_URL", "sqlite://plain.db"), ("RINGBACK_DATABASE_URL", "sqlite://ours.db")])).unwrap();
+        let raw: FileConfig =
+            toml::from_str("database_url = \"sqlite://file.db\"\nlisten = \"0.0.0.0:9000\"")
+                .unwrap();
+        let c = Config::resolve(
+            raw,
+            env(&[
+                ("DATABASE_URL", "sqlite://plain.db"),
+                ("RINGBACK_DATABASE_URL", "sqlite://ours.db"),
+            ]),
+        )
+        .unwrap();
         assert_eq!(c.database_url.expose(), "sqlite://ours.db");
         assert_eq!(c.public_url, "http://0.0.0.0:9000");
     }
@@ -230,7 +269,10 @@ mod tests {
                 ("RINGBACK_TWILIO_ACCOUNT_SID", "AC123"),
                 ("RINGBACK_TWILIO_AUTH_TOKEN", "tok-very-secret"),
                 ("RINGBACK_API_TOKEN", "api-very-secret"),
-                ("RINGBACK_DATABASE_URL", "postgres://ringback:pw-very-secret@db/ringback"),
+                (
+                    "RINGBACK_DATABASE_URL",
+                    "postgres://ringback:pw-very-secret@db/ringback",
+                ),
             ]),
         )
         .unwrap();
@@ -241,7 +283,13 @@ mod tests {
 
     #[test]
     fn twilio_without_credentials_is_refused() {
-        assert!(Config::resolve(FileConfig::default(), env(&[("RINGBACK_PROVIDER", "twilio")])).is_err());
+        assert!(
+            Config::resolve(
+                FileConfig::default(),
+                env(&[("RINGBACK_PROVIDER", "twilio")])
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -5,10 +5,10 @@
 //! SQLite or PostgreSQL.
 
 pub mod campaign;
-pub mod phone;
-pub mod outreach;
-pub mod plan;
-pub mod import;
-pub mod store;
-pub mod config;
 pub mod cli;
+pub mod config;
+pub mod import;
+pub mod outreach;
+pub mod phone;
+pub mod plan;
+pub mod store;

@@ -129,7 +129,11 @@ mod tests {
             "(+34) 612.34.56.78",
             "tel:+34612345678",
         ] {
-            assert_eq!(Phone::parse(text, es()).unwrap().as_str(), "+34612345678", "{text}");
+            assert_eq!(
+                Phone::parse(text, es()).unwrap().as_str(),
+                "+34612345678",
+                "{text}"
+            );
         }
     }
 
@@ -137,7 +141,10 @@ mod tests {
     fn a_foreign_number_keeps_its_own_country_code() {
         let phone = Phone::parse("+1 (212) 555-0123", es());
         assert_eq!(phone.map(|p| p.0), Err(PhoneError::Invalid));
-        assert_eq!(Phone::parse("+1 415 867 5309", es()).unwrap().as_str(), "+14158675309");
+        assert_eq!(
+            Phone::parse("+1 415 867 5309", es()).unwrap().as_str(),
+            "+14158675309"
+        );
     }
 
     #[test]
@@ -151,7 +158,10 @@ mod tests {
     fn e164_form_is_required_where_asked() {
         assert!(Phone::parse_e164("+34930000000").is_ok());
         assert_eq!(Phone::parse_e164("930000000"), Err(PhoneError::NotE164));
-        assert_eq!(Phone::parse_e164("+34 930 000 000"), Err(PhoneError::NotE164));
+        assert_eq!(
+            Phone::parse_e164("+34 930 000 000"),
+            Err(PhoneError::NotE164)
+        );
     }
 
     #[test]

@@ -61,7 +61,8 @@ async fn each_error_is_reported_at_its_file_line_and_column() {
     ] {
         let expected = format!("{file}:{line_col}: ");
         assert!(
-            out.lines().any(|l| l.starts_with(&expected) && l.contains(words)),
+            out.lines()
+                .any(|l| l.starts_with(&expected) && l.contains(words)),
             "missing {expected}…{words}\n{out}"
         );
     }
@@ -73,21 +74,38 @@ async fn toml_syntax_errors_and_unknown_keys_are_positioned_too() {
     let dir = env.path().join("syntax");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("a.toml"), "name = \"A\"\nkind = \n").unwrap();
-    let shipped = std::fs::read_to_string(std::path::Path::new(SHIPPED_CAMPAIGNS).join("reminders.toml")).unwrap();
-    std::fs::write(dir.join("b.toml"), shipped.replace("[retry]\n", "[retry]\nmax_cals = 3\n")).unwrap();
+    let shipped =
+        std::fs::read_to_string(std::path::Path::new(SHIPPED_CAMPAIGNS).join("reminders.toml"))
+            .unwrap();
+    std::fs::write(
+        dir.join("b.toml"),
+        shipped.replace("[retry]\n", "[retry]\nmax_cals = 3\n"),
+    )
+    .unwrap();
     let run = env.ringback(&["campaigns", "check", dir.to_str().unwrap()]);
     run.assert_code(1);
     let out = run.stdout();
     assert!(out.contains("a.toml:2:"), "{out}");
-    assert!(out.lines().any(|l| l.contains("b.toml:") && l.contains("unknown key `max_cals` in [retry]")), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.contains("b.toml:") && l.contains("unknown key `max_cals` in [retry]")),
+        "{out}"
+    );
 }
 
 #[tokio::test]
 async fn plan_prints_the_whole_timeline_inside_the_window() {
     let env = TestEnv::new(Backend::Sqlite).await;
     let run = env.ringback(&[
-        "plan", "--campaign", "reminders", "--at", "2027-03-22T08:00:00Z",
-        "--appointment", "2027-03-26 17:00", "--format", "json",
+        "plan",
+        "--campaign",
+        "reminders",
+        "--at",
+        "2027-03-22T08:00:00Z",
+        "--appointment",
+        "2027-03-26 17:00",
+        "--format",
+        "json",
     ]);
     run.assert_code(0);
     let plan = run.json();
@@ -103,15 +121,39 @@ async fn plan_prints_the_whole_timeline_inside_the_window() {
     }
     assert!(attempts.len() <= 3, "weekly cap of 3: {plan}");
     assert_eq!(plan["end"], "unreachable");
-    let table = env.ringback(&["plan", "--campaign", "callbacks", "--at", "2027-03-22T19:30:00Z"]);
+    let table = env.ringback(&[
+        "plan",
+        "--campaign",
+        "callbacks",
+        "--at",
+        "2027-03-22T19:30:00Z",
+    ]);
     table.assert_code(0);
-    assert!(table.stdout().contains("Tue 2027-03-23 08:30 CET"), "{}", table.stdout());
+    assert!(
+        table.stdout().contains("Tue 2027-03-23 08:30 CET"),
+        "{}",
+        table.stdout()
+    );
 }
 
 #[tokio::test]
 async fn plan_refuses_bad_arguments_with_exit_1() {
     let env = TestEnv::new(Backend::Sqlite).await;
-    env.ringback(&["plan", "--campaign", "reminders", "--timezone", "Mars/Olympus"]).assert_code(1);
-    env.ringback(&["plan", "--campaign", "reminders", "--appointment", "2027-02-31 10:00"]).assert_code(1);
+    env.ringback(&[
+        "plan",
+        "--campaign",
+        "reminders",
+        "--timezone",
+        "Mars/Olympus",
+    ])
+    .assert_code(1);
+    env.ringback(&[
+        "plan",
+        "--campaign",
+        "reminders",
+        "--appointment",
+        "2027-02-31 10:00",
+    ])
+    .assert_code(1);
     env.ringback(&["plan", "--campaign", "nope"]).assert_code(1);
 }

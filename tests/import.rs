@@ -4,70 +4,108 @@ mod common;
 
 use common::*;
 
-both_backends!(a_new_list_creates_outreach_each_with_a_planned_first_call, |env: TestEnv| async move {
-    let file = env.write("list.csv", csv_rows(5, 4));
-    let run = env.ringback(&["import", "--campaign", "reminders", file.to_str().unwrap()]);
-    run.assert_code(0);
-    let summary = run.json();
-    assert_eq!(summary["created"], 5);
-    assert_eq!(summary["rejected"].as_array().unwrap().len(), 0);
-    assert_eq!(env.scalar("SELECT COUNT(*) FROM outreach WHERE state = 'active'").await, 5);
-    assert_eq!(env.scalar("SELECT COUNT(*) FROM attempts WHERE status = 'planned' AND seq = 1").await, 5);
-    // Every first call lies before the appointment's stop deadline and after now.
-    let bad = env
+both_backends!(
+    a_new_list_creates_outreach_each_with_a_planned_first_call,
+    |env: TestEnv| async move {
+        let file = env.write("list.csv", csv_rows(5, 4));
+        let run = env.ringback(&["import", "--campaign", "reminders", file.to_str().unwrap()]);
+        run.assert_code(0);
+        let summary = run.json();
+        assert_eq!(summary["created"], 5);
+        assert_eq!(summary["rejected"].as_array().unwrap().len(), 0);
+        assert_eq!(
+            env.scalar("SELECT COUNT(*) FROM outreach WHERE state = 'active'")
+                .await,
+            5
+        );
+        assert_eq!(
+            env.scalar("SELECT COUNT(*) FROM attempts WHERE status = 'planned' AND seq = 1")
+                .await,
+            5
+        );
+        // Every first call lies before the appointment's stop deadline and after now.
+        let bad = env
         .scalar("SELECT COUNT(*) FROM attempts t JOIN outreach o ON o.id = t.outreach_id WHERE t.due_at >= o.deadline OR t.due_at < o.opens_at")
         .await;
-    assert_eq!(bad, 0);
-    let phones = env.rows("SELECT phone FROM patients ORDER BY phone").await;
-    assert_eq!(phones[0][0].as_deref(), Some("+34612000000"));
-});
+        assert_eq!(bad, 0);
+        let phones = env.rows("SELECT phone FROM patients ORDER BY phone").await;
+        assert_eq!(phones[0][0].as_deref(), Some("+34612000000"));
+    }
+);
 
-both_backends!(reimport_updates_withdraws_and_leaves_the_rest_unchanged, |env: TestEnv| async move {
-    let first = csv_rows(6, 5);
-    let file = env.write("list.csv", &first);
-    env.ringback(&["import", "--campaign", "reminders", file.to_str().unwrap()]).assert_code(0);
+both_backends!(
+    reimport_updates_withdraws_and_leaves_the_rest_unchanged,
+    |env: TestEnv| async move {
+        let first = csv_rows(6, 5);
+        let file = env.write("list.csv", &first);
+        env.ringback(&["import", "--campaign", "reminders", file.to_str().unwrap()])
+            .assert_code(0);
 
-    let again = env.ringback(&["import", "--campaign", "reminders", file.to_str().unwrap()]);
-    again.assert_code(0);
-    assert_eq!(again.json()["unchanged"], 6);
-    assert_eq!(env.scalar("SELECT COUNT(*) FROM outreach").await, 6);
+        let again = env.ringback(&["import", "--campaign", "reminders", file.to_str().unwrap()]);
+        again.assert_code(0);
+        assert_eq!(again.json()["unchanged"], 6);
+        assert_eq!(env.scalar("SELECT COUNT(*) FROM outreach").await, 6);
 
-    let later = appointment_in(6);
-    let mut lines: Vec<String> = first.lines().map(String::from).collect();
-    lines[1] = lines[1].replace(" 11:00", " 12:30"); // A0: moved
-    lines[2] = lines[2].replace("booked", "cancelled"); // A1: cancelled
-    lines[3] = lines[3].replace("612000002", "699000002"); // A2: new phone
-    lines[4] = lines[4].replace("Dra. Font", "Dr. Riera"); // A3: detail only
-    lines.push(format!("B9,P9,Marc,Soler,612999999,{later},,es,,,booked")); // new
-    let file = env.write("list2.csv", lines.join("\n"));
-    let run = env.ringback(&["import", "--campaign", "reminders", file.to_str().unwrap()]);
-    run.assert_code(0);
-    let s = run.json();
-    assert_eq!((s["created"].as_u64(), s["updated"].as_u64(), s["withdrawn"].as_u64(), s["unchanged"].as_u64()),
-        (Some(1), Some(3), Some(1), Some(2)), "{s}");
+        let later = appointment_in(6);
+        let mut lines: Vec<String> = first.lines().map(String::from).collect();
+        lines[1] = lines[1].replace(" 11:00", " 12:30"); // A0: moved
+        lines[2] = lines[2].replace("booked", "cancelled"); // A1: cancelled
+        lines[3] = lines[3].replace("612000002", "699000002"); // A2: new phone
+        lines[4] = lines[4].replace("Dra. Font", "Dr. Riera"); // A3: detail only
+        lines.push(format!("B9,P9,Marc,Soler,612999999,{later},,es,,,booked")); // new
+        let file = env.write("list2.csv", lines.join("\n"));
+        let run = env.ringback(&["import", "--campaign", "reminders", file.to_str().unwrap()]);
+        run.assert_code(0);
+        let s = run.json();
+        assert_eq!(
+            (
+                s["created"].as_u64(),
+                s["updated"].as_u64(),
+                s["withdrawn"].as_u64(),
+                s["unchanged"].as_u64()
+            ),
+            (Some(1), Some(3), Some(1), Some(2)),
+            "{s}"
+        );
 
-    // The cancelled appointment's outreach ended withdrawn, its call too.
-    let a1 = env.rows("SELECT o.outcome, t.status FROM outreach o JOIN appointments a ON a.id = o.appointment_id JOIN attempts t ON t.outreach_id = o.id WHERE a.external_id = 'A1'").await;
-    assert_eq!(a1, vec![vec![Some("withdrawn".into()), Some("withdrawn".into())]]);
-    // Moved and re-numbered appointments: the old outreach withdrawn, a new one planned.
-    for id in ["A0", "A2"] {
-        let states = env.rows(&format!(
+        // The cancelled appointment's outreach ended withdrawn, its call too.
+        let a1 = env.rows("SELECT o.outcome, t.status FROM outreach o JOIN appointments a ON a.id = o.appointment_id JOIN attempts t ON t.outreach_id = o.id WHERE a.external_id = 'A1'").await;
+        assert_eq!(
+            a1,
+            vec![vec![Some("withdrawn".into()), Some("withdrawn".into())]]
+        );
+        // Moved and re-numbered appointments: the old outreach withdrawn, a new one planned.
+        for id in ["A0", "A2"] {
+            let states = env.rows(&format!(
             "SELECT o.state, o.outcome FROM outreach o JOIN appointments a ON a.id = o.appointment_id WHERE a.external_id = '{id}' ORDER BY o.created_at, o.state"
         )).await;
-        assert_eq!(states.len(), 2, "{id}: {states:?}");
-        assert!(states.contains(&vec![Some("active".into()), None]), "{id}: {states:?}");
-        assert!(states.contains(&vec![Some("finished".into()), Some("withdrawn".into())]), "{id}: {states:?}");
+            assert_eq!(states.len(), 2, "{id}: {states:?}");
+            assert!(
+                states.contains(&vec![Some("active".into()), None]),
+                "{id}: {states:?}"
+            );
+            assert!(
+                states.contains(&vec![Some("finished".into()), Some("withdrawn".into())]),
+                "{id}: {states:?}"
+            );
+        }
+        assert_eq!(env.scalar("SELECT COUNT(*) FROM outreach o JOIN appointments a ON a.id = o.appointment_id WHERE a.external_id = 'A2' AND o.state = 'active' AND o.phone = '+34699000002'").await, 1);
+        // No appointment was duplicated.
+        assert_eq!(env.scalar("SELECT COUNT(*) FROM appointments").await, 7);
+        assert_eq!(
+            env.scalar("SELECT COUNT(*) FROM attempts WHERE status = 'planned'")
+                .await,
+            6
+        );
     }
-    assert_eq!(env.scalar("SELECT COUNT(*) FROM outreach o JOIN appointments a ON a.id = o.appointment_id WHERE a.external_id = 'A2' AND o.state = 'active' AND o.phone = '+34699000002'").await, 1);
-    // No appointment was duplicated.
-    assert_eq!(env.scalar("SELECT COUNT(*) FROM appointments").await, 7);
-    assert_eq!(env.scalar("SELECT COUNT(*) FROM attempts WHERE status = 'planned'").await, 6);
-});
+);
 
-both_backends!(bad_rows_are_reported_by_line_and_field_and_good_rows_still_go_in, |env: TestEnv| async move {
-    let when = appointment_in(4);
-    let csv = format!(
-        "{HEADER}\n\
+both_backends!(
+    bad_rows_are_reported_by_line_and_field_and_good_rows_still_go_in,
+    |env: TestEnv| async move {
+        let when = appointment_in(4);
+        let csv = format!(
+            "{HEADER}\n\
          A1,P1,Anna,Puig,612000001,{when},,ca,,,booked\n\
          A2,P2,Joan,Vidal,12345,{when},,ca,,,booked\n\
          A3,P3,Laia,Roca,612000003,2027-02-31 10:00,,ca,,,booked\n\
@@ -76,77 +114,142 @@ both_backends!(bad_rows_are_reported_by_line_and_field_and_good_rows_still_go_in
          A6,P6,Olga,Font,612000006,{when},,ca,,,booked\n\
          A6,P7,Irina,Font,612000007,{when},,ca,,,booked\n\
          A8,P8,Pere,Soler,612000008,{when},,ca,,,maybe\n"
-    );
-    let file = env.write("list.csv", csv);
-    let run = env.ringback(&["import", "--campaign", "reminders", file.to_str().unwrap()]);
-    run.assert_code(1);
-    let s = run.json();
-    assert_eq!(s["created"], 1);
-    let rejected: Vec<(u64, String)> = s["rejected"].as_array().unwrap().iter()
-        .map(|r| (r["line"].as_u64().unwrap(), r["field"].as_str().unwrap().to_string()))
-        .collect();
-    assert_eq!(rejected, vec![
-        (3, "phone".into()), (4, "starts_at".into()), (5, "timezone".into()), (6, "patient_id".into()),
-        (7, "appointment_id".into()), (8, "appointment_id".into()), (9, "status".into()),
-    ]);
-    assert!(run.stderr().contains("list.csv:4: starts_at: no such date \"2027-02-31\""), "{}", run.stderr());
-    assert_eq!(env.scalar("SELECT COUNT(*) FROM appointments").await, 1);
-});
+        );
+        let file = env.write("list.csv", csv);
+        let run = env.ringback(&["import", "--campaign", "reminders", file.to_str().unwrap()]);
+        run.assert_code(1);
+        let s = run.json();
+        assert_eq!(s["created"], 1);
+        let rejected: Vec<(u64, String)> = s["rejected"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["line"].as_u64().unwrap(),
+                    r["field"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            rejected,
+            vec![
+                (3, "phone".into()),
+                (4, "starts_at".into()),
+                (5, "timezone".into()),
+                (6, "patient_id".into()),
+                (7, "appointment_id".into()),
+                (8, "appointment_id".into()),
+                (9, "status".into()),
+            ]
+        );
+        assert!(
+            run.stderr()
+                .contains("list.csv:4: starts_at: no such date \"2027-02-31\""),
+            "{}",
+            run.stderr()
+        );
+        assert_eq!(env.scalar("SELECT COUNT(*) FROM appointments").await, 1);
+    }
+);
 
-both_backends!(a_database_failing_mid_import_leaves_nothing_behind, |env: TestEnv| async move {
-    env.ringback(&["migrate"]).assert_code(0);
-    let trigger = if env.url.starts_with("sqlite") {
-        "CREATE TRIGGER fail_midway BEFORE INSERT ON outreach WHEN NEW.phone = '+34612000030'
+both_backends!(
+    a_database_failing_mid_import_leaves_nothing_behind,
+    |env: TestEnv| async move {
+        env.ringback(&["migrate"]).assert_code(0);
+        let trigger = if env.url.starts_with("sqlite") {
+            "CREATE TRIGGER fail_midway BEFORE INSERT ON outreach WHEN NEW.phone = '+34612000030'
          BEGIN SELECT RAISE(ABORT, 'disk full'); END;"
-    } else {
-        "CREATE FUNCTION fail_midway() RETURNS trigger AS $$ BEGIN
+        } else {
+            "CREATE FUNCTION fail_midway() RETURNS trigger AS $$ BEGIN
            IF NEW.phone = '+34612000030' THEN RAISE EXCEPTION 'disk full'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql;
          CREATE TRIGGER fail_midway BEFORE INSERT ON outreach FOR EACH ROW EXECUTE FUNCTION fail_midway();"
-    };
-    env.execute(trigger).await;
-    let file = env.write("list.csv", csv_rows(60, 4));
-    let run = env.ringback(&["import", "--campaign", "reminders", file.to_str().unwrap()]);
-    run.assert_code(2);
-    assert!(run.stderr().contains("nothing was imported"), "{}", run.stderr());
-    for table in ["patients", "appointments", "outreach", "attempts"] {
-        assert_eq!(env.scalar(&format!("SELECT COUNT(*) FROM {table}")).await, 0, "{table}");
+        };
+        env.execute(trigger).await;
+        let file = env.write("list.csv", csv_rows(60, 4));
+        let run = env.ringback(&["import", "--campaign", "reminders", file.to_str().unwrap()]);
+        run.assert_code(2);
+        assert!(
+            run.stderr().contains("nothing was imported"),
+            "{}",
+            run.stderr()
+        );
+        for table in ["patients", "appointments", "outreach", "attempts"] {
+            assert_eq!(
+                env.scalar(&format!("SELECT COUNT(*) FROM {table}")).await,
+                0,
+                "{table}"
+            );
+        }
     }
-});
+);
 
-both_backends!(dry_run_reports_the_same_summary_and_writes_nothing, |env: TestEnv| async move {
-    let file = env.write("list.csv", csv_rows(3, 4));
-    let run = env.ringback(&["import", "--campaign", "reminders", "--dry-run", file.to_str().unwrap()]);
-    run.assert_code(0);
-    assert_eq!(run.json()["created"], 3);
-    assert_eq!(env.scalar("SELECT COUNT(*) FROM appointments").await, 0);
-});
+both_backends!(
+    dry_run_reports_the_same_summary_and_writes_nothing,
+    |env: TestEnv| async move {
+        let file = env.write("list.csv", csv_rows(3, 4));
+        let run = env.ringback(&[
+            "import",
+            "--campaign",
+            "reminders",
+            "--dry-run",
+            file.to_str().unwrap(),
+        ]);
+        run.assert_code(0);
+        assert_eq!(run.json()["created"], 3);
+        assert_eq!(env.scalar("SELECT COUNT(*) FROM appointments").await, 0);
+    }
+);
 
-both_backends!(json_lists_and_stdin_import_like_csv, |env: TestEnv| async move {
-    let when = appointment_in(4);
-    let json = format!(
-        "[\n  {{\"appointment_id\": 1, \"patient_id\": \"P1\", \"first_name\": \"Anna\", \"phone\": \"+34 612 00 00 01\", \"starts_at\": \"{when}\"}},\n  {{\"appointment_id\": 2, \"patient_id\": \"P2\", \"first_name\": \"Joan\", \"phone\": \"nope\", \"starts_at\": \"{when}\"}},\n  {{\"appointment_id\": 3, \"patient_id\": \"P3\", \"phone\": \"612000003\", \"starts_at\": \"{when}\"}}\n]"
-    );
-    let run = env.ringback_with_stdin(&["import", "--campaign", "reminders", "-"], Some(json.as_bytes()));
-    run.assert_code(1);
-    let s = run.json();
-    assert_eq!(s["created"], 1);
-    assert_eq!(s["rejected"][0]["line"], 3);
-    assert_eq!(s["rejected"][0]["field"], "phone");
-    assert_eq!(s["rejected"][1]["line"], 4);
-    assert_eq!(s["rejected"][1]["field"], "first_name");
-});
+both_backends!(
+    json_lists_and_stdin_import_like_csv,
+    |env: TestEnv| async move {
+        let when = appointment_in(4);
+        let json = format!(
+            "[\n  {{\"appointment_id\": 1, \"patient_id\": \"P1\", \"first_name\": \"Anna\", \"phone\": \"+34 612 00 00 01\", \"starts_at\": \"{when}\"}},\n  {{\"appointment_id\": 2, \"patient_id\": \"P2\", \"first_name\": \"Joan\", \"phone\": \"nope\", \"starts_at\": \"{when}\"}},\n  {{\"appointment_id\": 3, \"patient_id\": \"P3\", \"phone\": \"612000003\", \"starts_at\": \"{when}\"}}\n]"
+        );
+        let run = env.ringback_with_stdin(
+            &["import", "--campaign", "reminders", "-"],
+            Some(json.as_bytes()),
+        );
+        run.assert_code(1);
+        let s = run.json();
+        assert_eq!(s["created"], 1);
+        assert_eq!(s["rejected"][0]["line"], 3);
+        assert_eq!(s["rejected"][0]["field"], "phone");
+        assert_eq!(s["rejected"][1]["line"], 4);
+        assert_eq!(s["rejected"][1]["field"], "first_name");
+    }
+);
 
-both_backends!(the_sample_list_imports_through_its_column_mapping, |env: TestEnv| async move {
-    let sample = std::path::Path::new(SHIPPED_CAMPAIGNS).join("samples/appointments.csv");
-    let run = env.ringback(&["import", "--campaign", "reminders", "--dry-run", sample.to_str().unwrap()]);
-    // The sample carries five deliberately bad rows.
-    run.assert_code(1);
-    let s = run.json();
-    assert_eq!(s["rejected"].as_array().unwrap().len(), 5, "{s}");
-    let total: u64 = ["created", "updated", "withdrawn", "unchanged", "skipped_too_late"]
-        .iter().map(|k| s[k].as_u64().unwrap()).sum();
-    assert_eq!(total, 45);
-});
+both_backends!(
+    the_sample_list_imports_through_its_column_mapping,
+    |env: TestEnv| async move {
+        let sample = std::path::Path::new(SHIPPED_CAMPAIGNS).join("samples/appointments.csv");
+        let run = env.ringback(&[
+            "import",
+            "--campaign",
+            "reminders",
+            "--dry-run",
+            sample.to_str().unwrap(),
+        ]);
+        // The sample carries five deliberately bad rows.
+        run.assert_code(1);
+        let s = run.json();
+        assert_eq!(s["rejected"].as_array().unwrap().len(), 5, "{s}");
+        let total: u64 = [
+            "created",
+            "updated",
+            "withdrawn",
+            "unchanged",
+            "skipped_too_late",
+        ]
+        .iter()
+        .map(|k| s[k].as_u64().unwrap())
+        .sum();
+        assert_eq!(total, 45);
+    }
+);
 
 mod whole_file_errors {
     use super::*;
@@ -162,10 +265,34 @@ mod whole_file_errors {
     #[tokio::test]
     async fn empty_wrong_header_and_non_utf8_files_are_refused_whole() {
         let env = TestEnv::new(Backend::Sqlite).await;
-        rejected_whole(&env, "empty.csv", b"", "empty.csv:1: file: the file is empty").await;
-        rejected_whole(&env, "header.csv", b"id,name,tel\n1,Anna,612000001\n", "header.csv:1: appointment_id: missing column").await;
-        rejected_whole(&env, "latin1.csv", b"appointment_id,patient_id,first_name,phone,starts_at,\xe9\n", "latin1.csv:1: header: the header is not UTF-8").await;
-        rejected_whole(&env, "list.json", b"{\"not\": \"a list\"}", "list.json:1: file: not a JSON array").await;
+        rejected_whole(
+            &env,
+            "empty.csv",
+            b"",
+            "empty.csv:1: file: the file is empty",
+        )
+        .await;
+        rejected_whole(
+            &env,
+            "header.csv",
+            b"id,name,tel\n1,Anna,612000001\n",
+            "header.csv:1: appointment_id: missing column",
+        )
+        .await;
+        rejected_whole(
+            &env,
+            "latin1.csv",
+            b"appointment_id,patient_id,first_name,phone,starts_at,\xe9\n",
+            "latin1.csv:1: header: the header is not UTF-8",
+        )
+        .await;
+        rejected_whole(
+            &env,
+            "list.json",
+            b"{\"not\": \"a list\"}",
+            "list.json:1: file: not a JSON array",
+        )
+        .await;
         assert_eq!(env.scalar("SELECT COUNT(*) FROM appointments").await, 0);
     }
 
@@ -173,7 +300,8 @@ mod whole_file_errors {
     async fn a_field_that_is_not_utf8_rejects_its_row_only() {
         let env = TestEnv::new(Backend::Sqlite).await;
         let when = appointment_in(4);
-        let mut csv = format!("{HEADER}\nA1,P1,Anna,Puig,612000001,{when},,ca,,,booked\nA2,P2,").into_bytes();
+        let mut csv =
+            format!("{HEADER}\nA1,P1,Anna,Puig,612000001,{when},,ca,,,booked\nA2,P2,").into_bytes();
         csv.extend_from_slice(b"Jos\xe9");
         csv.extend_from_slice(format!(",Vidal,612000002,{when},,ca,,,booked\n").as_bytes());
         let file = env.write("list.csv", csv);
@@ -191,8 +319,13 @@ mod whole_file_errors {
         let file = env.write("list.csv", csv_rows(1, 4));
         let run = env.ringback(&["import", "--campaign", "nope", file.to_str().unwrap()]);
         run.assert_code(1);
-        assert!(run.stderr().contains("no campaign \"nope\""), "{}", run.stderr());
-        env.ringback(&["import", "--campaign", "reminders", "missing.csv"]).assert_code(1);
+        assert!(
+            run.stderr().contains("no campaign \"nope\""),
+            "{}",
+            run.stderr()
+        );
+        env.ringback(&["import", "--campaign", "reminders", "missing.csv"])
+            .assert_code(1);
     }
 
     #[tokio::test]
@@ -202,16 +335,35 @@ mod whole_file_errors {
         let mut run = std::process::Command::new(env!("CARGO_BIN_EXE_ringback"));
         run.args(["import", "--campaign", "reminders", file.to_str().unwrap()])
             .env("RINGBACK_CAMPAIGNS_DIR", env.campaigns())
-            .env("RINGBACK_DATABASE_URL", "postgres://postgres@127.0.0.1:1/none");
+            .env(
+                "RINGBACK_DATABASE_URL",
+                "postgres://postgres@127.0.0.1:1/none",
+            );
         let out = run.output().unwrap();
-        assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
-both_backends!(migrate_is_idempotent_and_creates_the_queue_tables_beside_ours, |env: TestEnv| async move {
-    env.ringback(&["migrate"]).assert_code(0);
-    env.ringback(&["migrate"]).assert_code(0);
-    assert_eq!(env.scalar("SELECT COUNT(*) FROM _ringback_migrations").await, 1);
-    let jobs = if env.url.starts_with("sqlite") { "SELECT COUNT(*) FROM Jobs" } else { "SELECT COUNT(*) FROM apalis.jobs" };
-    assert_eq!(env.scalar(jobs).await, 0);
-});
+both_backends!(
+    migrate_is_idempotent_and_creates_the_queue_tables_beside_ours,
+    |env: TestEnv| async move {
+        env.ringback(&["migrate"]).assert_code(0);
+        env.ringback(&["migrate"]).assert_code(0);
+        assert_eq!(
+            env.scalar("SELECT COUNT(*) FROM _ringback_migrations")
+                .await,
+            1
+        );
+        let jobs = if env.url.starts_with("sqlite") {
+            "SELECT COUNT(*) FROM Jobs"
+        } else {
+            "SELECT COUNT(*) FROM apalis.jobs"
+        };
+        assert_eq!(env.scalar(jobs).await, 0);
+    }
+);

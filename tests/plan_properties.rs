@@ -21,7 +21,15 @@ const ZONES: [&str; 7] = [
 ];
 
 /// DST transition days: Madrid spring and autumn, New York, Lord Howe (30-minute shift); and a plain day.
-const ANCHORS: [(i32, u32, u32); 7] = [(2027, 3, 28), (2027, 10, 31), (2027, 3, 14), (2027, 11, 7), (2027, 4, 4), (2027, 10, 3), (2027, 6, 15)];
+const ANCHORS: [(i32, u32, u32); 7] = [
+    (2027, 3, 28),
+    (2027, 10, 31),
+    (2027, 3, 14),
+    (2027, 11, 7),
+    (2027, 4, 4),
+    (2027, 10, 3),
+    (2027, 6, 15),
+];
 
 #[derive(Debug, Clone)]
 struct Case {
@@ -34,7 +42,13 @@ struct Case {
 
 fn range_text(start: u32, len: u32) -> String {
     let end = (start + len).min(24 * 60);
-    format!("{:02}:{:02}-{:02}:{:02}", start / 60, start % 60, end / 60, end % 60)
+    format!(
+        "{:02}:{:02}-{:02}:{:02}",
+        start / 60,
+        start % 60,
+        end / 60,
+        end % 60
+    )
 }
 
 prop_compose! {
@@ -114,7 +128,10 @@ fn campaign(case: &Case) -> Campaign {
     let outcome = parse_campaign("p", Path::new("p.toml"), &case.toml);
     match outcome.campaign {
         Ok(c) => c,
-        Err(errors) => panic!("generated campaign does not parse: {errors:?}\n{}", case.toml),
+        Err(errors) => panic!(
+            "generated campaign does not parse: {errors:?}\n{}",
+            case.toml
+        ),
     }
 }
 
@@ -128,7 +145,12 @@ fn request<'a>(case: &Case, campaign: &'a Campaign) -> Request<'a> {
 }
 
 /// The oracle: may a call be placed at `t`, given the contacts so far? Written apart from the planner.
-fn permitted(c: &Campaign, req: &Request<'_>, contacts: &[DateTime<Utc>], t: DateTime<Utc>) -> bool {
+fn permitted(
+    c: &Campaign,
+    req: &Request<'_>,
+    contacts: &[DateTime<Utc>],
+    t: DateTime<Utc>,
+) -> bool {
     if t < req.opens || t >= req.deadline {
         return false;
     }
@@ -138,10 +160,18 @@ fn permitted(c: &Campaign, req: &Request<'_>, contacts: &[DateTime<Utc>], t: Dat
     if !(8 * 60..21 * 60).contains(&minute) || c.window.closed.contains(&date) {
         return false;
     }
-    if !c.window.ranges(date.weekday()).iter().any(|r| r.start <= minute && minute < r.end) {
+    if !c
+        .window
+        .ranges(date.weekday())
+        .iter()
+        .any(|r| r.start <= minute && minute < r.end)
+    {
         return false;
     }
-    let same_day = contacts.iter().filter(|x| x.with_timezone(&req.zone).date_naive() == date).count();
+    let same_day = contacts
+        .iter()
+        .filter(|x| x.with_timezone(&req.zone).date_naive() == date)
+        .count();
     if same_day >= c.retry.max_calls_per_day as usize {
         return false;
     }
@@ -150,7 +180,10 @@ fn permitted(c: &Campaign, req: &Request<'_>, contacts: &[DateTime<Utc>], t: Dat
     all.sort();
     // No 7-day span containing t holds more than the weekly cap.
     for s in &all {
-        let in_span: Vec<_> = all.iter().filter(|x| **x >= *s && **x < *s + TimeDelta::days(7)).collect();
+        let in_span: Vec<_> = all
+            .iter()
+            .filter(|x| **x >= *s && **x < *s + TimeDelta::days(7))
+            .collect();
         if in_span.contains(&&t) && in_span.len() > c.retry.max_calls_per_week as usize {
             return false;
         }
@@ -164,7 +197,12 @@ fn daypart(zone: Tz, t: DateTime<Utc>) -> Option<Daypart> {
 }
 
 /// The earliest bound before the calendar: now, the opening, the gap after the last attempt.
-fn lower_bound(c: &Campaign, req: &Request<'_>, now: DateTime<Utc>, prev: &[Slot]) -> DateTime<Utc> {
+fn lower_bound(
+    c: &Campaign,
+    req: &Request<'_>,
+    now: DateTime<Utc>,
+    prev: &[Slot],
+) -> DateTime<Utc> {
     let calls = prev.iter().filter(|s| s.channel == Channel::Voice).count() as u32;
     match prev.last() {
         None => now.max(req.opens),
@@ -175,7 +213,8 @@ fn lower_bound(c: &Campaign, req: &Request<'_>, now: DateTime<Utc>, prev: &[Slot
 fn minutes_from(t: DateTime<Utc>, until: DateTime<Utc>) -> impl Iterator<Item = DateTime<Utc>> {
     let first = t.timestamp().div_euclid(60) * 60 + if t.timestamp() % 60 == 0 { 0 } else { 60 };
     let first = DateTime::from_timestamp(first, 0).unwrap();
-    std::iter::successors(Some(first), |x| Some(*x + TimeDelta::minutes(1))).take_while(move |x| *x < until)
+    std::iter::successors(Some(first), |x| Some(*x + TimeDelta::minutes(1)))
+        .take_while(move |x| *x < until)
 }
 
 proptest! {

@@ -21,7 +21,11 @@ pub fn parse(text: &str) -> Result<TimeDelta, String> {
             'h' => 3_600,
             'd' => 86_400,
             'w' => 604_800,
-            _ => return Err(format!("bad duration {text:?}: unknown unit {c:?} (use s, m, h, d, w)")),
+            _ => {
+                return Err(format!(
+                    "bad duration {text:?}: unknown unit {c:?} (use s, m, h, d, w)"
+                ));
+            }
         };
         let n: i64 = number
             .parse()
@@ -34,7 +38,9 @@ pub fn parse(text: &str) -> Result<TimeDelta, String> {
             .ok_or_else(|| format!("bad duration {text:?}: longer than a year"))?;
     }
     if !number.is_empty() {
-        return Err(format!("bad duration {text:?}: the number {number} has no unit (s, m, h, d, w)"));
+        return Err(format!(
+            "bad duration {text:?}: the number {number} has no unit (s, m, h, d, w)"
+        ));
     }
     Ok(TimeDelta::seconds(total))
 }

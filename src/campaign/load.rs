@@ -20,7 +20,14 @@ pub struct Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.file.display(), self.line, self.col, self.message)
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file.display(),
+            self.line,
+            self.col,
+            self.message
+        )
     }
 }
 
@@ -34,15 +41,28 @@ pub struct Outcome {
 pub fn parse_campaign(id: &str, file: &Path, src: &str) -> Outcome {
     let at = |span: std::ops::Range<usize>, message: String| {
         let (line, col) = line_col(src, span.start);
-        Diagnostic { file: file.to_path_buf(), line, col, message }
+        Diagnostic {
+            file: file.to_path_buf(),
+            line,
+            col,
+            message,
+        }
     };
     let (table, syntax) = DeTable::parse_recoverable(src);
     if !syntax.is_empty() {
         let errors = syntax
             .iter()
-            .map(|e| at(e.span().unwrap_or_default(), format!("TOML syntax: {}", e.message())))
+            .map(|e| {
+                at(
+                    e.span().unwrap_or_default(),
+                    format!("TOML syntax: {}", e.message()),
+                )
+            })
             .collect();
-        return Outcome { campaign: Err(errors), warnings: vec![] };
+        return Outcome {
+            campaign: Err(errors),
+            warnings: vec![],
+        };
     }
     let parsed = parse::campaign(id, src, table.get_ref());
     let mut errors: Vec<_> = parsed.errors.into_iter().map(|(s, m)| at(s, m)).collect();
@@ -105,7 +125,11 @@ pub fn load_dir(dir: &Path) -> std::io::Result<Catalog> {
         .collect();
     paths.sort();
     for path in paths {
-        let id = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
+        let id = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_string();
         let bytes = std::fs::read(&path)?;
         let Ok(src) = String::from_utf8(bytes) else {
             catalog.errors.push(Diagnostic {

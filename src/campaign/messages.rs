@@ -101,13 +101,14 @@ impl Template {
                         message: "unclosed `{` in message".into(),
                     })?;
                     let name = &text[at + 1..at + close];
-                    let field = Placeholder::from_name(name.trim()).ok_or_else(|| TemplateError {
-                        offset: at,
-                        message: format!(
-                            "unknown placeholder {{{name}}} (known: {})",
-                            Placeholder::ALL.map(|p| p.to_string()).join(" ")
-                        ),
-                    })?;
+                    let field =
+                        Placeholder::from_name(name.trim()).ok_or_else(|| TemplateError {
+                            offset: at,
+                            message: format!(
+                                "unknown placeholder {{{name}}} (known: {})",
+                                Placeholder::ALL.map(|p| p.to_string()).join(" ")
+                            ),
+                        })?;
                     if !literal.is_empty() {
                         segments.push(Segment::Text(std::mem::take(&mut literal)));
                     }
@@ -171,7 +172,10 @@ mod tests {
     #[test]
     fn placeholders_are_found_and_rendered() {
         let t = Template::parse("Hola {first_name}, {clinic} {{ok}}").unwrap();
-        assert_eq!(t.placeholders().collect::<Vec<_>>(), [Placeholder::FirstName, Placeholder::Clinic]);
+        assert_eq!(
+            t.placeholders().collect::<Vec<_>>(),
+            [Placeholder::FirstName, Placeholder::Clinic]
+        );
         let text = t.render(|p| match p {
             Placeholder::FirstName => "Anna".into(),
             _ => "CAP".into(),

@@ -16,7 +16,10 @@ use super::{
 use crate::phone::Phone;
 
 /// Legal quiet hours: no call before 08:00 or after 21:00 in the patient's local time.
-pub const QUIET_HOURS_OPEN: TimeRange = TimeRange { start: 8 * 60, end: 21 * 60 };
+pub const QUIET_HOURS_OPEN: TimeRange = TimeRange {
+    start: 8 * 60,
+    end: 21 * 60,
+};
 
 /// The most calls a reminder campaign may place per patient (healthcare exemption).
 const REMINDER_CAPS: (u32, u32) = (1, 3);
@@ -24,8 +27,21 @@ const REMINDER_CAPS: (u32, u32) = (1, 3);
 const CALLBACK_CAPS: (u32, u32) = (4, 10);
 
 const TOP_KEYS: &[&str] = &[
-    "name", "clinic", "kind", "timezone", "country", "caller_id", "clinic_phone",
-    "default_language", "window", "reminder", "callback", "retry", "pacing", "sms", "messages",
+    "name",
+    "clinic",
+    "kind",
+    "timezone",
+    "country",
+    "caller_id",
+    "clinic_phone",
+    "default_language",
+    "window",
+    "reminder",
+    "callback",
+    "retry",
+    "pacing",
+    "sms",
+    "messages",
     "import",
 ];
 
@@ -42,20 +58,45 @@ pub(crate) fn campaign(id: &str, src: &str, table: &DeTable<'_>) -> Parsed {
     let top = Section::new("", table, 0..0);
     top.deny_unknown(TOP_KEYS, &mut errors);
 
-    if !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') || id.is_empty() {
-        errors.push(0..0, format!("campaign id {id:?} (the file name) may hold only letters, digits, - and _"));
+    if !id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        || id.is_empty()
+    {
+        errors.push(
+            0..0,
+            format!("campaign id {id:?} (the file name) may hold only letters, digits, - and _"),
+        );
     }
     let name = top.required_str("name", &mut errors);
     let clinic = top.required_str("clinic", &mut errors);
     let timezone = top.required_str("timezone", &mut errors).and_then(|tz| {
-        tz.get_ref().parse::<Tz>().map_err(|_| {
-            errors.push(tz.span(), format!("unknown IANA time zone {:?} (e.g. \"Europe/Madrid\")", tz.get_ref()))
-        }).ok()
+        tz.get_ref()
+            .parse::<Tz>()
+            .map_err(|_| {
+                errors.push(
+                    tz.span(),
+                    format!(
+                        "unknown IANA time zone {:?} (e.g. \"Europe/Madrid\")",
+                        tz.get_ref()
+                    ),
+                )
+            })
+            .ok()
     });
     let country = top.required_str("country", &mut errors).and_then(|c| {
-        c.get_ref().parse::<phonenumber::country::Id>().map_err(|_| {
-            errors.push(c.span(), format!("unknown country {:?} (a two-letter ISO code, e.g. \"ES\")", c.get_ref()))
-        }).ok()
+        c.get_ref()
+            .parse::<phonenumber::country::Id>()
+            .map_err(|_| {
+                errors.push(
+                    c.span(),
+                    format!(
+                        "unknown country {:?} (a two-letter ISO code, e.g. \"ES\")",
+                        c.get_ref()
+                    ),
+                )
+            })
+            .ok()
     });
     let caller_id = e164(&top, "caller_id", &mut errors);
     let clinic_phone = e164(&top, "clinic_phone", &mut errors);
@@ -67,21 +108,50 @@ pub(crate) fn campaign(id: &str, src: &str, table: &DeTable<'_>) -> Parsed {
     let default_language = top.required_str("default_language", &mut errors);
     let messages = messages(&top, src, sms.is_some(), &mut errors);
     let languages = top.get("messages").and_then(|m| m.get_ref().as_table());
-    if let (Some(lang), Some(languages)) = (&default_language, languages) {
-        if !languages.contains_key(*lang.get_ref()) {
-            errors.push(lang.span(), format!("no [messages.{}] table for the default language", lang.get_ref()));
+    if let (Some(lang), Some(languages)) = (&default_language, languages)
+        && !languages.contains_key(*lang.get_ref())
+    {
+        {
+            errors.push(
+                lang.span(),
+                format!(
+                    "no [messages.{}] table for the default language",
+                    lang.get_ref()
+                ),
+            );
         }
     }
     let import_columns = import_columns(&top, &mut errors);
 
     let campaign = match (
-        name, clinic, kind, timezone, country, caller_id, clinic_phone, default_language, window,
-        retry, pacing, messages, import_columns,
+        name,
+        clinic,
+        kind,
+        timezone,
+        country,
+        caller_id,
+        clinic_phone,
+        default_language,
+        window,
+        retry,
+        pacing,
+        messages,
+        import_columns,
     ) {
         (
-            Some(name), Some(clinic), Some(kind), Some(timezone), Some(country), Some(caller_id),
-            Some(clinic_phone), Some(default_language), Some(window), Some(retry), Some(pacing),
-            Some(messages), Some(import_columns),
+            Some(name),
+            Some(clinic),
+            Some(kind),
+            Some(timezone),
+            Some(country),
+            Some(caller_id),
+            Some(clinic_phone),
+            Some(default_language),
+            Some(window),
+            Some(retry),
+            Some(pacing),
+            Some(messages),
+            Some(import_columns),
         ) if errors.0.is_empty() => Some(Campaign {
             id: id.to_string(),
             name: name.into_inner().to_string(),
@@ -101,7 +171,11 @@ pub(crate) fn campaign(id: &str, src: &str, table: &DeTable<'_>) -> Parsed {
         }),
         _ => None,
     };
-    Parsed { campaign, errors: errors.0, warnings: warnings.0 }
+    Parsed {
+        campaign,
+        errors: errors.0,
+        warnings: warnings.0,
+    }
 }
 
 fn e164(top: &Section, key: &str, errors: &mut Errors) -> Option<Phone> {
@@ -123,7 +197,10 @@ fn kind(top: &Section, errors: &mut Errors) -> Option<Kind> {
     match *kind.get_ref() {
         "reminder" => {
             if let Some(v) = top.get("callback") {
-                errors.push(v.span(), "[callback] belongs to kind = \"callback\" campaigns");
+                errors.push(
+                    v.span(),
+                    "[callback] belongs to kind = \"callback\" campaigns",
+                );
             }
             let Some(section) = top.table("reminder", errors) else {
                 if top.get("reminder").is_none() {
@@ -132,20 +209,32 @@ fn kind(top: &Section, errors: &mut Errors) -> Option<Kind> {
                 return None;
             };
             section.deny_unknown(&["start", "stop"], errors);
-            let start = dur(&section, "start", errors).or_else(|| missing(&section, "start", errors))?;
-            let stop = dur(&section, "stop", errors).or_else(|| missing(&section, "stop", errors))?;
+            let start =
+                dur(&section, "start", errors).or_else(|| missing(&section, "start", errors))?;
+            let stop =
+                dur(&section, "stop", errors).or_else(|| missing(&section, "stop", errors))?;
             if start <= stop {
-                errors.push(section.span.clone(), "[reminder] `start` must be longer before the appointment than `stop`");
+                errors.push(
+                    section.span.clone(),
+                    "[reminder] `start` must be longer before the appointment than `stop`",
+                );
                 return None;
             }
             Some(Kind::Reminder(ReminderRules { start, stop }))
         }
         "callback" => {
             if let Some(v) = top.get("reminder") {
-                errors.push(v.span(), "[reminder] belongs to kind = \"reminder\" campaigns");
+                errors.push(
+                    v.span(),
+                    "[reminder] belongs to kind = \"reminder\" campaigns",
+                );
             }
             let rules = match top.table("callback", errors) {
-                None => CallbackRules { connect: Connect::AgentFirst, agents: 1, expire_after: TimeDelta::days(3) },
+                None => CallbackRules {
+                    connect: Connect::AgentFirst,
+                    agents: 1,
+                    expire_after: TimeDelta::days(3),
+                },
                 Some(section) => {
                     section.deny_unknown(&["connect", "agents", "expire_after"], errors);
                     let connect = match section.str("connect", errors) {
@@ -160,14 +249,22 @@ fn kind(top: &Section, errors: &mut Errors) -> Option<Kind> {
                         },
                     };
                     let agents = section.int_in("agents", 1..=1000, errors).unwrap_or(1);
-                    let expire_after = dur(&section, "expire_after", errors).unwrap_or(TimeDelta::days(3));
-                    CallbackRules { connect, agents, expire_after }
+                    let expire_after =
+                        dur(&section, "expire_after", errors).unwrap_or(TimeDelta::days(3));
+                    CallbackRules {
+                        connect,
+                        agents,
+                        expire_after,
+                    }
                 }
             };
             Some(Kind::Callback(rules))
         }
         other => {
-            errors.push(kind.span(), format!("`kind` {other:?}: use \"reminder\" or \"callback\""));
+            errors.push(
+                kind.span(),
+                format!("`kind` {other:?}: use \"reminder\" or \"callback\""),
+            );
             None
         }
     }
@@ -195,7 +292,13 @@ fn window(top: &Section, errors: &mut Errors, warnings: &mut Errors) -> Option<W
                     Ok(d) => {
                         window.closed.insert(d);
                     }
-                    Err(_) => errors.push(date.span(), format!("closed date {:?} is not a calendar date (YYYY-MM-DD)", date.get_ref())),
+                    Err(_) => errors.push(
+                        date.span(),
+                        format!(
+                            "closed date {:?} is not a calendar date (YYYY-MM-DD)",
+                            date.get_ref()
+                        ),
+                    ),
                 }
             }
             continue;
@@ -208,7 +311,10 @@ fn window(top: &Section, errors: &mut Errors, warnings: &mut Errors) -> Option<W
             }
         };
         let DeValue::String(text) = value.get_ref() else {
-            errors.push(value.span(), format!("[window] `{key_text}` must be a string like \"09:00-20:00\""));
+            errors.push(
+                value.span(),
+                format!("[window] `{key_text}` must be a string like \"09:00-20:00\""),
+            );
             continue;
         };
         let ranges = match window::parse_ranges(text) {
@@ -227,13 +333,19 @@ fn window(top: &Section, errors: &mut Errors, warnings: &mut Errors) -> Option<W
         }
         for day in days {
             if let Some(earlier) = seen.insert(day, key_text.to_string()) {
-                errors.push(key.span(), format!("[window] {day} is already given by `{earlier}`"));
+                errors.push(
+                    key.span(),
+                    format!("[window] {day} is already given by `{earlier}`"),
+                );
             }
             window.set(day, ranges.clone());
         }
     }
     if window.is_empty() && errors.0.len() == before {
-        errors.push(section.span.clone(), "[window] opens on no day: add e.g. mon-fri = \"09:00-20:00\"");
+        errors.push(
+            section.span.clone(),
+            "[window] opens on no day: add e.g. mon-fri = \"09:00-20:00\"",
+        );
     }
     (errors.0.len() == before).then_some(window)
 }
@@ -255,10 +367,18 @@ fn retry(top: &Section, kind: Option<&Kind>, errors: &mut Errors) -> Option<Retr
     };
     let before = errors.0.len();
     section.deny_unknown(
-        &["max_calls", "gaps", "rotate_dayparts", "max_calls_per_day", "max_calls_per_week"],
+        &[
+            "max_calls",
+            "gaps",
+            "rotate_dayparts",
+            "max_calls_per_day",
+            "max_calls_per_week",
+        ],
         errors,
     );
-    rules.max_calls = section.int_in("max_calls", 1..=20, errors).unwrap_or(rules.max_calls);
+    rules.max_calls = section
+        .int_in("max_calls", 1..=20, errors)
+        .unwrap_or(rules.max_calls);
     if let Some(gaps) = section.strings("gaps", errors) {
         let parsed: Vec<TimeDelta> = gaps
             .iter()
@@ -269,7 +389,10 @@ fn retry(top: &Section, kind: Option<&Kind>, errors: &mut Errors) -> Option<Retr
             })
             .collect();
         if gaps.is_empty() {
-            errors.push(section.get("gaps").map(|g| g.span()).unwrap_or_default(), "[retry] gaps must not be empty");
+            errors.push(
+                section.get("gaps").map(|g| g.span()).unwrap_or_default(),
+                "[retry] gaps must not be empty",
+            );
         }
         if parsed.len() == gaps.len() && !parsed.is_empty() {
             rules.gaps = parsed;
@@ -281,7 +404,11 @@ fn retry(top: &Section, kind: Option<&Kind>, errors: &mut Errors) -> Option<Retr
     let kind_name = kind.map_or("reminder", Kind::name);
     for (key, cap, slot) in [
         ("max_calls_per_day", day_cap, &mut rules.max_calls_per_day),
-        ("max_calls_per_week", week_cap, &mut rules.max_calls_per_week),
+        (
+            "max_calls_per_week",
+            week_cap,
+            &mut rules.max_calls_per_week,
+        ),
     ] {
         if let Some(v) = section.int(key, errors) {
             if !(1..=cap as i64).contains(v.get_ref()) {
@@ -295,20 +422,32 @@ fn retry(top: &Section, kind: Option<&Kind>, errors: &mut Errors) -> Option<Retr
 }
 
 fn pacing(top: &Section, errors: &mut Errors) -> Option<Pacing> {
-    let mut pacing = Pacing { calls_per_second: 1.0, burst: 1, max_concurrent_calls: 10 };
+    let mut pacing = Pacing {
+        calls_per_second: 1.0,
+        burst: 1,
+        max_concurrent_calls: 10,
+    };
     let Some(section) = top.table("pacing", errors) else {
         return Some(pacing);
     };
     let before = errors.0.len();
-    section.deny_unknown(&["calls_per_second", "burst", "max_concurrent_calls"], errors);
+    section.deny_unknown(
+        &["calls_per_second", "burst", "max_concurrent_calls"],
+        errors,
+    );
     if let Some(cps) = section.float("calls_per_second", errors) {
         if *cps.get_ref() > 0.0 && *cps.get_ref() <= 1000.0 {
             pacing.calls_per_second = cps.into_inner();
         } else {
-            errors.push(cps.span(), "`calls_per_second` must be above 0 and at most 1000");
+            errors.push(
+                cps.span(),
+                "`calls_per_second` must be above 0 and at most 1000",
+            );
         }
     }
-    pacing.burst = section.int_in("burst", 1..=1000, errors).unwrap_or(pacing.burst);
+    pacing.burst = section
+        .int_in("burst", 1..=1000, errors)
+        .unwrap_or(pacing.burst);
     pacing.max_concurrent_calls = section
         .int_in("max_concurrent_calls", 1..=10_000, errors)
         .unwrap_or(pacing.max_concurrent_calls);
@@ -319,8 +458,13 @@ fn sms(top: &Section, errors: &mut Errors) -> Option<SmsRules> {
     let section = top.table("sms", errors)?;
     section.deny_unknown(&["after_calls", "on_voicemail"], errors);
     let after_calls = section.int_in("after_calls", 0..=20, errors);
-    let on_voicemail = section.bool("on_voicemail", errors).is_some_and(|b| b.into_inner());
-    Some(SmsRules { after_calls, on_voicemail })
+    let on_voicemail = section
+        .bool("on_voicemail", errors)
+        .is_some_and(|b| b.into_inner());
+    Some(SmsRules {
+        after_calls,
+        on_voicemail,
+    })
 }
 
 fn messages(
@@ -337,21 +481,39 @@ fn messages(
     for (lang, value) in section.table.iter() {
         let lang_text = lang.get_ref().as_ref();
         if !is_language_tag(lang_text) {
-            errors.push(lang.span(), format!("[messages.{lang_text}] is not a language code (e.g. ca, es, en, pt-br)"));
+            errors.push(
+                lang.span(),
+                format!("[messages.{lang_text}] is not a language code (e.g. ca, es, en, pt-br)"),
+            );
             continue;
         }
         let DeValue::Table(table) = value.get_ref() else {
-            errors.push(value.span(), format!("[messages.{lang_text}] must be a table"));
+            errors.push(
+                value.span(),
+                format!("[messages.{lang_text}] must be a table"),
+            );
             continue;
         };
         let lang_section = Section::new(format!("[messages.{lang_text}]"), table, value.span());
         lang_section.deny_unknown(&["voice", "voicemail", "sms", "agent"], errors);
         let template = |key: &str, public: bool, errors: &mut Errors| -> Option<Template> {
             let text = lang_section.str(key, errors)?;
-            let open = if src.get(text.span().start..).is_some_and(|s| s.starts_with("\"\"\"") || s.starts_with("'''")) { 3 } else { 1 };
+            let open = if src
+                .get(text.span().start..)
+                .is_some_and(|s| s.starts_with("\"\"\"") || s.starts_with("'''"))
+            {
+                3
+            } else {
+                1
+            };
             let at = |offset: usize| text.span().start + open + offset;
             let template = Template::parse(text.get_ref())
-                .map_err(|e| errors.push(at(e.offset)..at(e.offset), format!("[messages.{lang_text}] {key}: {}", e.message)))
+                .map_err(|e| {
+                    errors.push(
+                        at(e.offset)..at(e.offset),
+                        format!("[messages.{lang_text}] {key}: {}", e.message),
+                    )
+                })
                 .ok()?;
             if public {
                 for p in template.placeholders().filter(|p| !p.is_public()) {
@@ -367,7 +529,10 @@ fn messages(
         let voicemail = template("voicemail", true, errors);
         let sms = template("sms", true, errors);
         let agent = template("agent", false, errors);
-        for (key, present) in [("voice", voice.is_some()), ("voicemail", voicemail.is_some())] {
+        for (key, present) in [
+            ("voice", voice.is_some()),
+            ("voicemail", voicemail.is_some()),
+        ] {
             if !present && lang_section.get(key).is_none() {
                 lang_section.missing(key, errors);
             }
@@ -376,7 +541,15 @@ fn messages(
             lang_section.missing("sms", errors);
         }
         if let (Some(voice), Some(voicemail)) = (voice, voicemail) {
-            out.insert(lang_text.to_string(), Messages { voice, voicemail, sms, agent });
+            out.insert(
+                lang_text.to_string(),
+                Messages {
+                    voice,
+                    voicemail,
+                    sms,
+                    agent,
+                },
+            );
         }
     }
     (errors.0.len() == before).then_some(out)
@@ -387,7 +560,8 @@ fn is_language_tag(tag: &str) -> bool {
     let primary = parts.next().unwrap_or_default();
     (2..=3).contains(&primary.len())
         && primary.bytes().all(|b| b.is_ascii_lowercase())
-        && parts.all(|p| !p.is_empty() && p.len() <= 8 && p.bytes().all(|b| b.is_ascii_alphanumeric()))
+        && parts
+            .all(|p| !p.is_empty() && p.len() <= 8 && p.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
 fn import_columns(top: &Section, errors: &mut Errors) -> Option<ColumnMap> {
@@ -403,14 +577,24 @@ fn import_columns(top: &Section, errors: &mut Errors) -> Option<ColumnMap> {
     for (key, value) in columns.table.iter() {
         let Some(column) = Column::from_name(key.get_ref()) else {
             let known: Vec<_> = Column::ALL.iter().map(|c| c.name()).collect();
-            errors.push(key.span(), format!("[import.columns] unknown column `{}` (known: {})", key.get_ref(), known.join(", ")));
+            errors.push(
+                key.span(),
+                format!(
+                    "[import.columns] unknown column `{}` (known: {})",
+                    key.get_ref(),
+                    known.join(", ")
+                ),
+            );
             continue;
         };
         match value.get_ref() {
             DeValue::String(header) if !header.trim().is_empty() => {
                 map.0.insert(column, header.trim().to_string());
             }
-            _ => errors.push(value.span(), format!("[import.columns] `{}` must name a header", key.get_ref())),
+            _ => errors.push(
+                value.span(),
+                format!("[import.columns] `{}` must name a header", key.get_ref()),
+            ),
         }
     }
     (errors.0.len() == before).then_some(map)

@@ -27,7 +27,11 @@ pub(crate) struct Section<'t, 'i> {
 
 impl<'t, 'i> Section<'t, 'i> {
     pub fn new(name: impl Into<String>, table: &'t DeTable<'i>, span: Span) -> Self {
-        Section { name: name.into(), table, span }
+        Section {
+            name: name.into(),
+            table,
+            span,
+        }
     }
 
     pub fn get(&self, key: &str) -> Option<&'t Spanned<DeValue<'i>>> {
@@ -60,7 +64,9 @@ impl<'t, 'i> Section<'t, 'i> {
 
     pub fn int(&self, key: &str, errors: &mut Errors) -> Option<Spanned<i64>> {
         self.typed(key, errors, "a whole number", |v| match v {
-            DeValue::Integer(i) => i64::from_str_radix(&i.as_str().replace('_', ""), i.radix()).ok(),
+            DeValue::Integer(i) => {
+                i64::from_str_radix(&i.as_str().replace('_', ""), i.radix()).ok()
+            }
             _ => None,
         })
     }
@@ -78,7 +84,11 @@ impl<'t, 'i> Section<'t, 'i> {
         } else {
             errors.push(
                 value.span(),
-                format!("`{key}` must be between {} and {}", range.start(), range.end()),
+                format!(
+                    "`{key}` must be between {} and {}",
+                    range.start(),
+                    range.end()
+                ),
             );
             None
         }
@@ -128,8 +138,15 @@ impl<'t, 'i> Section<'t, 'i> {
 
     /// Report a key every campaign must have.
     pub fn missing(&self, key: &str, errors: &mut Errors) {
-        let place = if self.name.is_empty() { String::new() } else { format!(" in {}", self.name) };
-        errors.push(self.span.start..self.span.start, format!("missing `{key}`{place}"));
+        let place = if self.name.is_empty() {
+            String::new()
+        } else {
+            format!(" in {}", self.name)
+        };
+        errors.push(
+            self.span.start..self.span.start,
+            format!("missing `{key}`{place}"),
+        );
     }
 
     pub fn required_str(&self, key: &str, errors: &mut Errors) -> Option<Spanned<&'t str>> {
@@ -143,10 +160,18 @@ impl<'t, 'i> Section<'t, 'i> {
     pub fn deny_unknown(&self, known: &[&str], errors: &mut Errors) {
         for (key, _) in self.table.iter() {
             if !known.contains(&key.get_ref().as_ref()) {
-                let place = if self.name.is_empty() { String::new() } else { format!(" in {}", self.name) };
+                let place = if self.name.is_empty() {
+                    String::new()
+                } else {
+                    format!(" in {}", self.name)
+                };
                 errors.push(
                     key.span(),
-                    format!("unknown key `{}`{place} (known: {})", key.get_ref(), known.join(", ")),
+                    format!(
+                        "unknown key `{}`{place} (known: {})",
+                        key.get_ref(),
+                        known.join(", ")
+                    ),
                 );
             }
         }

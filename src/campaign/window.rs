@@ -107,7 +107,11 @@ fn weekday(text: &str) -> Result<Weekday, String> {
         "fri" | "friday" => Weekday::Fri,
         "sat" | "saturday" => Weekday::Sat,
         "sun" | "sunday" => Weekday::Sun,
-        _ => return Err(format!("unknown weekday {text:?} (use mon, tue, wed, thu, fri, sat, sun)")),
+        _ => {
+            return Err(format!(
+                "unknown weekday {text:?} (use mon, tue, wed, thu, fri, sat, sun)"
+            ));
+        }
     };
     Ok(day)
 }
@@ -121,9 +125,8 @@ pub fn parse_ranges(text: &str) -> Result<Vec<TimeRange>, String> {
             .split_once('-')
             .ok_or_else(|| format!("malformed range {part:?}: write \"HH:MM-HH:MM\""))?;
         let (start, end) = (clock(from, false)?, clock(to, true)?);
-        let range = TimeRange::new(start, end).ok_or_else(|| {
-            format!("inverted range {part:?}: the end must come after the start")
-        })?;
+        let range = TimeRange::new(start, end)
+            .ok_or_else(|| format!("inverted range {part:?}: the end must come after the start"))?;
         ranges.push(range);
     }
     Ok(ranges)
@@ -151,7 +154,10 @@ mod tests {
     #[test]
     fn day_ranges_and_lists_expand() {
         assert_eq!(parse_days("mon-fri").unwrap().len(), 5);
-        assert_eq!(parse_days("sat,sun").unwrap(), vec![Weekday::Sat, Weekday::Sun]);
+        assert_eq!(
+            parse_days("sat,sun").unwrap(),
+            vec![Weekday::Sat, Weekday::Sun]
+        );
         assert_eq!(parse_days("fri-mon").unwrap().len(), 4);
         assert!(parse_days("mon-fryday").is_err());
     }
@@ -159,7 +165,11 @@ mod tests {
     #[test]
     fn ranges_parse_and_reject_inversions_and_bad_clocks() {
         assert_eq!(parse_ranges("09:00-13:00, 15:00-20:00").unwrap().len(), 2);
-        assert!(parse_ranges("20:00-09:00").unwrap_err().contains("inverted"));
+        assert!(
+            parse_ranges("20:00-09:00")
+                .unwrap_err()
+                .contains("inverted")
+        );
         assert!(parse_ranges("09:00-25:00").is_err());
         assert!(parse_ranges("9-17").is_err());
         assert!(parse_ranges("09:00").is_err());
@@ -169,7 +179,16 @@ mod tests {
     #[test]
     fn overlapping_ranges_of_a_day_merge() {
         let mut w = WeeklyWindow::default();
-        w.set(Weekday::Mon, parse_ranges("09:00-12:00,11:00-14:00").unwrap());
-        assert_eq!(w.ranges(Weekday::Mon), &[TimeRange { start: 540, end: 840 }]);
+        w.set(
+            Weekday::Mon,
+            parse_ranges("09:00-12:00,11:00-14:00").unwrap(),
+        );
+        assert_eq!(
+            w.ranges(Weekday::Mon),
+            &[TimeRange {
+                start: 540,
+                end: 840
+            }]
+        );
     }
 }

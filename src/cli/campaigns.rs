@@ -16,14 +16,26 @@ pub fn check(dir: &Path) -> Outcome {
             println!("{error}");
         }
         let files: std::collections::BTreeSet<_> = catalog.errors.iter().map(|e| &e.file).collect();
-        eprintln!("{} error(s) in {} file(s)", catalog.errors.len(), files.len());
+        eprintln!(
+            "{} error(s) in {} file(s)",
+            catalog.errors.len(),
+            files.len()
+        );
         return Ok(ExitCode::from(1));
     }
     if catalog.campaigns.is_empty() {
-        return Err(Failure::user(format!("{}: no campaign files (*.toml)", dir.display())));
+        return Err(Failure::user(format!(
+            "{}: no campaign files (*.toml)",
+            dir.display()
+        )));
     }
     for (id, c) in &catalog.campaigns {
-        println!("{id}: ok ({}, {}, {} language(s))", c.kind.name(), c.timezone, c.messages.len());
+        println!(
+            "{id}: ok ({}, {}, {} language(s))",
+            c.kind.name(),
+            c.timezone,
+            c.messages.len()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -33,37 +33,75 @@ async fn demo(dir: &std::path::Path) -> Outcome {
     let campaign = catalog.require("reminders").map_err(Failure::runtime)?;
 
     let url = format!("sqlite://{}", dir.join("demo.db").display());
-    let db = Db::connect(&url).await.map_err(|e| Failure::runtime(e.to_string()))?;
-    db.migrate().await.map_err(|e| Failure::runtime(e.to_string()))?;
+    let db = Db::connect(&url)
+        .await
+        .map_err(|e| Failure::runtime(e.to_string()))?;
+    db.migrate()
+        .await
+        .map_err(|e| Failure::runtime(e.to_string()))?;
     println!("ringback demo: temporary database {url}");
 
     // The sample's appointments move forward by whole weeks, so each keeps its weekday and hour.
     let now = Utc::now();
-    let first = calendar::local_date(campaign.timezone, now).checked_add_days(Days::new(2)).unwrap_or_default();
+    let first = calendar::local_date(campaign.timezone, now)
+        .checked_add_days(Days::new(2))
+        .unwrap_or_default();
     let earliest = sample_earliest(campaign.timezone);
     let weeks = ((first - earliest).num_days().max(0) + 6) / 7;
     let shift = chrono::TimeDelta::weeks(weeks);
-    let summary = import::run(&db, campaign, SAMPLE, Format::Csv, now, false, |_, _| {}, |row| row.starts_at += shift)
-        .await
-        .map_err(|e| Failure::runtime(e.to_string()))?;
+    let input = import::Input {
+        bytes: SAMPLE,
+        format: Format::Csv,
+        now,
+        dry_run: false,
+    };
+    let summary = import::run(
+        &db,
+        campaign,
+        input,
+        |_, _| {},
+        |row| row.starts_at += shift,
+    )
+    .await
+    .map_err(|e| Failure::runtime(e.to_string()))?;
     println!("\nimported campaigns/samples/appointments.csv into campaign 'reminders':");
     println!("{}", serde_json::to_string(&summary).unwrap_or_default());
     for r in &summary.rejected {
         println!("  rejected line {}: {}: {}", r.line, r.field, r.error);
     }
 
-    let planned = db.planned_attempts(&campaign.id).await.map_err(|e| Failure::runtime(e.to_string()))?;
-    println!("\nfirst calls planned ({}), patient-local times:", planned.len());
+    let planned = db
+        .planned_attempts(&campaign.id)
+        .await
+        .map_err(|e| Failure::runtime(e.to_string()))?;
+    println!(
+        "\nfirst calls planned ({}), patient-local times:",
+        planned.len()
+    );
     for p in &planned {
         let zone: Tz = p.timezone.parse().unwrap_or(campaign.timezone);
-        println!("  {:<7} {:<6} visit {}  call {}", p.appointment, mask(&p.phone), stamp(zone, p.starts_at), stamp(zone, p.due_at));
+        println!(
+            "  {:<7} {:<6} visit {}  call {}",
+            p.appointment,
+            mask(&p.phone),
+            stamp(zone, p.starts_at),
+            stamp(zone, p.due_at)
+        );
     }
     if let Some(p) = planned.first() {
         let zone: Tz = p.timezone.parse().unwrap_or(campaign.timezone);
-        println!("\nif {} never answers, the planner's whole timeline:", p.appointment);
+        println!(
+            "\nif {} never answers, the planner's whole timeline:",
+            p.appointment
+        );
         let (slots, end) = plan::timeline(&Request::reminder(campaign, zone, p.starts_at), now);
         for s in slots {
-            println!("  {} {:<5} {}", stamp(zone, s.at), s.channel.name(), s.reason);
+            println!(
+                "  {} {:<5} {}",
+                stamp(zone, s.at),
+                s.channel.name(),
+                s.reason
+            );
         }
         println!("  end: {} ({})", end.outcome, end.reason);
     }

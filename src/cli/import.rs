@@ -16,7 +16,9 @@ pub async fn run(config: &Config, campaign: &str, file: &Path, dry_run: bool) ->
     let name = file.display().to_string();
     let bytes = if name == "-" {
         let mut buf = Vec::new();
-        std::io::stdin().read_to_end(&mut buf).map_err(|e| Failure::user(format!("stdin: {e}")))?;
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .map_err(|e| Failure::user(format!("stdin: {e}")))?;
         buf
     } else {
         std::fs::read(file).map_err(|e| Failure::user(format!("{name}: {e}")))?
@@ -38,24 +40,40 @@ pub async fn run(config: &Config, campaign: &str, file: &Path, dry_run: bool) ->
             if done == 1 {
                 bar.set_length(total as u64);
             }
-            if done % 500 == 0 || done == total {
+            if done.is_multiple_of(500) || done == total {
                 bar.set_position(done as u64);
             }
         }
     };
-    let result = import::run(&db, campaign, &bytes, format, chrono::Utc::now(), dry_run, on_row, |_| {}).await;
+    let input = import::Input {
+        bytes: &bytes,
+        format,
+        now: chrono::Utc::now(),
+        dry_run,
+    };
+    let result = import::run(&db, campaign, input, on_row, |_| {}).await;
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
     db.close().await;
     let summary = match result {
         Ok(s) => s,
-        Err(ImportError::File(e)) => return Err(Failure::user(format!("{name}:{}: {}: {}", e.line, e.field, e.error))),
+        Err(ImportError::File(e)) => {
+            return Err(Failure::user(format!(
+                "{name}:{}: {}: {}",
+                e.line, e.field, e.error
+            )));
+        }
         Err(ImportError::Store(e)) => {
-            return Err(Failure::runtime(format!("{name}: nothing was imported: {e}")));
+            return Err(Failure::runtime(format!(
+                "{name}: nothing was imported: {e}"
+            )));
         }
     };
-    println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&summary).unwrap_or_default()
+    );
     for r in &summary.rejected {
         eprintln!("{name}:{}: {}: {}", r.line, r.field, r.error);
     }
@@ -65,7 +83,11 @@ pub async fn run(config: &Config, campaign: &str, file: &Path, dry_run: bool) ->
         eprintln!(
             "{} row(s) rejected; the other rows were {}",
             summary.rejected.len(),
-            if dry_run { "checked (dry run: nothing written)" } else { "imported" }
+            if dry_run {
+                "checked (dry run: nothing written)"
+            } else {
+                "imported"
+            }
         );
         Ok(ExitCode::from(1))
     }

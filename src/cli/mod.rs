@@ -16,7 +16,11 @@ use crate::config::Config;
 use crate::store::Db;
 
 #[derive(Debug, Parser)]
-#[command(name = "ringback", version, about = "Outbound reminder and callback dialer for clinics")]
+#[command(
+    name = "ringback",
+    version,
+    about = "Outbound reminder and callback dialer for clinics"
+)]
 pub struct Cli {
     /// Configuration file (default: ./ringback.toml when present).
     #[arg(long, global = true)]
@@ -121,14 +125,30 @@ async fn dispatch(command: Command, config: Config) -> Outcome {
             println!("migrations applied ({})", config.database_url.redacted());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Campaigns { command: CampaignsCommand::Check { dir } } => {
-            campaigns::check(&dir.unwrap_or(config.campaigns_dir))
-        }
-        Command::Import { campaign, dry_run, file } => import::run(&config, &campaign, &file, dry_run).await,
-        Command::Plan { campaign, at, appointment, timezone, format } => {
+        Command::Campaigns {
+            command: CampaignsCommand::Check { dir },
+        } => campaigns::check(&dir.unwrap_or(config.campaigns_dir)),
+        Command::Import {
+            campaign,
+            dry_run,
+            file,
+        } => import::run(&config, &campaign, &file, dry_run).await,
+        Command::Plan {
+            campaign,
+            at,
+            appointment,
+            timezone,
+            format,
+        } => {
             let catalog = catalog(&config)?;
             let campaign = catalog.require(&campaign).map_err(Failure::User)?;
-            plan::run(campaign, at.as_deref(), appointment.as_deref(), timezone.as_deref(), format)
+            plan::run(
+                campaign,
+                at.as_deref(),
+                appointment.as_deref(),
+                timezone.as_deref(),
+                format,
+            )
         }
         Command::Demo => demo::run().await,
     }
@@ -136,23 +156,34 @@ async fn dispatch(command: Command, config: Config) -> Outcome {
 
 /// The configured campaigns; a directory that cannot be read is the user's to fix.
 pub(crate) fn catalog(config: &Config) -> Result<Catalog, Failure> {
-    load_dir(&config.campaigns_dir)
-        .map_err(|e| Failure::user(format!("campaigns directory {}: {e}", config.campaigns_dir.display())))
+    load_dir(&config.campaigns_dir).map_err(|e| {
+        Failure::user(format!(
+            "campaigns directory {}: {e}",
+            config.campaigns_dir.display()
+        ))
+    })
 }
 
 /// Connect and migrate: every command that touches the database starts here.
 pub(crate) async fn connect(config: &Config) -> Result<Db, Failure> {
     let url = config.database_url.redacted();
-    let db = Db::connect(config.database_url.expose()).await.map_err(|e| match e {
-        crate::store::StoreError::BadUrl => Failure::user(format!("database_url {url}: {e}")),
-        e => Failure::runtime(format!("database {url}: {e}")),
-    })?;
-    db.migrate().await.map_err(|e| Failure::runtime(format!("database {url}: {e}")))?;
+    let db = Db::connect(config.database_url.expose())
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::BadUrl => Failure::user(format!("database_url {url}: {e}")),
+            e => Failure::runtime(format!("database {url}: {e}")),
+        })?;
+    db.migrate()
+        .await
+        .map_err(|e| Failure::runtime(format!("database {url}: {e}")))?;
     Ok(db)
 }
 
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("RINGBACK_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

@@ -20,7 +20,9 @@ pub fn run(
 ) -> Outcome {
     let zone: Tz = match timezone {
         None => campaign.timezone,
-        Some(z) => z.parse().map_err(|_| Failure::user(format!("--timezone: unknown IANA time zone {z:?}")))?,
+        Some(z) => z
+            .parse()
+            .map_err(|_| Failure::user(format!("--timezone: unknown IANA time zone {z:?}")))?,
     };
     let now = match at {
         None => Utc::now(),
@@ -32,13 +34,18 @@ pub fn run(
     let request = match &campaign.kind {
         Kind::Reminder(rules) => {
             let appointment = match appointment {
-                Some(a) => parse_time(a, zone).map_err(|e| Failure::user(format!("--appointment: {e}")))?,
+                Some(a) => {
+                    parse_time(a, zone).map_err(|e| Failure::user(format!("--appointment: {e}")))?
+                }
                 // Default: 10:00 local on the day the reminder window has fully opened.
                 None => {
                     let day = calendar::local_date(zone, now + rules.start)
                         .checked_add_days(Days::new(1))
                         .unwrap_or_default();
-                    calendar::resolve(zone, day.and_time(NaiveTime::from_hms_opt(10, 0, 0).unwrap_or_default()))
+                    calendar::resolve(
+                        zone,
+                        day.and_time(NaiveTime::from_hms_opt(10, 0, 0).unwrap_or_default()),
+                    )
                 }
             };
             subject = format!("appointment {}", stamp(zone, appointment));
@@ -60,12 +67,22 @@ pub fn run(
                 }))
                 .collect();
             let body = json!({"attempts": attempts, "end": end.outcome, "end_reason": end.reason});
-            println!("{}", serde_json::to_string_pretty(&body).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&body).unwrap_or_default()
+            );
         }
         Format::Table => {
-            println!("campaign {} ({}), patient zone {zone}, {subject}", campaign.id, campaign.kind.name());
+            println!(
+                "campaign {} ({}), patient zone {zone}, {subject}",
+                campaign.id,
+                campaign.kind.name()
+            );
             println!("planning as of {}", stamp(zone, now));
-            println!("{:<3} {:<28} {:<21} {:<6} reason", "#", "local", "UTC", "chan");
+            println!(
+                "{:<3} {:<28} {:<21} {:<6} reason",
+                "#", "local", "UTC", "chan"
+            );
             for (i, s) in slots.iter().enumerate() {
                 println!(
                     "{:<3} {:<28} {:<21} {:<6} {}",

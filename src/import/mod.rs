@@ -41,7 +41,11 @@ pub struct FileError {
 
 impl FileError {
     pub fn new(line: u64, field: impl Into<String>, error: impl Into<String>) -> FileError {
-        FileError { line, field: field.into(), error: error.into() }
+        FileError {
+            line,
+            field: field.into(),
+            error: error.into(),
+        }
     }
 }
 
@@ -54,18 +58,30 @@ pub enum ImportError {
     Store(#[from] crate::store::StoreError),
 }
 
+/// One appointment list to import.
+pub struct Input<'a> {
+    pub bytes: &'a [u8],
+    pub format: Format,
+    pub now: chrono::DateTime<chrono::Utc>,
+    /// Check and report only; write nothing.
+    pub dry_run: bool,
+}
+
 /// Parse, reconcile and (unless `dry_run`) write one appointment list in one transaction.
 /// `adjust` may change each good row before it is reconciled (the demo moves dates to the future).
 pub async fn run(
     db: &crate::store::Db,
     campaign: &crate::campaign::Campaign,
-    bytes: &[u8],
-    format: Format,
-    now: chrono::DateTime<chrono::Utc>,
-    dry_run: bool,
+    input: Input<'_>,
     mut on_row: impl FnMut(usize, usize),
     adjust: impl Fn(&mut Row),
 ) -> Result<Summary, ImportError> {
+    let Input {
+        bytes,
+        format,
+        now,
+        dry_run,
+    } = input;
     let records = read(bytes, format, &campaign.import_columns)?;
     let total = records.len();
     let mut rows = Vec::with_capacity(total);

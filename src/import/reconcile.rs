@@ -113,7 +113,8 @@ pub fn reconcile(
     let mut new_patient_ids: HashMap<String, usize> = HashMap::new();
 
     for row in rows {
-        let (patient_id, patient_changed) = upsert_patient(&row, &mut existing, &mut changes, &mut new_patient_ids);
+        let (patient_id, patient_changed) =
+            upsert_patient(&row, &mut existing, &mut changes, &mut new_patient_ids);
         let zone = row.timezone.unwrap_or(campaign.timezone);
         let Some(stored) = existing.appointments.get(&row.appointment_id).cloned() else {
             let appointment = appointment_record(&row, new_id(), &patient_id, zone, None);
@@ -122,7 +123,16 @@ pub fn reconcile(
                 changes.summary.unchanged += 1;
                 continue;
             }
-            if plan_outreach(campaign, &row, &appointment.id, &patient_id, zone, &mut existing, &mut changes, now) {
+            if plan_outreach(
+                campaign,
+                &row,
+                &appointment.id,
+                &patient_id,
+                zone,
+                &mut existing,
+                &mut changes,
+                now,
+            ) {
                 changes.new_appointments.push(appointment);
                 changes.summary.created += 1;
             } else {
@@ -131,14 +141,25 @@ pub fn reconcile(
             continue;
         };
 
-        let updated = appointment_record(&row, stored.id.clone(), &patient_id, zone, stored.open_outreach.clone());
+        let updated = appointment_record(
+            &row,
+            stored.id.clone(),
+            &patient_id,
+            zone,
+            stored.open_outreach.clone(),
+        );
         let timing_changed = stored.starts_at != row.starts_at
             || stored.timezone != zone.name()
             || stored.patient_id != patient_id
             || stored.phone != row.phone.as_str()
             || (stored.status == Status::Cancelled.name() && row.status == Status::Booked);
-        let same_as_stored = AppointmentRecord { open_outreach: None, ..updated.clone() }
-            == AppointmentRecord { open_outreach: None, ..stored.clone() };
+        let same_as_stored = AppointmentRecord {
+            open_outreach: None,
+            ..updated.clone()
+        } == AppointmentRecord {
+            open_outreach: None,
+            ..stored.clone()
+        };
 
         if row.status == Status::Cancelled {
             if stored.status == Status::Cancelled.name() {
@@ -151,7 +172,16 @@ pub fn reconcile(
         } else if timing_changed {
             changes.changed_appointments.push(updated);
             withdraw(&stored, &mut existing, &mut changes);
-            if plan_outreach(campaign, &row, &stored.id, &patient_id, zone, &mut existing, &mut changes, now) {
+            if plan_outreach(
+                campaign,
+                &row,
+                &stored.id,
+                &patient_id,
+                zone,
+                &mut existing,
+                &mut changes,
+                now,
+            ) {
                 changes.summary.updated += 1;
             } else {
                 changes.summary.skipped_too_late += 1;
@@ -161,7 +191,9 @@ pub fn reconcile(
                 changes.changed_appointments.push(updated);
             }
             if let (Some(open), Some(language)) = (&stored.open_outreach, &row.language) {
-                changes.relabelled_outreach.push((open.clone(), language.clone()));
+                changes
+                    .relabelled_outreach
+                    .push((open.clone(), language.clone()));
             }
             changes.summary.updated += 1;
         } else {
@@ -178,7 +210,10 @@ pub fn reconcile(
 fn drop_duplicates(rows: Vec<Row>, rejected: &mut Vec<Rejection>) -> Vec<Row> {
     let mut lines: HashMap<&str, Vec<u64>> = HashMap::new();
     for row in &rows {
-        lines.entry(row.appointment_id.as_str()).or_default().push(row.line);
+        lines
+            .entry(row.appointment_id.as_str())
+            .or_default()
+            .push(row.line);
     }
     let duplicated: HashMap<String, Vec<u64>> = lines
         .into_iter()
@@ -193,7 +228,11 @@ fn drop_duplicates(rows: Vec<Row>, rejected: &mut Vec<Rejection>) -> Vec<Row> {
                 rejected.push(Rejection {
                     line: row.line,
                     field: "appointment_id".into(),
-                    error: format!("appointment_id {:?} appears on lines {} of this file", row.appointment_id, all.join(", ")),
+                    error: format!(
+                        "appointment_id {:?} appears on lines {} of this file",
+                        row.appointment_id,
+                        all.join(", ")
+                    ),
                 });
             }
             None => kept.push(row),
@@ -245,7 +284,13 @@ fn upsert_patient(
     }
 }
 
-fn appointment_record(row: &Row, id: String, patient_id: &str, zone: Tz, open: Option<String>) -> AppointmentRecord {
+fn appointment_record(
+    row: &Row,
+    id: String,
+    patient_id: &str,
+    zone: Tz,
+    open: Option<String>,
+) -> AppointmentRecord {
     AppointmentRecord {
         id,
         external_id: row.appointment_id.clone(),
@@ -262,7 +307,9 @@ fn appointment_record(row: &Row, id: String, patient_id: &str, zone: Tz, open: O
 
 /// End the appointment's open outreach as withdrawn, and forget its planned attempts for the caps.
 fn withdraw(stored: &AppointmentRecord, existing: &mut Existing, changes: &mut Changes) {
-    let Some(outreach) = &stored.open_outreach else { return };
+    let Some(outreach) = &stored.open_outreach else {
+        return;
+    };
     changes.withdrawn_outreach.push(outreach.clone());
     for contacts in existing.contacts.values_mut() {
         contacts.retain(|c| !(c.planned && c.outreach_id == *outreach));
@@ -283,19 +330,30 @@ fn plan_outreach(
 ) -> bool {
     let phone = row.phone.to_string();
     let mut request = Request::reminder(campaign, zone, row.starts_at);
-    request.others = existing.contacts.get(&phone).map(|c| c.iter().map(|c| c.at).collect()).unwrap_or_default();
+    request.others = existing
+        .contacts
+        .get(&phone)
+        .map(|c| c.iter().map(|c| c.at).collect())
+        .unwrap_or_default();
     let Step::Attempt(slot) = plan::next(&request, now) else {
         return false;
     };
     let outreach_id = new_id();
     let attempt_id = new_id();
-    existing.contacts.entry(phone.clone()).or_default().push(Contact {
-        attempt_id: attempt_id.clone(),
-        outreach_id: outreach_id.clone(),
-        at: slot.at,
-        planned: true,
-    });
-    let language = row.language.clone().unwrap_or_else(|| campaign.default_language.clone());
+    existing
+        .contacts
+        .entry(phone.clone())
+        .or_default()
+        .push(Contact {
+            attempt_id: attempt_id.clone(),
+            outreach_id: outreach_id.clone(),
+            at: slot.at,
+            planned: true,
+        });
+    let language = row
+        .language
+        .clone()
+        .unwrap_or_else(|| campaign.default_language.clone());
     changes.new_outreach.push(NewOutreach {
         id: outreach_id.clone(),
         patient_id: patient_id.to_string(),

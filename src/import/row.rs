@@ -54,16 +54,28 @@ pub fn parse_row(raw: &RawRecord, campaign: &Campaign) -> Result<Row, Vec<Reject
     let mut text = |column: Column| -> Option<String> {
         match raw.get(column) {
             None if column.required() => {
-                errors.push(reject(raw.line, column.name(), "required, but empty".into()));
+                errors.push(reject(
+                    raw.line,
+                    column.name(),
+                    "required, but empty".into(),
+                ));
                 None
             }
             None => None,
             Some(Err(())) => {
-                errors.push(reject(raw.line, column.name(), "not UTF-8 text (save the export as UTF-8)".into()));
+                errors.push(reject(
+                    raw.line,
+                    column.name(),
+                    "not UTF-8 text (save the export as UTF-8)".into(),
+                ));
                 None
             }
             Some(Ok(s)) if s.chars().count() > MAX_TEXT => {
-                errors.push(reject(raw.line, column.name(), format!("longer than {MAX_TEXT} characters")));
+                errors.push(reject(
+                    raw.line,
+                    column.name(),
+                    format!("longer than {MAX_TEXT} characters"),
+                ));
                 None
             }
             Some(Ok(s)) => Some(s.clone()),
@@ -88,48 +100,74 @@ pub fn parse_row(raw: &RawRecord, campaign: &Campaign) -> Result<Row, Vec<Reject
     });
     let timezone = tz_text.and_then(|z| {
         z.parse::<Tz>()
-            .map_err(|_| errors.push(reject(raw.line, "timezone", format!("unknown IANA time zone {z:?}"))))
+            .map_err(|_| {
+                errors.push(reject(
+                    raw.line,
+                    "timezone",
+                    format!("unknown IANA time zone {z:?}"),
+                ))
+            })
             .ok()
     });
     let zone = timezone.unwrap_or(campaign.timezone);
     let starts_at = starts_text.and_then(|s| {
-        parse_time(&s, zone).map_err(|e| errors.push(reject(raw.line, "starts_at", e))).ok()
+        parse_time(&s, zone)
+            .map_err(|e| errors.push(reject(raw.line, "starts_at", e)))
+            .ok()
     });
     let language = language.map(|l| l.to_lowercase().replace('_', "-"));
     let status = match status_text.as_deref().map(str::to_lowercase).as_deref() {
         None | Some("booked") | Some("confirmed") | Some("scheduled") => Some(Status::Booked),
         Some("cancelled") | Some("canceled") => Some(Status::Cancelled),
         Some(other) => {
-            errors.push(reject(raw.line, "status", format!("unknown status {other:?} (use booked or cancelled)")));
+            errors.push(reject(
+                raw.line,
+                "status",
+                format!("unknown status {other:?} (use booked or cancelled)"),
+            ));
             None
         }
     };
 
-    match (appointment_id, patient_id, first_name, phone, starts_at, status) {
-        (Some(appointment_id), Some(patient_id), Some(first_name), Some(phone), Some(starts_at), Some(status))
-            if errors.is_empty() =>
-        {
-            Ok(Row {
-                line: raw.line,
-                appointment_id,
-                patient_id,
-                first_name,
-                last_name,
-                phone,
-                starts_at,
-                timezone,
-                language,
-                provider,
-                location,
-                status,
-            })
-        }
+    match (
+        appointment_id,
+        patient_id,
+        first_name,
+        phone,
+        starts_at,
+        status,
+    ) {
+        (
+            Some(appointment_id),
+            Some(patient_id),
+            Some(first_name),
+            Some(phone),
+            Some(starts_at),
+            Some(status),
+        ) if errors.is_empty() => Ok(Row {
+            line: raw.line,
+            appointment_id,
+            patient_id,
+            first_name,
+            last_name,
+            phone,
+            starts_at,
+            timezone,
+            language,
+            provider,
+            location,
+            status,
+        }),
         _ => Err(errors),
     }
 }
 
 fn reject(line: u64, field: &str, error: String) -> Rejection {
-    Rejection { line, field: field.to_string(), error }
+    Rejection {
+        line,
+        field: field.to_string(),
+        error,
+    }
 }
 
 /// RFC 3339, or a local `YYYY-MM-DD HH:MM[:SS]` (also with `T`) in `zone`.
@@ -137,7 +175,12 @@ pub fn parse_time(text: &str, zone: Tz) -> Result<DateTime<Utc>, String> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Ok(t.with_timezone(&Utc));
     }
-    for format in ["%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"] {
+    for format in [
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+    ] {
         if let Ok(local) = NaiveDateTime::parse_from_str(text, format) {
             return Ok(calendar::resolve(zone, local));
         }
@@ -147,12 +190,17 @@ pub fn parse_time(text: &str, zone: Tz) -> Result<DateTime<Utc>, String> {
     if looks_like_date(date_part) && NaiveDate::parse_from_str(date_part, "%Y-%m-%d").is_err() {
         return Err(format!("no such date {date_part:?}"));
     }
-    Err(format!("not a date and time {text:?} (use RFC 3339 or YYYY-MM-DD HH:MM)"))
+    Err(format!(
+        "not a date and time {text:?} (use RFC 3339 or YYYY-MM-DD HH:MM)"
+    ))
 }
 
 fn looks_like_date(s: &str) -> bool {
     let b = s.as_bytes();
-    b.len() == 10 && b[4] == b'-' && b[7] == b'-' && s.bytes().filter(u8::is_ascii_digit).count() == 8
+    b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && s.bytes().filter(u8::is_ascii_digit).count() == 8
 }
 
 #[cfg(test)]
@@ -162,13 +210,29 @@ mod tests {
 
     #[test]
     fn local_times_are_read_in_the_zone_and_rfc3339_as_given() {
-        assert_eq!(parse_time("2027-01-15 10:30", Madrid).unwrap().to_rfc3339(), "2027-01-15T09:30:00+00:00");
-        assert_eq!(parse_time("2027-01-15T10:30:00+01:00", Madrid).unwrap().to_rfc3339(), "2027-01-15T09:30:00+00:00");
+        assert_eq!(
+            parse_time("2027-01-15 10:30", Madrid).unwrap().to_rfc3339(),
+            "2027-01-15T09:30:00+00:00"
+        );
+        assert_eq!(
+            parse_time("2027-01-15T10:30:00+01:00", Madrid)
+                .unwrap()
+                .to_rfc3339(),
+            "2027-01-15T09:30:00+00:00"
+        );
     }
 
     #[test]
     fn thirty_first_of_february_is_named_as_such() {
-        assert!(parse_time("2027-02-31 10:00", Madrid).unwrap_err().contains("no such date"));
-        assert!(parse_time("tomorrow", Madrid).unwrap_err().contains("not a date and time"));
+        assert!(
+            parse_time("2027-02-31 10:00", Madrid)
+                .unwrap_err()
+                .contains("no such date")
+        );
+        assert!(
+            parse_time("tomorrow", Madrid)
+                .unwrap_err()
+                .contains("not a date and time")
+        );
     }
 }

@@ -48,10 +48,18 @@ impl RawRecord {
 }
 
 /// Read every record of an appointment list.
-pub fn read(bytes: &[u8], format: Format, columns: &ColumnMap) -> Result<Vec<RawRecord>, FileError> {
+pub fn read(
+    bytes: &[u8],
+    format: Format,
+    columns: &ColumnMap,
+) -> Result<Vec<RawRecord>, FileError> {
     let bytes = strip_bom(bytes);
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(FileError::new(1, "file", "the file is empty: expected a header row and appointments"));
+        return Err(FileError::new(
+            1,
+            "file",
+            "the file is empty: expected a header row and appointments",
+        ));
     }
     match format {
         Format::Csv => read_csv(bytes, columns),
@@ -67,7 +75,10 @@ fn strip_bom(bytes: &[u8]) -> &[u8] {
 fn sniff_delimiter(bytes: &[u8]) -> u8 {
     let header = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
     let count = |d: u8| header.iter().filter(|b| **b == d).count();
-    [b',', b';', b'\t'].into_iter().max_by_key(|d| count(*d)).unwrap_or(b',')
+    [b',', b';', b'\t']
+        .into_iter()
+        .max_by_key(|d| count(*d))
+        .unwrap_or(b',')
 }
 
 fn normalise(header: &str) -> String {
@@ -91,12 +102,19 @@ fn locate(
         }
     }
     if let Some(first) = missing.first() {
-        let names: Vec<String> = missing.iter().map(|c| format!("{:?}", columns.header(*c))).collect();
-        return Err(FileError::new(1, first.name(), format!(
-            "missing column {} (the header has: {})",
-            names.join(", "),
-            headers.join(", ")
-        )));
+        let names: Vec<String> = missing
+            .iter()
+            .map(|c| format!("{:?}", columns.header(*c)))
+            .collect();
+        return Err(FileError::new(
+            1,
+            first.name(),
+            format!(
+                "missing column {} (the header has: {})",
+                names.join(", "),
+                headers.join(", ")
+            ),
+        ));
     }
     Ok(at)
 }
@@ -115,7 +133,13 @@ fn read_csv(bytes: &[u8], columns: &ColumnMap) -> Result<Vec<RawRecord>, FileErr
         .iter()
         .map(|h| String::from_utf8(h.to_vec()))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|_| FileError::new(1, "header", "the header is not UTF-8 text (save the export as UTF-8)"))?;
+        .map_err(|_| {
+            FileError::new(
+                1,
+                "header",
+                "the header is not UTF-8 text (save the export as UTF-8)",
+            )
+        })?;
     let at = locate(&headers, columns, true)?;
     let mut records = Vec::new();
     let mut record = csv::ByteRecord::new();
@@ -138,27 +162,47 @@ fn read_csv(bytes: &[u8], columns: &ColumnMap) -> Result<Vec<RawRecord>, FileErr
             continue;
         }
         let malformed = (record.len() != headers.len()).then(|| {
-            format!("the row has {} fields, the header has {}", record.len(), headers.len())
+            format!(
+                "the row has {} fields, the header has {}",
+                record.len(),
+                headers.len()
+            )
         });
         let mut fields: [Field; Column::ALL.len()] = Default::default();
         for column in Column::ALL {
             fields[column as usize] = at[column as usize]
                 .and_then(|i| record.get(i))
-                .map(|raw| std::str::from_utf8(raw).map(|s| s.trim().to_string()).map_err(|_| ()))
+                .map(|raw| {
+                    std::str::from_utf8(raw)
+                        .map(|s| s.trim().to_string())
+                        .map_err(|_| ())
+                })
                 .filter(|f| !matches!(f, Ok(s) if s.is_empty()));
         }
-        records.push(RawRecord { line, fields, malformed });
+        records.push(RawRecord {
+            line,
+            fields,
+            malformed,
+        });
     }
     Ok(records)
 }
 
 fn read_json(bytes: &[u8], columns: &ColumnMap) -> Result<Vec<RawRecord>, FileError> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
-        let line = bytes[..e.valid_up_to()].iter().filter(|b| **b == b'\n').count() as u64 + 1;
+        let line = bytes[..e.valid_up_to()]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count() as u64
+            + 1;
         FileError::new(line, "file", "the file is not UTF-8 text")
     })?;
     let items: Vec<&RawValue> = serde_json::from_str(text).map_err(|e| {
-        FileError::new(e.line() as u64, "file", format!("not a JSON array of appointments: {e}"))
+        FileError::new(
+            e.line() as u64,
+            "file",
+            format!("not a JSON array of appointments: {e}"),
+        )
     })?;
     let line_of = |item: &RawValue| {
         let offset = item.get().as_ptr() as usize - text.as_ptr() as usize;
@@ -169,7 +213,11 @@ fn read_json(bytes: &[u8], columns: &ColumnMap) -> Result<Vec<RawRecord>, FileEr
     for item in items {
         let line = line_of(item);
         let Ok(Value::Object(object)) = serde_json::from_str::<Value>(item.get()) else {
-            records.push(RawRecord { line, fields: Default::default(), malformed: Some("not a JSON object".into()) });
+            records.push(RawRecord {
+                line,
+                fields: Default::default(),
+                malformed: Some("not a JSON object".into()),
+            });
             continue;
         };
         headers.clear();
@@ -189,7 +237,11 @@ fn read_json(bytes: &[u8], columns: &ColumnMap) -> Result<Vec<RawRecord>, FileEr
                 .filter(|s| !s.is_empty())
                 .map(Ok);
         }
-        records.push(RawRecord { line, fields, malformed: None });
+        records.push(RawRecord {
+            line,
+            fields,
+            malformed: None,
+        });
     }
     Ok(records)
 }

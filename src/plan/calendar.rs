@@ -1,7 +1,9 @@
 //! Local time in a patient's zone: turning local clock times into instants (DST decided here,
 //! and only here) and listing the open intervals of a local date.
 
-use chrono::{DateTime, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, TimeZone, Utc};
+use chrono::{
+    DateTime, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, TimeZone, Utc,
+};
 use chrono_tz::Tz;
 
 use super::daypart::Daypart;
@@ -9,7 +11,10 @@ use crate::campaign::WeeklyWindow;
 use crate::campaign::window::TimeRange;
 
 /// Legal quiet hours: calls only from 08:00 to 21:00 local, whatever a campaign says.
-pub const LEGAL_HOURS: TimeRange = TimeRange { start: 8 * 60, end: 21 * 60 };
+pub const LEGAL_HOURS: TimeRange = TimeRange {
+    start: 8 * 60,
+    end: 21 * 60,
+};
 
 /// The instant of a local date and clock minute (`0..=1440`) in `zone`.
 ///
@@ -61,7 +66,9 @@ pub fn next_day_start(zone: Tz, t: DateTime<Utc>) -> DateTime<Utc> {
 pub fn open_pieces(window: &WeeklyWindow, date: NaiveDate) -> Vec<(TimeRange, Daypart)> {
     let mut pieces = Vec::new();
     for range in window.ranges_on(date) {
-        let Some(legal) = range.intersect(LEGAL_HOURS) else { continue };
+        let Some(legal) = range.intersect(LEGAL_HOURS) else {
+            continue;
+        };
         for part in Daypart::ALL {
             if let Some(piece) = legal.intersect(part.range()) {
                 pieces.push((piece, part));
@@ -99,6 +106,9 @@ mod tests {
         // Lord Howe goes from +10:30 to +11 at 02:00 local on the first Sunday of October.
         let d = NaiveDate::from_ymd_opt(2027, 10, 3).unwrap();
         let t = instant(Lord_Howe, d, 2 * 60 + 10);
-        assert_eq!(t.with_timezone(&Lord_Howe).format("%H:%M").to_string(), "02:30");
+        assert_eq!(
+            t.with_timezone(&Lord_Howe).format("%H:%M").to_string(),
+            "02:30"
+        );
     }
 }

@@ -14,7 +14,12 @@ pub enum Daypart {
 }
 
 impl Daypart {
-    pub const ALL: [Daypart; 4] = [Daypart::Morning, Daypart::Midday, Daypart::Afternoon, Daypart::Evening];
+    pub const ALL: [Daypart; 4] = [
+        Daypart::Morning,
+        Daypart::Midday,
+        Daypart::Afternoon,
+        Daypart::Evening,
+    ];
 
     /// Morning 08–12, midday 12–15, afternoon 15–18, evening 18–21 (local).
     pub fn range(self) -> TimeRange {
@@ -24,12 +29,17 @@ impl Daypart {
             Daypart::Afternoon => (15, 18),
             Daypart::Evening => (18, 21),
         };
-        TimeRange { start: start * 60, end: end * 60 }
+        TimeRange {
+            start: start * 60,
+            end: end * 60,
+        }
     }
 
     /// The daypart of a local clock minute, if it falls inside legal hours.
     pub fn of_minute(minute: u16) -> Option<Daypart> {
-        Daypart::ALL.into_iter().find(|p| p.range().contains(minute))
+        Daypart::ALL
+            .into_iter()
+            .find(|p| p.range().contains(minute))
     }
 
     pub fn name(self) -> &'static str {

@@ -63,15 +63,28 @@ impl<'a> Request<'a> {
             Kind::Callback(c) => c.expire_after,
             Kind::Reminder(_) => TimeDelta::days(3),
         };
-        Request { campaign, zone, opens: requested, deadline: requested + expire, history: vec![], others: vec![] }
+        Request {
+            campaign,
+            zone,
+            opens: requested,
+            deadline: requested + expire,
+            history: vec![],
+            others: vec![],
+        }
     }
 
     fn calls(&self) -> u32 {
-        self.history.iter().filter(|p| p.channel == Channel::Voice).count() as u32
+        self.history
+            .iter()
+            .filter(|p| p.channel == Channel::Voice)
+            .count() as u32
     }
 
     fn texts(&self) -> u32 {
-        self.history.iter().filter(|p| p.channel == Channel::Sms).count() as u32
+        self.history
+            .iter()
+            .filter(|p| p.channel == Channel::Sms)
+            .count() as u32
     }
 }
 
@@ -102,14 +115,20 @@ pub fn next(req: &Request<'_>, now: DateTime<Utc>) -> Step {
     let retry = &req.campaign.retry;
     let (calls, texts) = (req.calls(), req.texts());
     if now >= req.deadline {
-        return end(Outcome::Expired, format!("the deadline {} has passed", stamp(req.zone, req.deadline)));
+        return end(
+            Outcome::Expired,
+            format!("the deadline {} has passed", stamp(req.zone, req.deadline)),
+        );
     }
     let channel = if sms_due(req.campaign.sms, calls, texts) {
         Channel::Sms
     } else if calls < retry.max_calls {
         Channel::Voice
     } else {
-        return end(Outcome::Unreachable, format!("all {} calls placed without an answer", retry.max_calls));
+        return end(
+            Outcome::Unreachable,
+            format!("all {} calls placed without an answer", retry.max_calls),
+        );
     };
 
     let (from, why_from) = earliest(req, now, calls);
@@ -119,18 +138,34 @@ pub fn next(req: &Request<'_>, now: DateTime<Utc>) -> Step {
         window: &req.campaign.window,
         zone: req.zone,
         deadline: req.deadline,
-        caps: Caps::new(req.zone, retry.max_calls_per_day, retry.max_calls_per_week, contacts),
+        caps: Caps::new(
+            req.zone,
+            retry.max_calls_per_day,
+            retry.max_calls_per_week,
+            contacts,
+        ),
     };
 
     let tried = tried_dayparts(req);
     let rotate = channel == Channel::Voice && calls > 0 && retry.rotate_dayparts;
-    let found = if rotate { search.rotated(from, &tried) } else { search.earliest(from, &Daypart::ALL) };
+    let found = if rotate {
+        search.rotated(from, &tried)
+    } else {
+        search.earliest(from, &Daypart::ALL)
+    };
     let Some(found) = found else {
-        let outcome = if req.history.is_empty() { Outcome::Expired } else { Outcome::Unreachable };
-        return end(outcome, format!(
-            "no permitted time left before the deadline {} (window, quiet hours 08:00-21:00, caps)",
-            stamp(req.zone, req.deadline)
-        ));
+        let outcome = if req.history.is_empty() {
+            Outcome::Expired
+        } else {
+            Outcome::Unreachable
+        };
+        return end(
+            outcome,
+            format!(
+                "no permitted time left before the deadline {} (window, quiet hours 08:00-21:00, caps)",
+                stamp(req.zone, req.deadline)
+            ),
+        );
     };
 
     let what = match channel {
@@ -145,10 +180,18 @@ pub fn next(req: &Request<'_>, now: DateTime<Utc>) -> Step {
         if tried.get(&found.daypart).copied().unwrap_or(0) == 0 {
             reason.push_str(&format!("; {} not tried yet", found.daypart));
         } else {
-            reason.push_str(&format!("; {} (no untried part of the day before the deadline)", found.daypart));
+            reason.push_str(&format!(
+                "; {} (no untried part of the day before the deadline)",
+                found.daypart
+            ));
         }
     }
-    Step::Attempt(Slot { at: found.at, channel, daypart: found.daypart, reason })
+    Step::Attempt(Slot {
+        at: found.at,
+        channel,
+        daypart: found.daypart,
+        reason,
+    })
 }
 
 /// The whole tentative timeline if nobody ever answers: every attempt, then the end.
@@ -160,7 +203,10 @@ pub fn timeline(req: &Request<'_>, now: DateTime<Utc>) -> (Vec<Slot>, End) {
     loop {
         match next(&req, now) {
             Step::Attempt(slot) => {
-                req.history.push(Past { at: slot.at, channel: slot.channel });
+                req.history.push(Past {
+                    at: slot.at,
+                    channel: slot.channel,
+                });
                 now = slot.at;
                 slots.push(slot);
             }
@@ -183,18 +229,31 @@ fn earliest(req: &Request<'_>, now: DateTime<Utc>, calls: u32) -> (DateTime<Utc>
     match req.history.last() {
         None => {
             let why = match &req.campaign.kind {
-                Kind::Reminder(r) => format!("reminders start {} before the appointment", duration::format(r.start)),
+                Kind::Reminder(r) => format!(
+                    "reminders start {} before the appointment",
+                    duration::format(r.start)
+                ),
                 Kind::Callback(_) => "the callback was requested".to_string(),
             };
             bounds.push((req.opens, why));
         }
         Some(last) => {
             let gap = req.campaign.retry.gap_after(calls);
-            let after = if calls == 0 { "the SMS".to_string() } else { format!("call {calls}") };
-            bounds.push((last.at + gap, format!("retry gap {} after {after}", duration::format(gap))));
+            let after = if calls == 0 {
+                "the SMS".to_string()
+            } else {
+                format!("call {calls}")
+            };
+            bounds.push((
+                last.at + gap,
+                format!("retry gap {} after {after}", duration::format(gap)),
+            ));
         }
     }
-    let (at, why) = bounds.into_iter().max_by_key(|(t, _)| *t).unwrap_or((now, String::new()));
+    let (at, why) = bounds
+        .into_iter()
+        .max_by_key(|(t, _)| *t)
+        .unwrap_or((now, String::new()));
     (at, format!("{why} ({})", stamp(req.zone, at)))
 }
 
@@ -210,5 +269,7 @@ fn tried_dayparts(req: &Request<'_>) -> BTreeMap<Daypart, u32> {
 
 /// `Tue 2027-03-02 10:00 CET`: how reasons show an instant.
 pub fn stamp(zone: Tz, t: DateTime<Utc>) -> String {
-    t.with_timezone(&zone).format("%a %Y-%m-%d %H:%M %Z").to_string()
+    t.with_timezone(&zone)
+        .format("%a %Y-%m-%d %H:%M %Z")
+        .to_string()
 }

@@ -36,17 +36,29 @@ impl Search<'_> {
         for _ in 0..MAX_JUMPS {
             let (at, daypart) = self.next_open(t, parts, &mut delays)?;
             match self.caps.check(at) {
-                Ok(()) => return Some(Found { at, daypart, delays }),
+                Ok(()) => {
+                    return Some(Found {
+                        at,
+                        daypart,
+                        delays,
+                    });
+                }
                 Err(Blocked::Day { retry_at }) => {
-                    note(&mut delays, format!(
-                        "daily cap of {} reached on {}",
-                        self.caps.per_day(),
-                        local_date(self.zone, at)
-                    ));
+                    note(
+                        &mut delays,
+                        format!(
+                            "daily cap of {} reached on {}",
+                            self.caps.per_day(),
+                            local_date(self.zone, at)
+                        ),
+                    );
                     t = retry_at;
                 }
                 Err(Blocked::Week { retry_at }) => {
-                    note(&mut delays, format!("weekly cap of {} in 7 days reached", self.caps.per_week()));
+                    note(
+                        &mut delays,
+                        format!("weekly cap of {} in 7 days reached", self.caps.per_week()),
+                    );
                     t = retry_at;
                 }
             }
@@ -61,7 +73,10 @@ impl Search<'_> {
         levels.sort_unstable();
         levels.dedup();
         for level in levels {
-            let parts: Vec<Daypart> = Daypart::ALL.into_iter().filter(|p| count(p) <= level).collect();
+            let parts: Vec<Daypart> = Daypart::ALL
+                .into_iter()
+                .filter(|p| count(p) <= level)
+                .collect();
             if let Some(found) = self.earliest(from, &parts) {
                 return Some(found);
             }
@@ -82,14 +97,22 @@ impl Search<'_> {
         let last = local_date(self.zone, self.deadline);
         let mut date = local_date(self.zone, t);
         while date <= last {
-            if self.window.closed.contains(&date) && !self.window.ranges(chrono::Datelike::weekday(&date)).is_empty() {
+            if self.window.closed.contains(&date)
+                && !self
+                    .window
+                    .ranges(chrono::Datelike::weekday(&date))
+                    .is_empty()
+            {
                 note(delays, format!("closed on {date}"));
             }
             for (piece, part) in open_pieces(self.window, date) {
                 if !parts.contains(&part) {
                     continue;
                 }
-                let (start, end) = (instant(self.zone, date, piece.start), instant(self.zone, date, piece.end));
+                let (start, end) = (
+                    instant(self.zone, date, piece.start),
+                    instant(self.zone, date, piece.end),
+                );
                 let at = start.max(t);
                 if at >= self.deadline {
                     return None;
@@ -107,13 +130,15 @@ impl Search<'_> {
     }
 }
 
-
 impl Search<'_> {
     /// Why `t` itself was not taken, in words.
     fn why_not(&self, t: DateTime<Utc>) -> String {
         let minute = calendar::local_minute(self.zone, t);
         let date = local_date(self.zone, t);
-        if open_pieces(self.window, date).iter().any(|(piece, _)| piece.contains(minute)) {
+        if open_pieces(self.window, date)
+            .iter()
+            .any(|(piece, _)| piece.contains(minute))
+        {
             "waiting for a part of the day not tried yet".to_string()
         } else if calendar::LEGAL_HOURS.contains(minute) {
             "outside the calling window".to_string()

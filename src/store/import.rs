@@ -22,26 +22,69 @@ struct Bulk {
 
 const PATIENTS: Bulk = Bulk {
     table: "patients",
-    columns: &[("id", "text"), ("clinic", "text"), ("external_id", "text"), ("first_name", "text"), ("last_name", "text"),
-        ("phone", "text"), ("timezone", "text"), ("language", "text"), ("created_at", "bigint"), ("updated_at", "bigint")],
+    columns: &[
+        ("id", "text"),
+        ("clinic", "text"),
+        ("external_id", "text"),
+        ("first_name", "text"),
+        ("last_name", "text"),
+        ("phone", "text"),
+        ("timezone", "text"),
+        ("language", "text"),
+        ("created_at", "bigint"),
+        ("updated_at", "bigint"),
+    ],
 };
 const APPOINTMENTS: Bulk = Bulk {
     table: "appointments",
-    columns: &[("id", "text"), ("campaign", "text"), ("external_id", "text"), ("patient_id", "text"), ("starts_at", "bigint"),
-        ("timezone", "text"), ("provider", "text"), ("location", "text"), ("status", "text"), ("created_at", "bigint"),
-        ("updated_at", "bigint")],
+    columns: &[
+        ("id", "text"),
+        ("campaign", "text"),
+        ("external_id", "text"),
+        ("patient_id", "text"),
+        ("starts_at", "bigint"),
+        ("timezone", "text"),
+        ("provider", "text"),
+        ("location", "text"),
+        ("status", "text"),
+        ("created_at", "bigint"),
+        ("updated_at", "bigint"),
+    ],
 };
 const OUTREACH: Bulk = Bulk {
     table: "outreach",
-    columns: &[("id", "text"), ("campaign", "text"), ("kind", "text"), ("patient_id", "text"), ("appointment_id", "text"),
-        ("phone", "text"), ("timezone", "text"), ("language", "text"), ("opens_at", "bigint"), ("deadline", "bigint"),
-        ("state", "text"), ("source", "text"), ("created_at", "bigint"), ("updated_at", "bigint")],
+    columns: &[
+        ("id", "text"),
+        ("campaign", "text"),
+        ("kind", "text"),
+        ("patient_id", "text"),
+        ("appointment_id", "text"),
+        ("phone", "text"),
+        ("timezone", "text"),
+        ("language", "text"),
+        ("opens_at", "bigint"),
+        ("deadline", "bigint"),
+        ("state", "text"),
+        ("source", "text"),
+        ("created_at", "bigint"),
+        ("updated_at", "bigint"),
+    ],
 };
 const ATTEMPTS: Bulk = Bulk {
     table: "attempts",
-    columns: &[("id", "text"), ("outreach_id", "text"), ("seq", "integer"), ("channel", "text"), ("phone", "text"),
-        ("status", "text"), ("due_at", "bigint"), ("daypart", "text"), ("reason", "text"), ("created_at", "bigint"),
-        ("updated_at", "bigint")],
+    columns: &[
+        ("id", "text"),
+        ("outreach_id", "text"),
+        ("seq", "integer"),
+        ("channel", "text"),
+        ("phone", "text"),
+        ("status", "text"),
+        ("due_at", "bigint"),
+        ("daypart", "text"),
+        ("reason", "text"),
+        ("created_at", "bigint"),
+        ("updated_at", "bigint"),
+    ],
 };
 
 impl Bulk {
@@ -50,12 +93,24 @@ impl Bulk {
         let names: Vec<&str> = self.columns.iter().map(|(c, _)| *c).collect();
         if backend == "sqlite" {
             let values: Vec<String> = names.iter().map(|c| format!("value ->> '$.{c}'")).collect();
-            format!("INSERT INTO {} ({}) SELECT {} FROM json_each($1)", self.table, names.join(", "), values.join(", "))
+            format!(
+                "INSERT INTO {} ({}) SELECT {} FROM json_each($1)",
+                self.table,
+                names.join(", "),
+                values.join(", ")
+            )
         } else {
-            let types: Vec<String> = self.columns.iter().map(|(c, t)| format!("{c} {t}")).collect();
+            let types: Vec<String> = self
+                .columns
+                .iter()
+                .map(|(c, t)| format!("{c} {t}"))
+                .collect();
             format!(
                 "INSERT INTO {} ({}) SELECT {} FROM json_to_recordset($1::json) AS r({})",
-                self.table, names.join(", "), names.join(", "), types.join(", ")
+                self.table,
+                names.join(", "),
+                names.join(", "),
+                types.join(", ")
             )
         }
     }
@@ -64,27 +119,64 @@ impl Bulk {
 /// The rows of each bulk table, serialised as JSON objects keyed by column.
 #[derive(Serialize)]
 struct PatientRow<'a> {
-    id: &'a str, clinic: &'a str, external_id: &'a str, first_name: &'a str, last_name: Option<&'a str>,
-    phone: &'a str, timezone: Option<&'a str>, language: Option<&'a str>, created_at: i64, updated_at: i64,
+    id: &'a str,
+    clinic: &'a str,
+    external_id: &'a str,
+    first_name: &'a str,
+    last_name: Option<&'a str>,
+    phone: &'a str,
+    timezone: Option<&'a str>,
+    language: Option<&'a str>,
+    created_at: i64,
+    updated_at: i64,
 }
 
 #[derive(Serialize)]
 struct AppointmentRow<'a> {
-    id: &'a str, campaign: &'a str, external_id: &'a str, patient_id: &'a str, starts_at: i64, timezone: &'a str,
-    provider: Option<&'a str>, location: Option<&'a str>, status: &'a str, created_at: i64, updated_at: i64,
+    id: &'a str,
+    campaign: &'a str,
+    external_id: &'a str,
+    patient_id: &'a str,
+    starts_at: i64,
+    timezone: &'a str,
+    provider: Option<&'a str>,
+    location: Option<&'a str>,
+    status: &'a str,
+    created_at: i64,
+    updated_at: i64,
 }
 
 #[derive(Serialize)]
 struct OutreachRow<'a> {
-    id: &'a str, campaign: &'a str, kind: &'a str, patient_id: &'a str, appointment_id: &'a str, phone: &'a str,
-    timezone: &'a str, language: &'a str, opens_at: i64, deadline: i64, state: &'a str, source: &'a str,
-    created_at: i64, updated_at: i64,
+    id: &'a str,
+    campaign: &'a str,
+    kind: &'a str,
+    patient_id: &'a str,
+    appointment_id: &'a str,
+    phone: &'a str,
+    timezone: &'a str,
+    language: &'a str,
+    opens_at: i64,
+    deadline: i64,
+    state: &'a str,
+    source: &'a str,
+    created_at: i64,
+    updated_at: i64,
 }
 
 #[derive(Serialize)]
 struct AttemptRow<'a> {
-    id: &'a str, outreach_id: &'a str, seq: i64, channel: &'a str, phone: &'a str, status: &'a str, due_at: i64,
-    daypart: &'a str, reason: &'a str, created_at: i64, updated_at: i64,
+    id: &'a str,
+    outreach_id: &'a str,
+    seq: i64,
+    channel: &'a str,
+    phone: &'a str,
+    status: &'a str,
+    due_at: i64,
+    daypart: &'a str,
+    reason: &'a str,
+    created_at: i64,
+    updated_at: i64,
 }
 
 /// Insert `rows` (JSON objects) into a [`Bulk`] table in chunks, inside the caller's transaction.
@@ -94,17 +186,43 @@ macro_rules! bulk_insert {
         for chunk in $rows.chunks(BULK_ROWS) {
             let body = serde_json::to_string(chunk).unwrap_or_else(|_| "[]".into());
             // The SQL is built from the constant table and column names above, never from input.
-            sqlx::query(sqlx::AssertSqlSafe(sql.clone())).bind(body).execute($conn).await?;
+            sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(body)
+                .execute($conn)
+                .await?;
         }
     };
 }
 
-type AppointmentTuple = (String, String, String, String, i64, String, Option<String>, Option<String>, String, Option<String>);
-type PatientTuple = (String, String, String, Option<String>, String, Option<String>, Option<String>);
+type AppointmentTuple = (
+    String,
+    String,
+    String,
+    String,
+    i64,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    Option<String>,
+);
+type PatientTuple = (
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+);
 
 impl Db {
     /// The campaign's appointments, its clinic's patients and the recent and planned contacts.
-    pub async fn import_state(&self, campaign: &Campaign, now: DateTime<Utc>) -> Result<Existing, StoreError> {
+    pub async fn import_state(
+        &self,
+        campaign: &Campaign,
+        now: DateTime<Utc>,
+    ) -> Result<Existing, StoreError> {
         let since = millis(now - TimeDelta::days(8));
         let (appointments, patients, contacts) = on_pool!(self, pool => {
             let appointments: Vec<AppointmentTuple> = sqlx::query_as(
@@ -133,30 +251,48 @@ impl Db {
             (appointments, patients, contacts)
         });
         let mut existing = Existing::default();
-        for (id, external_id, patient_id, phone, starts_at, timezone, provider, location, status, open) in appointments {
-            existing.appointments.insert(external_id.clone(), AppointmentRecord {
-                id,
-                external_id,
-                patient_id,
-                phone,
-                starts_at: instant(starts_at),
-                timezone,
-                provider,
-                location,
-                status,
-                open_outreach: open,
-            });
+        for (
+            id,
+            external_id,
+            patient_id,
+            phone,
+            starts_at,
+            timezone,
+            provider,
+            location,
+            status,
+            open,
+        ) in appointments
+        {
+            existing.appointments.insert(
+                external_id.clone(),
+                AppointmentRecord {
+                    id,
+                    external_id,
+                    patient_id,
+                    phone,
+                    starts_at: instant(starts_at),
+                    timezone,
+                    provider,
+                    location,
+                    status,
+                    open_outreach: open,
+                },
+            );
         }
         for (id, external_id, first_name, last_name, phone, timezone, language) in patients {
-            existing.patients.insert(external_id.clone(), PatientRecord {
-                id,
-                external_id,
-                first_name,
-                last_name,
-                phone,
-                timezone,
-                language,
-            });
+            existing.patients.insert(
+                external_id.clone(),
+                PatientRecord {
+                    id,
+                    external_id,
+                    first_name,
+                    last_name,
+                    phone,
+                    timezone,
+                    language,
+                },
+            );
         }
         let mut by_phone: HashMap<String, Vec<Contact>> = HashMap::new();
         for (phone, attempt_id, outreach_id, due_at, status) in contacts {
@@ -172,7 +308,12 @@ impl Db {
     }
 
     /// Write an import's changes: all of them, or (on any error) none.
-    pub async fn apply_import(&self, campaign: &Campaign, changes: &Changes, now: DateTime<Utc>) -> Result<(), StoreError> {
+    pub async fn apply_import(
+        &self,
+        campaign: &Campaign,
+        changes: &Changes,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let now = millis(now);
         let backend = self.backend();
         on_pool!(self, pool => {
@@ -256,7 +397,10 @@ pub struct PlannedAttempt {
 
 impl Db {
     /// The campaign's planned attempts, soonest first.
-    pub async fn planned_attempts(&self, campaign: &str) -> Result<Vec<PlannedAttempt>, StoreError> {
+    pub async fn planned_attempts(
+        &self,
+        campaign: &str,
+    ) -> Result<Vec<PlannedAttempt>, StoreError> {
         let rows: Vec<(String, String, i64, String, i64, String)> = on_pool!(self, pool => {
             sqlx::query_as(
                 "SELECT a.external_id, o.phone, a.starts_at, o.timezone, t.due_at, t.reason
@@ -270,14 +414,16 @@ impl Db {
         });
         Ok(rows
             .into_iter()
-            .map(|(appointment, phone, starts_at, timezone, due_at, reason)| PlannedAttempt {
-                appointment,
-                phone,
-                starts_at: instant(starts_at),
-                timezone,
-                due_at: instant(due_at),
-                reason,
-            })
+            .map(
+                |(appointment, phone, starts_at, timezone, due_at, reason)| PlannedAttempt {
+                    appointment,
+                    phone,
+                    starts_at: instant(starts_at),
+                    timezone,
+                    due_at: instant(due_at),
+                    reason,
+                },
+            )
             .collect())
     }
 }

@@ -9,8 +9,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
 /// Our migrations keep their own ledger, so apalis's `_sqlx_migrations` never clashes with it.
 const MIGRATIONS_TABLE: &str = "_ringback_migrations";
@@ -59,7 +60,10 @@ impl Db {
                 // 64 MiB of page cache: a large import's index pages stay in memory.
                 .pragma("cache_size", "-65536")
                 .pragma("temp_store", "memory");
-            let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(options)
+                .await?;
             Ok(Db::Sqlite(pool))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = PgPoolOptions::new()
@@ -91,13 +95,17 @@ impl Db {
                     .await
                     .map_err(|e| StoreError::Queue(e.to_string()))?;
                 // apalis turns durability off on the connection it used; keep ours.
-                sqlx::query("PRAGMA synchronous = NORMAL").execute(pool).await?;
+                sqlx::query("PRAGMA synchronous = NORMAL")
+                    .execute(pool)
+                    .await?;
             }
             Db::Postgres(pool) => {
                 let mut migrator = sqlx::migrate!("migrations/postgres");
                 migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
                 migrator.run(pool).await?;
-                sqlx::query("CREATE EXTENSION IF NOT EXISTS hstore").execute(pool).await?;
+                sqlx::query("CREATE EXTENSION IF NOT EXISTS hstore")
+                    .execute(pool)
+                    .await?;
                 apalis_postgres::PostgresStorage::<()>::setup(pool)
                     .await
                     .map_err(|e| StoreError::Queue(e.to_string()))?;

@@ -26,7 +26,8 @@ pub struct TestEnv {
 }
 
 fn admin_url() -> String {
-    std::env::var("RINGBACK_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("RINGBACK_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 impl TestEnv {
@@ -35,18 +36,35 @@ impl TestEnv {
         match backend {
             Backend::Sqlite => {
                 let url = format!("sqlite://{}", dir.path().join("ringback.db").display());
-                TestEnv { url, dir, pg_name: None }
+                TestEnv {
+                    url,
+                    dir,
+                    pg_name: None,
+                }
             }
             Backend::Postgres => {
-                let name = format!("ringback_test_{}", ulid::Ulid::new().to_string().to_lowercase());
+                let name = format!(
+                    "ringback_test_{}",
+                    ulid::Ulid::new().to_string().to_lowercase()
+                );
                 let admin = admin_url();
                 let pool = sqlx::PgPool::connect(&admin).await.expect(
                     "PostgreSQL must run on 127.0.0.1:5432 for the test suite (see README: Tests)",
                 );
-                sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&pool).await.expect("create database");
+                sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&pool)
+                    .await
+                    .expect("create database");
                 pool.close().await;
-                let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b).to_string();
-                TestEnv { url: format!("{base}/{name}"), dir, pg_name: Some(name) }
+                let base = admin
+                    .rsplit_once('/')
+                    .map_or(admin.as_str(), |(b, _)| b)
+                    .to_string();
+                TestEnv {
+                    url: format!("{base}/{name}"),
+                    dir,
+                    pg_name: Some(name),
+                }
             }
         }
     }
@@ -109,8 +127,16 @@ impl TestEnv {
     pub async fn scalar(&self, sql: &str) -> i64 {
         let db = self.db().await;
         let n = match &db {
-            Db::Sqlite(pool) => sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql.to_string())).fetch_one(pool).await,
-            Db::Postgres(pool) => sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql.to_string())).fetch_one(pool).await,
+            Db::Sqlite(pool) => {
+                sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql.to_string()))
+                    .fetch_one(pool)
+                    .await
+            }
+            Db::Postgres(pool) => {
+                sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql.to_string()))
+                    .fetch_one(pool)
+                    .await
+            }
         };
         db.close().await;
         n.unwrap_or_else(|e| panic!("{sql}: {e}"))
@@ -122,14 +148,30 @@ impl TestEnv {
         let rows = match &db {
             Db::Sqlite(pool) => {
                 use sqlx::Row;
-                sqlx::query(AssertSqlSafe(sql.to_string())).fetch_all(pool).await.unwrap().iter()
-                    .map(|r| (0..r.len()).map(|i| r.try_get::<Option<String>, _>(i).unwrap()).collect())
+                sqlx::query(AssertSqlSafe(sql.to_string()))
+                    .fetch_all(pool)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|r| {
+                        (0..r.len())
+                            .map(|i| r.try_get::<Option<String>, _>(i).unwrap())
+                            .collect()
+                    })
                     .collect()
             }
             Db::Postgres(pool) => {
                 use sqlx::Row;
-                sqlx::query(AssertSqlSafe(sql.to_string())).fetch_all(pool).await.unwrap().iter()
-                    .map(|r| (0..r.len()).map(|i| r.try_get::<Option<String>, _>(i).unwrap()).collect())
+                sqlx::query(AssertSqlSafe(sql.to_string()))
+                    .fetch_all(pool)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|r| {
+                        (0..r.len())
+                            .map(|i| r.try_get::<Option<String>, _>(i).unwrap())
+                            .collect()
+                    })
                     .collect()
             }
         };
@@ -140,8 +182,14 @@ impl TestEnv {
     pub async fn execute(&self, sql: &str) {
         let db = self.db().await;
         match &db {
-            Db::Sqlite(pool) => sqlx::raw_sql(AssertSqlSafe(sql.to_string())).execute(pool).await.map(|_| ()),
-            Db::Postgres(pool) => sqlx::raw_sql(AssertSqlSafe(sql.to_string())).execute(pool).await.map(|_| ()),
+            Db::Sqlite(pool) => sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
+                .execute(pool)
+                .await
+                .map(|_| ()),
+            Db::Postgres(pool) => sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
+                .execute(pool)
+                .await
+                .map(|_| ()),
         }
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
         db.close().await;
@@ -150,13 +198,22 @@ impl TestEnv {
 
 impl Drop for TestEnv {
     fn drop(&mut self) {
-        let Some(name) = self.pg_name.take() else { return };
+        let Some(name) = self.pg_name.take() else {
+            return;
+        };
         // Drop runs outside any async context we can borrow: use a small runtime of its own.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async {
                 if let Ok(pool) = sqlx::PgPool::connect(&admin_url()).await {
-                    let _ = sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&pool).await;
+                    let _ = sqlx::query(AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&pool)
+                    .await;
                     pool.close().await;
                 }
             });
@@ -179,12 +236,23 @@ impl Run {
         String::from_utf8_lossy(&self.0.stderr).into_owned()
     }
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.0.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout(), self.stderr()))
+        serde_json::from_slice(&self.0.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout(),
+                self.stderr()
+            )
+        })
     }
     #[track_caller]
     pub fn assert_code(&self, code: i32) -> &Self {
-        assert_eq!(self.code(), code, "exit code\nstdout:\n{}\nstderr:\n{}", self.stdout(), self.stderr());
+        assert_eq!(
+            self.code(),
+            code,
+            "exit code\nstdout:\n{}\nstderr:\n{}",
+            self.stdout(),
+            self.stderr()
+        );
         self
     }
 }
@@ -192,7 +260,11 @@ impl Run {
 /// A weekday at 11:00 Madrid time, at least `days` ahead: far enough for a reminder to be planned.
 pub fn appointment_in(days: u64) -> String {
     let zone: Tz = "Europe/Madrid".parse().unwrap();
-    let mut date = Utc::now().with_timezone(&zone).date_naive().checked_add_days(Days::new(days)).unwrap();
+    let mut date = Utc::now()
+        .with_timezone(&zone)
+        .date_naive()
+        .checked_add_days(Days::new(days))
+        .unwrap();
     while matches!(date.weekday(), Weekday::Sat | Weekday::Sun) {
         date = date.succ_opt().unwrap();
     }
