@@ -11,6 +11,10 @@ use ringback::campaign::load_dir;
 use ringback::import::{self, Format};
 use ringback::store::Db;
 
+/// The same allocator as the `ringback` binary.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let rows: usize = std::env::var("ROWS")
         .ok()

@@ -14,6 +14,9 @@ use crate::campaign::WeeklyWindow;
 /// How many cap or calendar jumps a search may take; far beyond any real campaign's horizon.
 const MAX_JUMPS: usize = 5_000;
 
+/// More than any DST shift (at most 2 h anywhere), in minutes.
+const SKIP_MARGIN_MIN: u16 = 180;
+
 pub(super) struct Search<'a> {
     pub window: &'a WeeklyWindow,
     pub zone: Tz,
@@ -95,7 +98,8 @@ impl Search<'_> {
             return None;
         }
         let last = local_date(self.zone, self.deadline);
-        let mut date = local_date(self.zone, t);
+        let first = local_date(self.zone, t);
+        let mut date = first;
         while date <= last {
             if self.window.closed.contains(&date)
                 && !self
@@ -105,8 +109,15 @@ impl Search<'_> {
             {
                 note(delays, format!("closed on {date}"));
             }
+            // Pieces that ended hours before `t` on its own date need no conversion to UTC (the
+            // margin covers any DST shift); every other piece is compared as instants.
+            let minute_of_t = if date == first {
+                calendar::local_minute(self.zone, t)
+            } else {
+                0
+            };
             for (piece, part) in open_pieces(self.window, date) {
-                if !parts.contains(&part) {
+                if !parts.contains(&part) || piece.end + SKIP_MARGIN_MIN <= minute_of_t {
                     continue;
                 }
                 let (start, end) = (

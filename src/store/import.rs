@@ -3,16 +3,36 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use serde::Serialize;
 
-use super::{Db, StoreError, instant, millis, on_pool};
+use super::{Db, StoreError, instant, millis, on_pool, sqlite_bulk};
 use crate::campaign::Campaign;
 use crate::import::Changes;
 use crate::import::reconcile::{AppointmentRecord, Contact, Existing, PatientRecord};
 
-/// Rows per bulk statement: each statement carries its rows as one JSON parameter, which the
-/// database unpacks itself (far cheaper than binding every value one by one).
-const BULK_ROWS: usize = 5_000;
+type AppointmentTuple = (
+    String,
+    String,
+    String,
+    String,
+    i64,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    Option<String>,
+);
+type PatientTuple = (
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+);
+
+/// Rows per PostgreSQL bulk statement, carried as one JSON parameter that the server unpacks.
+const PG_BULK_ROWS: usize = 5_000;
 
 /// A table written in bulk: its name and its columns with their PostgreSQL types.
 struct Bulk {
@@ -88,133 +108,221 @@ const ATTEMPTS: Bulk = Bulk {
 };
 
 impl Bulk {
-    /// `INSERT … SELECT` from a JSON array of objects keyed by column name.
-    fn sql(&self, backend: &str) -> String {
-        let names: Vec<&str> = self.columns.iter().map(|(c, _)| *c).collect();
-        if backend == "sqlite" {
-            let values: Vec<String> = names.iter().map(|c| format!("value ->> '$.{c}'")).collect();
-            format!(
-                "INSERT INTO {} ({}) SELECT {} FROM json_each($1)",
-                self.table,
-                names.join(", "),
-                values.join(", ")
-            )
-        } else {
-            let types: Vec<String> = self
-                .columns
+    fn names(&self) -> Vec<&'static str> {
+        self.columns.iter().map(|(c, _)| *c).collect()
+    }
+
+    /// `INSERT … SELECT` from a JSON array of rows, each an array in column order.
+    fn postgres_sql(&self) -> String {
+        let names = self.names();
+        let values: Vec<String> = self
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, (_, t))| format!("(r ->> {i})::{t}"))
+            .collect();
+        format!(
+            "INSERT INTO {} ({}) SELECT {} FROM json_array_elements($1::json) AS r",
+            self.table,
+            names.join(", "),
+            values.join(", ")
+        )
+    }
+}
+
+/// One value of a bulk row.
+type Cell<'a> = sqlite_bulk::Value<'a>;
+
+/// Every new row of an import, in column order per table.
+struct BulkRows<'a> {
+    patients: Vec<Vec<Cell<'a>>>,
+    appointments: Vec<Vec<Cell<'a>>>,
+    outreach: Vec<Vec<Cell<'a>>>,
+    attempts: Vec<Vec<Cell<'a>>>,
+}
+
+impl<'a> BulkRows<'a> {
+    fn new(campaign: &'a Campaign, changes: &'a Changes, now: i64) -> BulkRows<'a> {
+        use sqlite_bulk::Value::{Int, MaybeText, Text};
+        BulkRows {
+            patients: changes
+                .new_patients
                 .iter()
-                .map(|(c, t)| format!("{c} {t}"))
-                .collect();
-            format!(
-                "INSERT INTO {} ({}) SELECT {} FROM json_to_recordset($1::json) AS r({})",
-                self.table,
-                names.join(", "),
-                names.join(", "),
-                types.join(", ")
-            )
+                .map(|p| {
+                    vec![
+                        Text(&p.id),
+                        Text(&campaign.clinic),
+                        Text(&p.external_id),
+                        Text(&p.first_name),
+                        MaybeText(p.last_name.as_deref()),
+                        Text(&p.phone),
+                        MaybeText(p.timezone.as_deref()),
+                        MaybeText(p.language.as_deref()),
+                        Int(now),
+                        Int(now),
+                    ]
+                })
+                .collect(),
+            appointments: changes
+                .new_appointments
+                .iter()
+                .map(|a| {
+                    vec![
+                        Text(&a.id),
+                        Text(&campaign.id),
+                        Text(&a.external_id),
+                        Text(&a.patient_id),
+                        Int(millis(a.starts_at)),
+                        Text(&a.timezone),
+                        MaybeText(a.provider.as_deref()),
+                        MaybeText(a.location.as_deref()),
+                        Text(&a.status),
+                        Int(now),
+                        Int(now),
+                    ]
+                })
+                .collect(),
+            outreach: changes
+                .new_outreach
+                .iter()
+                .map(|o| {
+                    vec![
+                        Text(&o.id),
+                        Text(&campaign.id),
+                        Text("reminder"),
+                        Text(&o.patient_id),
+                        Text(&o.appointment_id),
+                        Text(&o.phone),
+                        Text(&o.timezone),
+                        Text(&o.language),
+                        Int(millis(o.opens_at)),
+                        Int(millis(o.deadline)),
+                        Text("active"),
+                        Text("import"),
+                        Int(now),
+                        Int(now),
+                    ]
+                })
+                .collect(),
+            attempts: changes
+                .new_attempts
+                .iter()
+                .map(|a| {
+                    vec![
+                        Text(&a.id),
+                        Text(&a.outreach_id),
+                        Int(1),
+                        Text(a.channel.name()),
+                        Text(&a.phone),
+                        Text("planned"),
+                        Int(millis(a.due_at)),
+                        Text(&a.daypart),
+                        Text(&a.reason),
+                        Int(now),
+                        Int(now),
+                    ]
+                })
+                .collect(),
         }
     }
 }
 
-/// The rows of each bulk table, serialised as JSON objects keyed by column.
-#[derive(Serialize)]
-struct PatientRow<'a> {
-    id: &'a str,
-    clinic: &'a str,
-    external_id: &'a str,
-    first_name: &'a str,
-    last_name: Option<&'a str>,
-    phone: &'a str,
-    timezone: Option<&'a str>,
-    language: Option<&'a str>,
-    created_at: i64,
-    updated_at: i64,
+impl serde::Serialize for sqlite_bulk::Value<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            sqlite_bulk::Value::Text(t) | sqlite_bulk::Value::MaybeText(Some(t)) => {
+                s.serialize_str(t)
+            }
+            sqlite_bulk::Value::MaybeText(None) => s.serialize_none(),
+            // As text, so that `->>` hands PostgreSQL a string to cast.
+            sqlite_bulk::Value::Int(n) => s.collect_str(n),
+        }
+    }
 }
 
-#[derive(Serialize)]
-struct AppointmentRow<'a> {
-    id: &'a str,
-    campaign: &'a str,
-    external_id: &'a str,
-    patient_id: &'a str,
-    starts_at: i64,
-    timezone: &'a str,
-    provider: Option<&'a str>,
-    location: Option<&'a str>,
-    status: &'a str,
-    created_at: i64,
-    updated_at: i64,
+async fn sqlite_insert(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    bulk: &Bulk,
+    rows: &[Vec<Cell<'_>>],
+) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut handle = tx.lock_handle().await?;
+    let raw = handle.as_raw_handle().as_ptr();
+    // SAFETY: the handle stays locked (so used by no one else) until `inserter` is dropped below.
+    let mut inserter = unsafe { sqlite_bulk::Inserter::new(raw, bulk.table, &bulk.names()) }
+        .map_err(|e| StoreError::Bulk(format!("{}: {e}", bulk.table)))?;
+    for row in rows {
+        inserter
+            .insert(row)
+            .map_err(|e| StoreError::Bulk(format!("{}: {e}", bulk.table)))?;
+    }
+    drop(inserter);
+    drop(handle);
+    Ok(())
 }
 
-#[derive(Serialize)]
-struct OutreachRow<'a> {
-    id: &'a str,
-    campaign: &'a str,
-    kind: &'a str,
-    patient_id: &'a str,
-    appointment_id: &'a str,
-    phone: &'a str,
-    timezone: &'a str,
-    language: &'a str,
-    opens_at: i64,
-    deadline: i64,
-    state: &'a str,
-    source: &'a str,
-    created_at: i64,
-    updated_at: i64,
+async fn postgres_insert(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    bulk: &Bulk,
+    rows: &[Vec<Cell<'_>>],
+) -> Result<(), StoreError> {
+    let sql = bulk.postgres_sql();
+    for chunk in rows.chunks(PG_BULK_ROWS) {
+        let body = serde_json::to_string(chunk).map_err(|e| StoreError::Bulk(e.to_string()))?;
+        // The SQL is made of the constant table and column names above, never of input.
+        sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(body)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
 }
 
-#[derive(Serialize)]
-struct AttemptRow<'a> {
-    id: &'a str,
-    outreach_id: &'a str,
-    seq: i64,
-    channel: &'a str,
-    phone: &'a str,
-    status: &'a str,
-    due_at: i64,
-    daypart: &'a str,
-    reason: &'a str,
-    created_at: i64,
-    updated_at: i64,
-}
-
-/// Insert `rows` (JSON objects) into a [`Bulk`] table in chunks, inside the caller's transaction.
-macro_rules! bulk_insert {
-    ($conn:expr, $backend:expr, $bulk:expr, $rows:expr) => {
-        let sql = $bulk.sql($backend);
-        for chunk in $rows.chunks(BULK_ROWS) {
-            let body = serde_json::to_string(chunk).unwrap_or_else(|_| "[]".into());
-            // The SQL is built from the constant table and column names above, never from input.
-            sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-                .bind(body)
-                .execute($conn)
+/// The updates of an import, the same SQL on both backends; `$conn` is the open transaction.
+macro_rules! updates {
+    ($conn:expr, $changes:expr, $now:expr, patients) => {
+        for p in &$changes.changed_patients {
+            sqlx::query(
+                "UPDATE patients SET first_name = $1, last_name = $2, phone = $3, timezone = $4, language = $5, updated_at = $6 WHERE id = $7",
+            )
+            .bind(&p.first_name).bind(&p.last_name).bind(&p.phone).bind(&p.timezone).bind(&p.language).bind($now).bind(&p.id)
+            .execute(&mut *$conn)
+            .await?;
+        }
+    };
+    ($conn:expr, $changes:expr, $now:expr, appointments) => {
+        for a in &$changes.changed_appointments {
+            sqlx::query(
+                "UPDATE appointments SET patient_id = $1, starts_at = $2, timezone = $3, provider = $4, location = $5, status = $6, updated_at = $7 WHERE id = $8",
+            )
+            .bind(&a.patient_id).bind(millis(a.starts_at)).bind(&a.timezone).bind(&a.provider).bind(&a.location)
+            .bind(&a.status).bind($now).bind(&a.id)
+            .execute(&mut *$conn)
+            .await?;
+        }
+        // An outreach ends withdrawn before its appointment gets a new one (one open per appointment).
+        for id in &$changes.withdrawn_outreach {
+            sqlx::query(
+                "UPDATE outreach SET state = 'finished', outcome = 'withdrawn', outcome_at = $1, updated_at = $1 WHERE id = $2 AND state = 'active'",
+            )
+            .bind($now).bind(id)
+            .execute(&mut *$conn)
+            .await?;
+            sqlx::query("UPDATE attempts SET status = 'withdrawn', updated_at = $1 WHERE outreach_id = $2 AND status = 'planned'")
+                .bind($now).bind(id)
+                .execute(&mut *$conn)
+                .await?;
+        }
+        for (id, language) in &$changes.relabelled_outreach {
+            sqlx::query("UPDATE outreach SET language = $1, updated_at = $2 WHERE id = $3")
+                .bind(language).bind($now).bind(id)
+                .execute(&mut *$conn)
                 .await?;
         }
     };
 }
-
-type AppointmentTuple = (
-    String,
-    String,
-    String,
-    String,
-    i64,
-    String,
-    Option<String>,
-    Option<String>,
-    String,
-    Option<String>,
-);
-type PatientTuple = (
-    String,
-    String,
-    String,
-    Option<String>,
-    String,
-    Option<String>,
-    Option<String>,
-);
 
 impl Db {
     /// The campaign's appointments, its clinic's patients and the recent and planned contacts.
@@ -315,71 +423,42 @@ impl Db {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let now = millis(now);
-        let backend = self.backend();
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let rows: Vec<PatientRow> = changes.new_patients.iter().map(|p| PatientRow {
-                id: &p.id, clinic: &campaign.clinic, external_id: &p.external_id, first_name: &p.first_name,
-                last_name: p.last_name.as_deref(), phone: &p.phone, timezone: p.timezone.as_deref(),
-                language: p.language.as_deref(), created_at: now, updated_at: now,
-            }).collect();
-            bulk_insert!(&mut *tx, backend, PATIENTS, &rows);
-            for p in &changes.changed_patients {
-                sqlx::query(
-                    "UPDATE patients SET first_name = $1, last_name = $2, phone = $3, timezone = $4, language = $5, updated_at = $6 WHERE id = $7",
-                )
-                .bind(&p.first_name).bind(&p.last_name).bind(&p.phone).bind(&p.timezone).bind(&p.language).bind(now).bind(&p.id)
-                .execute(&mut *tx)
-                .await?;
+        let rows = BulkRows::new(campaign, changes, now);
+        match self {
+            Db::Sqlite(pool) => {
+                let clock = std::time::Instant::now();
+                let lap = |step: &str| {
+                    tracing::debug!(
+                        step,
+                        elapsed_ms = clock.elapsed().as_millis() as u64,
+                        "import write"
+                    )
+                };
+                let mut tx = pool.begin().await?;
+                sqlite_insert(&mut tx, &PATIENTS, &rows.patients).await?;
+                lap("patients");
+                updates!(tx, changes, now, patients);
+                sqlite_insert(&mut tx, &APPOINTMENTS, &rows.appointments).await?;
+                lap("appointments");
+                updates!(tx, changes, now, appointments);
+                sqlite_insert(&mut tx, &OUTREACH, &rows.outreach).await?;
+                lap("outreach");
+                sqlite_insert(&mut tx, &ATTEMPTS, &rows.attempts).await?;
+                lap("attempts");
+                tx.commit().await?;
+                lap("commit");
             }
-            let rows: Vec<AppointmentRow> = changes.new_appointments.iter().map(|a| AppointmentRow {
-                id: &a.id, campaign: &campaign.id, external_id: &a.external_id, patient_id: &a.patient_id,
-                starts_at: millis(a.starts_at), timezone: &a.timezone, provider: a.provider.as_deref(),
-                location: a.location.as_deref(), status: &a.status, created_at: now, updated_at: now,
-            }).collect();
-            bulk_insert!(&mut *tx, backend, APPOINTMENTS, &rows);
-            for a in &changes.changed_appointments {
-                sqlx::query(
-                    "UPDATE appointments SET patient_id = $1, starts_at = $2, timezone = $3, provider = $4, location = $5, status = $6, updated_at = $7 WHERE id = $8",
-                )
-                .bind(&a.patient_id).bind(millis(a.starts_at)).bind(&a.timezone).bind(&a.provider).bind(&a.location)
-                .bind(&a.status).bind(now).bind(&a.id)
-                .execute(&mut *tx)
-                .await?;
+            Db::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                postgres_insert(&mut tx, &PATIENTS, &rows.patients).await?;
+                updates!(tx, changes, now, patients);
+                postgres_insert(&mut tx, &APPOINTMENTS, &rows.appointments).await?;
+                updates!(tx, changes, now, appointments);
+                postgres_insert(&mut tx, &OUTREACH, &rows.outreach).await?;
+                postgres_insert(&mut tx, &ATTEMPTS, &rows.attempts).await?;
+                tx.commit().await?;
             }
-            for id in &changes.withdrawn_outreach {
-                sqlx::query(
-                    "UPDATE outreach SET state = 'finished', outcome = 'withdrawn', outcome_at = $1, updated_at = $1 WHERE id = $2 AND state = 'active'",
-                )
-                .bind(now).bind(id)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query("UPDATE attempts SET status = 'withdrawn', updated_at = $1 WHERE outreach_id = $2 AND status = 'planned'")
-                    .bind(now).bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            for (id, language) in &changes.relabelled_outreach {
-                sqlx::query("UPDATE outreach SET language = $1, updated_at = $2 WHERE id = $3")
-                    .bind(language).bind(now).bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            let rows: Vec<OutreachRow> = changes.new_outreach.iter().map(|o| OutreachRow {
-                id: &o.id, campaign: &campaign.id, kind: "reminder", patient_id: &o.patient_id,
-                appointment_id: &o.appointment_id, phone: &o.phone, timezone: &o.timezone, language: &o.language,
-                opens_at: millis(o.opens_at), deadline: millis(o.deadline), state: "active", source: "import",
-                created_at: now, updated_at: now,
-            }).collect();
-            bulk_insert!(&mut *tx, backend, OUTREACH, &rows);
-            let rows: Vec<AttemptRow> = changes.new_attempts.iter().map(|a| AttemptRow {
-                id: &a.id, outreach_id: &a.outreach_id, seq: 1, channel: a.channel.name(), phone: &a.phone,
-                status: "planned", due_at: millis(a.due_at), daypart: &a.daypart, reason: &a.reason,
-                created_at: now, updated_at: now,
-            }).collect();
-            bulk_insert!(&mut *tx, backend, ATTEMPTS, &rows);
-            tx.commit().await?;
-        });
+        }
         Ok(())
     }
 }

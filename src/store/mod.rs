@@ -2,6 +2,7 @@
 //! picked by the URL scheme. The tables are the truth; the queue only wakes things up.
 
 mod import;
+mod sqlite_bulk;
 
 pub use import::PlannedAttempt;
 
@@ -24,6 +25,8 @@ pub enum StoreError {
     Db(#[from] sqlx::Error),
     #[error("migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("bulk insert: {0}")]
+    Bulk(String),
     #[error("queue tables: {0}")]
     Queue(String),
 }
@@ -129,7 +132,13 @@ pub fn instant(ms: i64) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
-/// A new id: sortable by creation time, unguessable enough for webhook URLs.
+/// A new id: sortable by creation time, unguessable enough for webhook URLs. Ids made in one
+/// thread increase strictly, so bulk inserts append to their indexes instead of splitting pages.
 pub fn new_id() -> String {
-    ulid::Ulid::new().to_string()
+    thread_local! {
+        static IDS: std::cell::RefCell<ulid::Generator> = const { std::cell::RefCell::new(ulid::Generator::new()) };
+    }
+    IDS.with(|ids| ids.borrow_mut().generate())
+        .unwrap_or_else(|_| ulid::Ulid::new())
+        .to_string()
 }
