@@ -11,4 +11,5 @@ pub mod import;
 pub mod outreach;
 pub mod phone;
 pub mod plan;
+pub mod provider;
 pub mod store;

@@ -5,6 +5,7 @@ pub mod load;
 pub mod messages;
 mod parse;
 mod reader;
+pub mod render;
 pub mod window;
 
 use std::collections::BTreeMap;
