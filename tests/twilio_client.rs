@@ -85,10 +85,13 @@ fn every_calls_json_parameter_is_defined_by_the_api_with_an_allowed_value() {
     assert_eq!(events, ["initiated", "ringing", "answered", "completed"]);
 }
 
+/// HTTP status, body, and how to send it (`json`, `html`, or `hang` past the client's timeout).
+type Response = (u16, String, &'static str);
+
 /// A provider that answers each request with the next canned response, and keeps what it got.
 #[derive(Clone, Default)]
 struct Canned {
-    responses: Arc<Mutex<Vec<(u16, String, &'static str)>>>,
+    responses: Arc<Mutex<Vec<Response>>>,
     received: Arc<Mutex<Vec<HashMap<String, String>>>>,
 }
 
