@@ -4,11 +4,16 @@
 //! [`import`]), the pure [`plan`]ner decides when each attempt is due, [`store`] keeps the truth on
 //! SQLite or PostgreSQL.
 
+pub mod app;
 pub mod campaign;
 pub mod cli;
 pub mod config;
+pub mod dial;
+pub mod events;
 pub mod import;
+pub mod jobs;
 pub mod outreach;
+pub mod pace;
 pub mod phone;
 pub mod plan;
 pub mod provider;

@@ -1,5 +1,5 @@
 -- ringback's own tables. Ids are ULIDs made by the application; instants are Unix milliseconds (UTC).
--- The same tables as migrations/sqlite; PostgreSQL reads the SQL identically.
+-- The same tables as migrations/sqlite; whole numbers are BIGINT here, as the code reads them as i64.
 
 CREATE TABLE patients (
     id          TEXT PRIMARY KEY,
@@ -48,7 +48,7 @@ CREATE TABLE outreach (
     outcome_at     BIGINT,
     source         TEXT,                   -- callbacks: missed_call | voicemail | web_form | api; reminders: import
     note           TEXT,
-    requests       INTEGER NOT NULL DEFAULT 1, -- callbacks merged into this one
+    requests       BIGINT NOT NULL DEFAULT 1, -- callbacks merged into this one
     recording_url  TEXT,
     created_at     BIGINT NOT NULL,
     updated_at     BIGINT NOT NULL
@@ -64,10 +64,11 @@ CREATE UNIQUE INDEX outreach_one_open_callback ON outreach (campaign, phone)
 CREATE TABLE attempts (
     id            TEXT PRIMARY KEY,
     outreach_id   TEXT NOT NULL REFERENCES outreach (id),
-    seq           INTEGER NOT NULL,        -- 1, 2, 3 … within the outreach
+    seq           BIGINT NOT NULL,        -- 1, 2, 3 … within the outreach
     channel       TEXT NOT NULL,           -- voice | sms
     phone         TEXT NOT NULL,           -- E.164; the caps and the opt-out ledger key on it
     status        TEXT NOT NULL,           -- planned | dialing | live | done | withdrawn
+    error         TEXT,                    -- why the provider did not take it, or what was unclear
     due_at        BIGINT NOT NULL,
     daypart       TEXT,
     reason        TEXT NOT NULL,
@@ -80,8 +81,9 @@ CREATE TABLE attempts (
     answered_by   TEXT,                    -- human | machine_end_beep | …
     digits        TEXT,
     error_code    TEXT,
-    duration_s    INTEGER,
-    last_sequence INTEGER NOT NULL DEFAULT -1,
+    duration_s    BIGINT,
+    call_status   TEXT,                    -- the furthest provider status applied (queued … completed)
+    status_rank   BIGINT NOT NULL DEFAULT -1, -- its rank: statuses only move forward
     created_at    BIGINT NOT NULL,
     updated_at    BIGINT NOT NULL,
     UNIQUE (outreach_id, seq)

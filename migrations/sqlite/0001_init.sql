@@ -67,6 +67,7 @@ CREATE TABLE attempts (
     channel       TEXT NOT NULL,           -- voice | sms
     phone         TEXT NOT NULL,           -- E.164; the caps and the opt-out ledger key on it
     status        TEXT NOT NULL,           -- planned | dialing | live | done | withdrawn
+    error         TEXT,                    -- why the provider did not take it, or what was unclear
     due_at        BIGINT NOT NULL,
     daypart       TEXT,
     reason        TEXT NOT NULL,
@@ -80,7 +81,8 @@ CREATE TABLE attempts (
     digits        TEXT,
     error_code    TEXT,
     duration_s    INTEGER,
-    last_sequence INTEGER NOT NULL DEFAULT -1,
+    call_status   TEXT,                    -- the furthest provider status applied (queued … completed)
+    status_rank   INTEGER NOT NULL DEFAULT -1, -- its rank: statuses only move forward
     created_at    BIGINT NOT NULL,
     updated_at    BIGINT NOT NULL,
     UNIQUE (outreach_id, seq)

@@ -18,7 +18,7 @@ const CALLBACKS: &str = include_str!("../../campaigns/callbacks.toml");
 const SAMPLE: &[u8] = include_bytes!("../../campaigns/samples/appointments.csv");
 
 pub async fn run() -> Outcome {
-    let dir = std::env::temp_dir().join(format!("ringback-demo-{}", ulid::Ulid::new()));
+    let dir = std::env::temp_dir().join(format!("ringback-demo-{}", ulid::Ulid::generate()));
     let result = demo(&dir).await;
     let _ = std::fs::remove_dir_all(&dir);
     result

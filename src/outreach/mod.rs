@@ -1,5 +1,7 @@
 //! Outreach: one campaign, one patient, one subject, and exactly one outcome at the end.
 
+pub mod machine;
+
 use std::fmt;
 
 use serde::Serialize;

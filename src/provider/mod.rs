@@ -51,3 +51,43 @@ pub enum ProviderError {
 pub struct Placed {
     pub provider_id: String,
 }
+
+/// One SMS to send.
+#[derive(Debug, Clone)]
+pub struct SmsRequest {
+    pub attempt_id: String,
+    pub to: Phone,
+    pub from: Phone,
+    pub body: String,
+    pub status_url: String,
+}
+
+/// The provider ringback talks to.
+pub enum Provider {
+    Twilio(twilio::TwilioClient),
+    Simulator(simulator::Simulator),
+}
+
+impl Provider {
+    pub async fn place_call(&self, req: &CallRequest) -> Result<Placed, ProviderError> {
+        match self {
+            Provider::Twilio(c) => c.place_call(req).await,
+            Provider::Simulator(s) => s.place_call(req).await,
+        }
+    }
+
+    pub async fn send_sms(&self, req: &SmsRequest) -> Result<Placed, ProviderError> {
+        match self {
+            Provider::Twilio(c) => c.send_sms(req).await,
+            Provider::Simulator(s) => s.send_sms(req).await,
+        }
+    }
+
+    /// The token webhooks are signed with (none for the simulator, which posts no webhooks).
+    pub fn auth_token(&self) -> Option<&crate::config::Secret> {
+        match self {
+            Provider::Twilio(c) => Some(c.auth_token()),
+            Provider::Simulator(_) => None,
+        }
+    }
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::{CallRequest, Placed, ProviderError};
+use super::{CallRequest, Placed, ProviderError, SmsRequest};
 
 /// How simulated patients behave, in shares of calls.
 #[derive(Debug, Clone, Copy)]
@@ -84,6 +84,15 @@ impl Simulator {
             },
             receiver,
         )
+    }
+
+    /// Every simulated SMS is delivered.
+    pub async fn send_sms(&self, _req: &SmsRequest) -> Result<Placed, ProviderError> {
+        let sid = format!(
+            "SM{:032x}",
+            self.rng.lock().unwrap_or_else(|p| p.into_inner()).u128(..)
+        );
+        Ok(Placed { provider_id: sid })
     }
 
     pub async fn place_call(&self, req: &CallRequest) -> Result<Placed, ProviderError> {

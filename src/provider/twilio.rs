@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{CallRequest, Placed, ProviderError};
+use super::{CallRequest, Placed, ProviderError, SmsRequest};
 use crate::config::Secret;
 
 /// Call status events ringback asks to hear about.
@@ -91,13 +91,41 @@ impl TwilioClient {
         form
     }
 
+    /// The form of a `POST …/Messages.json`.
+    pub fn sms_form(req: &SmsRequest) -> Vec<(&'static str, String)> {
+        vec![
+            ("To", req.to.to_string()),
+            ("From", req.from.to_string()),
+            ("Body", req.body.clone()),
+            ("StatusCallback", req.status_url.clone()),
+        ]
+    }
+
     /// Place a call. See [`ProviderError`] for what each failure means.
     pub async fn place_call(&self, req: &CallRequest) -> Result<Placed, ProviderError> {
+        self.create(self.calls_url(), &Self::call_form(req)).await
+    }
+
+    /// Send an SMS; failures mean what they mean for calls.
+    pub async fn send_sms(&self, req: &SmsRequest) -> Result<Placed, ProviderError> {
+        let url = format!(
+            "{}/2010-04-01/Accounts/{}/Messages.json",
+            self.api_base, self.account_sid
+        );
+        self.create(url, &Self::sms_form(req)).await
+    }
+
+    /// `POST` a form that creates a resource (a call, a message) and map the answer.
+    async fn create(
+        &self,
+        url: String,
+        form: &[(&'static str, String)],
+    ) -> Result<Placed, ProviderError> {
         let response = self
             .http
-            .post(self.calls_url())
+            .post(url)
             .basic_auth(&self.account_sid, Some(self.auth_token.expose()))
-            .form(&Self::call_form(req))
+            .form(form)
             .send()
             .await;
         let response = match response {
@@ -144,7 +172,7 @@ impl TwilioClient {
             .unwrap_or_default();
         let message = error.and_then(|e| e.message).unwrap_or_default();
         Err(match (status.as_u16(), code.as_str()) {
-            (_, "21211" | "21214" | "21217") => ProviderError::InvalidNumber { code },
+            (_, "21211" | "21214" | "21217" | "21614") => ProviderError::InvalidNumber { code },
             (_, "21610") => ProviderError::OptedOut { code },
             (429, _) | (_, "20429") => retry(format!("rate limited ({code})"), retry_after),
             (500..=599, _) => retry(format!("HTTP {status}"), retry_after),

@@ -95,7 +95,7 @@ const ATTEMPTS: Bulk = Bulk {
     columns: &[
         ("id", "text"),
         ("outreach_id", "text"),
-        ("seq", "integer"),
+        ("seq", "bigint"),
         ("channel", "text"),
         ("phone", "text"),
         ("status", "text"),

@@ -2,9 +2,11 @@
 //! picked by the URL scheme. The tables are the truth; the queue only wakes things up.
 
 mod import;
+mod outreach;
 mod sqlite_bulk;
 
 pub use import::PlannedAttempt;
+pub use outreach::AttemptContext;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -138,7 +140,7 @@ pub fn new_id() -> String {
     thread_local! {
         static IDS: std::cell::RefCell<ulid::Generator> = const { std::cell::RefCell::new(ulid::Generator::new()) };
     }
-    IDS.with(|ids| ids.borrow_mut().generate())
-        .unwrap_or_else(|_| ulid::Ulid::new())
+    IDS.with(|ids| ids.borrow_mut().generate().ok())
+        .unwrap_or_else(ulid::Ulid::generate)
         .to_string()
 }

@@ -45,7 +45,7 @@ impl TestEnv {
             Backend::Postgres => {
                 let name = format!(
                     "ringback_test_{}",
-                    ulid::Ulid::new().to_string().to_lowercase()
+                    ulid::Ulid::generate().to_string().to_lowercase()
                 );
                 let admin = admin_url();
                 let pool = sqlx::PgPool::connect(&admin).await.expect(

@@ -1,0 +1,233 @@
+//! Placing one due attempt: every rule is checked again at the moment of dialing, the attempt is
+//! taken by a conditional update before the provider hears of it, and each provider answer
+//! decides what happens next. Nothing here ever places the same attempt twice.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use chrono_tz::Tz;
+use tracing::{info, warn};
+
+use crate::app::App;
+use crate::campaign::Campaign;
+use crate::campaign::render::{Facts, render};
+use crate::outreach::machine::{FollowupReason, followup_for_end};
+use crate::outreach::{Channel, Outcome};
+use crate::phone::{Phone, mask};
+use crate::plan::{self, Request, Step};
+use crate::provider::{CallRequest, ProviderError, SmsRequest};
+use crate::store::{AttemptContext, StoreError};
+
+/// A slot this close to now is due now (the queue wakes on whole seconds).
+const DUE_TOLERANCE: TimeDelta = TimeDelta::seconds(2);
+/// How long to wait for a free line before handing the attempt back to the queue.
+const LINE_WAIT: Duration = Duration::from_secs(20);
+
+/// What the dial step did, for logs and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dialed {
+    Placed,
+    /// Not due (woke early or late, or the rules moved it): planned again for this instant.
+    Replanned(DateTime<Utc>),
+    /// Not placed, and the outreach ended.
+    Ended(Outcome),
+    /// Nothing to do: taken by another worker, withdrawn, finished, unknown.
+    Skipped,
+    /// The provider did not take it; planned again for this instant.
+    Retry(DateTime<Utc>),
+}
+
+impl App {
+    /// The planner's request for an attempt's outreach, with its history and the number's contacts.
+    pub fn plan_request<'a>(&self, campaign: &'a Campaign, ctx: &AttemptContext) -> Request<'a> {
+        Request {
+            campaign,
+            zone: ctx.timezone.parse::<Tz>().unwrap_or(campaign.timezone),
+            opens: ctx.opens_at,
+            deadline: ctx.deadline,
+            history: ctx.history.clone(),
+            others: ctx.others.clone(),
+        }
+    }
+
+    /// Place attempt `id` if every rule still allows it now.
+    pub async fn dial(&self, id: &str) -> Result<Dialed, StoreError> {
+        let now = Utc::now();
+        let Some(ctx) = self.db.attempt_context(id, now).await? else {
+            return Ok(Dialed::Skipped);
+        };
+        if ctx.status != "planned" || ctx.state != "active" {
+            return Ok(Dialed::Skipped);
+        }
+        let Some(campaign) = self.campaigns.get(&ctx.campaign) else {
+            warn!(
+                attempt = id,
+                campaign = ctx.campaign,
+                "campaign no longer loaded; attempt left planned"
+            );
+            return Ok(Dialed::Skipped);
+        };
+        if ctx.opted_out {
+            self.db.opt_out(&ctx.phone, "ledger", now).await?;
+            return Ok(Dialed::Ended(Outcome::OptedOut));
+        }
+        let request = self.plan_request(campaign, &ctx);
+        let slot = match plan::next(&request, now) {
+            Step::End(end) => {
+                let followup = followup_for_end(end.outcome).map(|r| (r, end.reason.clone()));
+                self.db
+                    .finish_outreach(&ctx.outreach_id, end.outcome, followup, now)
+                    .await?;
+                info!(attempt = id, outcome = %end.outcome, "outreach ended before dialing");
+                return Ok(Dialed::Ended(end.outcome));
+            }
+            Step::Attempt(slot) if slot.at > now + DUE_TOLERANCE => {
+                self.db.replan_attempt(id, &slot, now).await?;
+                return Ok(Dialed::Replanned(slot.at));
+            }
+            Step::Attempt(slot) => slot,
+        };
+
+        if slot.channel == Channel::Voice && !self.wait_for_line(campaign).await? {
+            let later = now + TimeDelta::seconds(30);
+            let slot = plan::Slot { at: later, ..slot };
+            self.db.replan_attempt(id, &slot, now).await?;
+            return Ok(Dialed::Replanned(later));
+        }
+        self.pacer.ready(&self.db).await?;
+        let now = Utc::now();
+        if !self.db.claim_attempt(id, now).await? {
+            return Ok(Dialed::Skipped);
+        }
+        let to = Phone::from_stored(ctx.phone.clone());
+        let result = match slot.channel {
+            Channel::Voice => {
+                let req = CallRequest {
+                    attempt_id: id.to_string(),
+                    to,
+                    from: campaign.caller_id.clone(),
+                    answer_url: self.webhook("voice/answer", id),
+                    status_url: self.webhook("voice/status", id),
+                    ring_timeout_s: 25,
+                };
+                self.provider.place_call(&req).await
+            }
+            Channel::Sms => {
+                let body = sms_body(campaign, &ctx);
+                let req = SmsRequest {
+                    attempt_id: id.to_string(),
+                    to,
+                    from: campaign.caller_id.clone(),
+                    body,
+                    status_url: self.webhook("sms/status", id),
+                };
+                self.provider.send_sms(&req).await
+            }
+        };
+        self.settle(&ctx, slot.channel, result).await
+    }
+
+    /// Whether a line is free (live calls under the campaign's limit), waiting a little for one.
+    async fn wait_for_line(&self, campaign: &Campaign) -> Result<bool, StoreError> {
+        let limit = i64::from(campaign.pacing.max_concurrent_calls);
+        let started = std::time::Instant::now();
+        while self.db.live_calls().await? >= limit {
+            if started.elapsed() > LINE_WAIT {
+                return Ok(false);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(true)
+    }
+
+    async fn settle(
+        &self,
+        ctx: &AttemptContext,
+        channel: Channel,
+        result: Result<crate::provider::Placed, ProviderError>,
+    ) -> Result<Dialed, StoreError> {
+        let id = ctx.attempt_id.as_str();
+        let now = Utc::now();
+        match result {
+            Ok(placed) => {
+                self.db.attempt_placed(id, &placed.provider_id, now).await?;
+                if channel == Channel::Sms {
+                    // Sent: delivery reports come later; the next attempt is planned now.
+                    self.db
+                        .advance_call(id, "sent", 4, None, None, true, now)
+                        .await?;
+                    self.plan_after(id).await?;
+                }
+                info!(attempt = id, to = %mask(&ctx.phone), channel = channel.name(), "placed");
+                Ok(Dialed::Placed)
+            }
+            Err(ProviderError::InvalidNumber { code }) => {
+                self.db
+                    .attempt_unclear(id, &format!("invalid number ({code})"), now)
+                    .await?;
+                self.db
+                    .advance_call(id, "failed", 4, None, None, true, now)
+                    .await?;
+                let followup = (
+                    FollowupReason::InvalidNumber,
+                    format!("provider error {code} for {}", mask(&ctx.phone)),
+                );
+                self.db
+                    .finish_outreach(
+                        &ctx.outreach_id,
+                        Outcome::InvalidNumber,
+                        Some(followup),
+                        now,
+                    )
+                    .await?;
+                Ok(Dialed::Ended(Outcome::InvalidNumber))
+            }
+            Err(ProviderError::OptedOut { code }) => {
+                self.db
+                    .attempt_unclear(id, &format!("opted out with the provider ({code})"), now)
+                    .await?;
+                self.db
+                    .advance_call(id, "failed", 4, None, None, true, now)
+                    .await?;
+                self.db.opt_out(&ctx.phone, "provider", now).await?;
+                Ok(Dialed::Ended(Outcome::OptedOut))
+            }
+            Err(ProviderError::Retry { reason, after }) => {
+                let wait = after
+                    .unwrap_or(Duration::from_secs(30))
+                    .max(Duration::from_secs(5));
+                let jitter = Duration::from_millis(fastrand::u64(0..=wait.as_millis() as u64 / 2));
+                self.pacer.slow_down(Duration::from_secs(60));
+                let due =
+                    now + TimeDelta::from_std(wait + jitter).unwrap_or(TimeDelta::seconds(30));
+                warn!(attempt = id, %reason, "provider did not take the call; trying again later");
+                self.db.attempt_retry(id, due, &reason, now).await?;
+                Ok(Dialed::Retry(due))
+            }
+            Err(ProviderError::Unclear { reason }) => {
+                warn!(attempt = id, %reason, "provider answer unclear; the attempt counts as made");
+                self.db.attempt_unclear(id, &reason, now).await?;
+                Ok(Dialed::Placed)
+            }
+        }
+    }
+}
+
+/// The SMS fallback's text for this patient.
+fn sms_body(campaign: &Campaign, ctx: &AttemptContext) -> String {
+    let (lang, messages) = campaign.messages_for(&ctx.language);
+    let template = messages.sms.as_ref().unwrap_or(&messages.voicemail);
+    render(template, campaign, lang, &facts(campaign, ctx))
+}
+
+/// What messages may say about this attempt's patient and appointment.
+pub fn facts(campaign: &Campaign, ctx: &AttemptContext) -> Facts {
+    let zone = ctx.timezone.parse::<Tz>().unwrap_or(campaign.timezone);
+    Facts {
+        first_name: ctx.first_name.clone(),
+        last_name: ctx.last_name.clone(),
+        appointment: ctx.appointment_at.map(|t| (t, zone)),
+        provider: ctx.provider.clone(),
+        location: ctx.location.clone(),
+    }
+}

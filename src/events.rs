@@ -1,0 +1,252 @@
+//! Provider events (from webhooks, or from the simulator) applied to outreach: what the patient
+//! hears, what their key means, and what a call's final status leads to.
+
+use chrono::Utc;
+use chrono_tz::Tz;
+use tracing::info;
+
+use crate::app::App;
+use crate::campaign::Campaign;
+use crate::campaign::render::render;
+use crate::dial::facts;
+use crate::outreach::machine::{
+    AfterCall, Answerer, CallStatus, KeyPress, after_reminder_call, followup_for_end,
+};
+use crate::outreach::{Channel, Outcome};
+use crate::plan::{self, Step, calendar};
+use crate::provider::twiml;
+use crate::store::StoreError;
+
+/// A call status report, as a webhook or the simulator gives it.
+#[derive(Debug, Clone)]
+pub struct StatusReport {
+    pub status: CallStatus,
+    pub answered_by: Option<String>,
+    pub duration_s: Option<i64>,
+    /// Identifies this delivery, so a repeat is applied once (provider id + status + sequence).
+    pub delivery_key: String,
+}
+
+impl App {
+    /// The call was answered: TwiML for a person (the reminder and its keys) or a machine.
+    pub async fn on_answer(
+        &self,
+        attempt_id: &str,
+        answered_by: Option<&str>,
+    ) -> Result<Option<String>, StoreError> {
+        let now = Utc::now();
+        let Some(ctx) = self.db.attempt_context(attempt_id, now).await? else {
+            return Ok(None);
+        };
+        let Some(campaign) = self.campaigns.get(&ctx.campaign) else {
+            return Ok(Some(twiml::hang_up()));
+        };
+        if ctx.state != "active" || ctx.opted_out {
+            return Ok(Some(twiml::hang_up()));
+        }
+        if let Some(by) = answered_by {
+            self.db.set_answered_by(attempt_id, by, now).await?;
+        }
+        let (lang, messages) = campaign.messages_for(&ctx.language);
+        let facts = facts(campaign, &ctx);
+        Ok(Some(match Answerer::parse(answered_by) {
+            Answerer::Machine => {
+                twiml::voicemail(&render(&messages.voicemail, campaign, lang, &facts), lang)
+            }
+            Answerer::Human => {
+                let text = render(&messages.voice, campaign, lang, &facts);
+                twiml::reminder(&text, lang, &self.webhook("voice/gather", attempt_id))
+            }
+        }))
+    }
+
+    /// The patient pressed a key: record it, end the outreach as the key says, answer with TwiML.
+    pub async fn on_gather(
+        &self,
+        attempt_id: &str,
+        digits: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let now = Utc::now();
+        let Some(ctx) = self.db.attempt_context(attempt_id, now).await? else {
+            return Ok(None);
+        };
+        let Some(campaign) = self.campaigns.get(&ctx.campaign) else {
+            return Ok(Some(twiml::hang_up()));
+        };
+        let lang = campaign.messages_for(&ctx.language).0.to_string();
+        self.db.set_digits(attempt_id, digits, now).await?;
+        let key = KeyPress::parse(digits);
+        let Some((outcome, followup)) = key.outcome() else {
+            // Not a key we know: say the menu once more.
+            return self.on_answer(attempt_id, Some("human")).await;
+        };
+        if key == KeyPress::OptOut {
+            self.db.opt_out(&ctx.phone, "keypad", now).await?;
+            info!(attempt = attempt_id, "opted out by keypad");
+            return Ok(Some(twiml::say_and_hang_up(words(&lang).opted_out, &lang)));
+        }
+        let open = key == KeyPress::Staff && clinic_open(campaign, &ctx.timezone, now);
+        let detail = match (key, open) {
+            (KeyPress::Staff, true) => "pressed 3 and was put through to the clinic".to_string(),
+            (KeyPress::Staff, false) => {
+                "pressed 3 outside opening hours: call back to reschedule".to_string()
+            }
+            _ => format!("pressed {digits}"),
+        };
+        self.db
+            .finish_outreach(
+                &ctx.outreach_id,
+                outcome,
+                followup.map(|r| (r, detail)),
+                now,
+            )
+            .await?;
+        let w = words(&lang);
+        Ok(Some(match key {
+            KeyPress::Confirm => twiml::say_and_hang_up(w.confirmed, &lang),
+            KeyPress::Cancel => twiml::say_and_hang_up(w.cancelled, &lang),
+            KeyPress::Staff if open => twiml::say_and_dial(
+                w.connecting,
+                &lang,
+                campaign.clinic_phone.as_str(),
+                campaign.caller_id.as_str(),
+            ),
+            _ => twiml::say_and_hang_up(w.call_back, &lang),
+        }))
+    }
+
+    /// A call status report: applied once, only forward; a final one decides what comes next.
+    pub async fn on_call_status(
+        &self,
+        attempt_id: &str,
+        report: &StatusReport,
+    ) -> Result<bool, StoreError> {
+        let now = Utc::now();
+        if !self.db.first_delivery(&report.delivery_key, now).await? {
+            return Ok(false);
+        }
+        let status = report.status;
+        let advanced = self
+            .db
+            .advance_call(
+                attempt_id,
+                status.name(),
+                i64::from(status.rank()),
+                report.answered_by.as_deref(),
+                report.duration_s,
+                status.is_final(),
+                now,
+            )
+            .await?;
+        if !advanced || !status.is_final() {
+            return Ok(advanced);
+        }
+        let Some(ctx) = self.db.attempt_context(attempt_id, now).await? else {
+            return Ok(true);
+        };
+        if ctx.state != "active" {
+            return Ok(true);
+        }
+        let answerer = ctx.answered_by.as_deref().map(|a| Answerer::parse(Some(a)));
+        match after_reminder_call(status, answerer, ctx.digits.as_deref()) {
+            AfterCall::Finish(outcome, followup) => {
+                let detail = format!("call {} {}", ctx.seq, status.name());
+                self.db
+                    .finish_outreach(
+                        &ctx.outreach_id,
+                        outcome,
+                        followup.map(|r| (r, detail)),
+                        now,
+                    )
+                    .await?;
+            }
+            AfterCall::Retry => self.plan_after(attempt_id).await?,
+        }
+        Ok(true)
+    }
+
+    /// After an attempt that reached nobody: plan the next one, or end the outreach.
+    pub async fn plan_after(&self, attempt_id: &str) -> Result<(), StoreError> {
+        let now = Utc::now();
+        let Some(mut ctx) = self.db.attempt_context(attempt_id, now).await? else {
+            return Ok(());
+        };
+        let Some(campaign) = self.campaigns.get(&ctx.campaign) else {
+            return Ok(());
+        };
+        if ctx.state != "active" {
+            return Ok(());
+        }
+        // This attempt is part of the history now.
+        ctx.history.push(plan::Past {
+            at: ctx.due_at.min(now),
+            channel: ctx.channel,
+        });
+        ctx.history.sort_by_key(|p| p.at);
+        let request = self.plan_request(campaign, &ctx);
+        match plan::next(&request, now) {
+            Step::Attempt(slot) => {
+                self.db
+                    .add_attempt(&ctx.outreach_id, &ctx.phone, ctx.seq + 1, &slot, now)
+                    .await
+            }
+            Step::End(end) => {
+                let texted = ctx.history.iter().any(|p| p.channel == Channel::Sms);
+                let (outcome, followup) = match end.outcome {
+                    // The patient has the text: nothing left for staff to chase.
+                    Outcome::Unreachable if texted => (Outcome::SmsSent, None),
+                    o => (o, followup_for_end(o).map(|r| (r, end.reason.clone()))),
+                };
+                self.db
+                    .finish_outreach(&ctx.outreach_id, outcome, followup, now)
+                    .await
+                    .map(|_| ())
+            }
+        }
+    }
+}
+
+/// Whether the clinic's window is open now in the patient's zone (legal hours included).
+fn clinic_open(campaign: &Campaign, timezone: &str, now: chrono::DateTime<Utc>) -> bool {
+    let zone = timezone.parse::<Tz>().unwrap_or(campaign.timezone);
+    let date = calendar::local_date(zone, now);
+    let minute = calendar::local_minute(zone, now);
+    calendar::open_pieces(&campaign.window, date)
+        .iter()
+        .any(|(piece, _)| piece.contains(minute))
+}
+
+/// The few fixed phrases of a call, per language.
+struct Words {
+    confirmed: &'static str,
+    cancelled: &'static str,
+    connecting: &'static str,
+    call_back: &'static str,
+    opted_out: &'static str,
+}
+
+fn words(lang: &str) -> Words {
+    match lang.split('-').next().unwrap_or_default() {
+        "ca" => Words {
+            confirmed: "Gràcies, la visita queda confirmada. Fins aviat.",
+            cancelled: "Entesos. El personal us trucarà per anul·lar la visita.",
+            connecting: "Us passem amb el personal.",
+            call_back: "Entesos. El personal us trucarà per canviar la visita.",
+            opted_out: "Entesos. No us trucarem més.",
+        },
+        "es" => Words {
+            confirmed: "Gracias, la visita queda confirmada. Hasta pronto.",
+            cancelled: "Entendido. El personal le llamará para anular la visita.",
+            connecting: "Le pasamos con el personal.",
+            call_back: "Entendido. El personal le llamará para cambiar la visita.",
+            opted_out: "Entendido. No le llamaremos más.",
+        },
+        _ => Words {
+            confirmed: "Thank you, your visit is confirmed. Goodbye.",
+            cancelled: "Understood. Our staff will call you to cancel the visit.",
+            connecting: "Connecting you to our staff.",
+            call_back: "Understood. Our staff will call you to change the visit.",
+            opted_out: "Understood. We will not call you again.",
+        },
+    }
+}

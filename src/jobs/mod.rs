@@ -1,0 +1,191 @@
+//! The queue (apalis on the same database): a job is only a wake-up carrying an attempt id, due at
+//! the attempt's instant. A feeder queues planned attempts shortly before they are due; the worker
+//! hands each job to [`App::dial`], which re-checks everything and places the attempt at most once.
+//! apalis types stay in this module.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use apalis::prelude::*;
+use apalis_postgres::PostgresStorage;
+use apalis_sqlite::SqliteStorage;
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use tracing::{debug, warn};
+
+use crate::app::App;
+use crate::store::Db;
+
+/// How far ahead of its instant an attempt is queued.
+const HORIZON: TimeDelta = TimeDelta::minutes(10);
+/// The queue polls this often, so a job runs within about a second of being due.
+const POLL: Duration = Duration::from_secs(1);
+
+/// Wake up and dial this attempt.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DialJob {
+    pub attempt: String,
+}
+
+/// The job storage beside ringback's tables.
+#[derive(Clone)]
+pub enum Queue {
+    Sqlite(SqliteStorage<DialJob>),
+    Postgres(PostgresStorage<DialJob>),
+}
+
+impl Queue {
+    pub fn new(db: &Db) -> Queue {
+        match db {
+            Db::Sqlite(pool) => Queue::Sqlite(SqliteStorage::new(pool)),
+            Db::Postgres(pool) => Queue::Postgres(PostgresStorage::new(pool)),
+        }
+    }
+
+    /// Queue one wake-up at `run_at`, with a ULID task id and a single try (the attempt's own
+    /// state decides any retry, never the queue).
+    pub async fn push(
+        &self,
+        attempt: &str,
+        task_id: ulid::Ulid,
+        run_at: DateTime<Utc>,
+    ) -> Result<(), String> {
+        let task = TaskBuilder::new(DialJob {
+            attempt: attempt.to_string(),
+        })
+        .task_id(TaskId::from_ulid(task_id))
+        .run_at_timestamp(run_at.timestamp().max(0) as u64)
+        .max_attempts(1)
+        .build();
+        match self.clone() {
+            Queue::Sqlite(mut s) => s.push_task(task).await.map_err(|e| e.to_string()),
+            Queue::Postgres(mut s) => s.push_task(task).await.map_err(|e| e.to_string()),
+        }
+    }
+}
+
+/// Queue every planned attempt due within the horizon, once. Returns how many were queued.
+pub async fn feed_once(app: &App, queue: &Queue) -> Result<usize, String> {
+    let due = app
+        .db
+        .unqueued_due(Utc::now() + HORIZON, 500)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut queued = 0;
+    for (attempt, at) in due {
+        let task_id = ulid::Ulid::generate();
+        // Take the right to queue it first, so two feeders never queue one attempt twice.
+        if !app
+            .db
+            .take_for_queue(&attempt, &task_id.to_string())
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            continue;
+        }
+        if let Err(e) = queue.push(&attempt, task_id, at).await {
+            warn!(attempt, error = %e, "could not queue; will try again");
+            let _ = app.db.release_queue(&attempt).await;
+            continue;
+        }
+        queued += 1;
+    }
+    Ok(queued)
+}
+
+/// Feed the queue every second until `stop` turns true.
+pub async fn feed(app: Arc<App>, queue: Queue, mut stop: watch::Receiver<bool>) {
+    loop {
+        match feed_once(&app, &queue).await {
+            Ok(n) if n > 0 => debug!(queued = n, "fed the queue"),
+            Ok(_) => {}
+            Err(e) => warn!(error = %e, "feeding the queue failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(POLL) => {}
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
+        }
+    }
+}
+
+async fn dial_job(job: DialJob, app: Data<Arc<App>>) -> Result<(), BoxDynError> {
+    match app.dial(&job.attempt).await {
+        Ok(outcome) => {
+            debug!(attempt = job.attempt, ?outcome, "dial job");
+            Ok(())
+        }
+        // The attempt is still `planned` (or settled by its state): ask the feeder to queue it again.
+        Err(e) => {
+            warn!(attempt = job.attempt, error = %e, "dial job failed; the attempt will be queued again");
+            let _ = app.db.release_queue(&job.attempt).await;
+            Ok(())
+        }
+    }
+}
+
+/// Run the queue worker (and the feeder beside it) until `stop` turns true.
+pub async fn run(
+    app: Arc<App>,
+    concurrency: usize,
+    stop: watch::Receiver<bool>,
+) -> Result<(), String> {
+    let queue = Queue::new(&app.db);
+    let feeder = tokio::spawn(feed(app.clone(), queue.clone(), stop.clone()));
+    let name = format!(
+        "ringback-{}-{}-{}",
+        hostname(),
+        std::process::id(),
+        ulid::Ulid::generate().to_string().to_lowercase()
+    );
+    let mut signal = stop.clone();
+    let shutdown = async move {
+        while !*signal.borrow() {
+            if signal.changed().await.is_err() {
+                break;
+            }
+        }
+        Ok(())
+    };
+    let result = match queue {
+        Queue::Sqlite(storage) => {
+            let app = app.clone();
+            Monitor::new()
+                .register(move |_| {
+                    WorkerBuilder::new(name.clone())
+                        .backend(storage.clone().poll_with_interval(POLL))
+                        .data(app.clone())
+                        .concurrency(concurrency)
+                        .build(dial_job)
+                })
+                .shutdown_timeout(Duration::from_secs(30))
+                .run_with_signal(shutdown)
+                .await
+        }
+        Queue::Postgres(storage) => {
+            let app = app.clone();
+            Monitor::new()
+                .register(move |_| {
+                    WorkerBuilder::new(name.clone())
+                        .backend(storage.clone().poll_with_interval(POLL))
+                        .data(app.clone())
+                        .concurrency(concurrency)
+                        .build(dial_job)
+                })
+                .shutdown_timeout(Duration::from_secs(30))
+                .run_with_signal(shutdown)
+                .await
+        }
+    };
+    let _ = feeder.await;
+    result.map_err(|e| e.to_string())
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "host".into())
+}

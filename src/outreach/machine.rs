@@ -1,0 +1,262 @@
+//! The outreach state machine: provider events in, outcomes and follow-ups out. Pure: the caller
+//! loads the facts, applies the decision, and asks the planner for the next attempt.
+
+use serde::Serialize;
+
+use super::Outcome;
+
+/// A call's status as the provider reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CallStatus {
+    Queued,
+    Initiated,
+    Ringing,
+    InProgress,
+    Completed,
+    Busy,
+    NoAnswer,
+    Failed,
+    Canceled,
+}
+
+impl CallStatus {
+    pub fn parse(s: &str) -> Option<CallStatus> {
+        Some(match s {
+            "queued" => CallStatus::Queued,
+            "initiated" => CallStatus::Initiated,
+            "ringing" => CallStatus::Ringing,
+            "in-progress" | "answered" => CallStatus::InProgress,
+            "completed" => CallStatus::Completed,
+            "busy" => CallStatus::Busy,
+            "no-answer" => CallStatus::NoAnswer,
+            "failed" => CallStatus::Failed,
+            "canceled" => CallStatus::Canceled,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            CallStatus::Queued => "queued",
+            CallStatus::Initiated => "initiated",
+            CallStatus::Ringing => "ringing",
+            CallStatus::InProgress => "in-progress",
+            CallStatus::Completed => "completed",
+            CallStatus::Busy => "busy",
+            CallStatus::NoAnswer => "no-answer",
+            CallStatus::Failed => "failed",
+            CallStatus::Canceled => "canceled",
+        }
+    }
+
+    pub fn is_final(self) -> bool {
+        self.rank() == 4
+    }
+
+    /// Statuses only move forward: a late `ringing` never undoes `completed`.
+    pub fn rank(self) -> u8 {
+        match self {
+            CallStatus::Queued => 0,
+            CallStatus::Initiated => 1,
+            CallStatus::Ringing => 2,
+            CallStatus::InProgress => 3,
+            _ => 4,
+        }
+    }
+}
+
+/// Who answered, as machine detection (`AnsweredBy`) reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answerer {
+    Human,
+    Machine,
+}
+
+impl Answerer {
+    /// `human` and `unknown` (detection could not tell) get the person's message; machines and
+    /// fax get the voicemail.
+    pub fn parse(answered_by: Option<&str>) -> Answerer {
+        match answered_by {
+            Some(a) if a.starts_with("machine") || a == "fax" => Answerer::Machine,
+            _ => Answerer::Human,
+        }
+    }
+}
+
+/// Why staff must act (SPEC §7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FollowupReason {
+    RescheduleRequested,
+    CancelRequested,
+    Unreachable,
+    InvalidNumber,
+    PatientMessage,
+    CallbackNotConnected,
+    /// The outreach's deadline passed before a call could be placed (downtime, backlog).
+    Expired,
+}
+
+impl FollowupReason {
+    pub fn name(self) -> &'static str {
+        match self {
+            FollowupReason::RescheduleRequested => "reschedule_requested",
+            FollowupReason::CancelRequested => "cancel_requested",
+            FollowupReason::Unreachable => "unreachable",
+            FollowupReason::InvalidNumber => "invalid_number",
+            FollowupReason::PatientMessage => "patient_message",
+            FollowupReason::CallbackNotConnected => "callback_not_connected",
+            FollowupReason::Expired => "expired",
+        }
+    }
+}
+
+/// What a key press on a reminder means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyPress {
+    /// 1: confirmed.
+    Confirm,
+    /// 2: wants to cancel; staff follow up.
+    Cancel,
+    /// 3: wants to talk to staff: connected now if the clinic is open, else a follow-up.
+    Staff,
+    /// 9: no more calls, on any campaign.
+    OptOut,
+    /// Anything else: say the menu again.
+    Unknown,
+}
+
+impl KeyPress {
+    pub fn parse(digits: &str) -> KeyPress {
+        match digits.trim().chars().next() {
+            Some('1') => KeyPress::Confirm,
+            Some('2') => KeyPress::Cancel,
+            Some('3') => KeyPress::Staff,
+            Some('9') => KeyPress::OptOut,
+            _ => KeyPress::Unknown,
+        }
+    }
+
+    /// The outcome and follow-up a key press ends a reminder with; `None` for an unknown key.
+    pub fn outcome(self) -> Option<(Outcome, Option<FollowupReason>)> {
+        match self {
+            KeyPress::Confirm => Some((Outcome::Confirmed, None)),
+            KeyPress::Cancel => Some((
+                Outcome::CancelRequested,
+                Some(FollowupReason::CancelRequested),
+            )),
+            KeyPress::Staff => Some((
+                Outcome::RescheduleRequested,
+                Some(FollowupReason::RescheduleRequested),
+            )),
+            KeyPress::OptOut => Some((Outcome::OptedOut, None)),
+            KeyPress::Unknown => None,
+        }
+    }
+}
+
+/// What a finished call means for a reminder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterCall {
+    /// The outreach ends here.
+    Finish(Outcome, Option<FollowupReason>),
+    /// Nobody was reached: the planner decides the next attempt or the end.
+    Retry,
+}
+
+/// A reminder call's final status, who answered, and any key pressed, to what happens next.
+/// A reminder that reached a person or a machine is done: more calls would only annoy.
+pub fn after_reminder_call(
+    status: CallStatus,
+    answerer: Option<Answerer>,
+    digits: Option<&str>,
+) -> AfterCall {
+    if let Some((outcome, followup)) = digits.and_then(|d| KeyPress::parse(d).outcome()) {
+        return AfterCall::Finish(outcome, followup);
+    }
+    match (status, answerer) {
+        (CallStatus::Completed, Some(Answerer::Human)) => AfterCall::Finish(Outcome::Reached, None),
+        (CallStatus::Completed, Some(Answerer::Machine)) => {
+            AfterCall::Finish(Outcome::VoicemailLeft, None)
+        }
+        _ => AfterCall::Retry,
+    }
+}
+
+/// The end the planner chose, with the follow-up staff need.
+pub fn followup_for_end(outcome: Outcome) -> Option<FollowupReason> {
+    match outcome {
+        Outcome::Unreachable => Some(FollowupReason::Unreachable),
+        Outcome::Expired => Some(FollowupReason::Expired),
+        Outcome::InvalidNumber => Some(FollowupReason::InvalidNumber),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_end_a_reminder_with_their_outcome() {
+        use CallStatus::Completed;
+        let h = Some(Answerer::Human);
+        assert_eq!(
+            after_reminder_call(Completed, h, Some("1")),
+            AfterCall::Finish(Outcome::Confirmed, None)
+        );
+        assert_eq!(
+            after_reminder_call(Completed, h, Some("2")),
+            AfterCall::Finish(
+                Outcome::CancelRequested,
+                Some(FollowupReason::CancelRequested)
+            )
+        );
+        assert_eq!(
+            after_reminder_call(Completed, h, Some("3")),
+            AfterCall::Finish(
+                Outcome::RescheduleRequested,
+                Some(FollowupReason::RescheduleRequested)
+            )
+        );
+        assert_eq!(
+            after_reminder_call(Completed, h, Some("9")),
+            AfterCall::Finish(Outcome::OptedOut, None)
+        );
+        assert_eq!(
+            after_reminder_call(Completed, h, Some("7")),
+            AfterCall::Finish(Outcome::Reached, None)
+        );
+    }
+
+    #[test]
+    fn a_person_or_a_machine_ends_a_reminder_and_silence_retries() {
+        use CallStatus::*;
+        assert_eq!(
+            after_reminder_call(Completed, Some(Answerer::Human), None),
+            AfterCall::Finish(Outcome::Reached, None)
+        );
+        assert_eq!(
+            after_reminder_call(Completed, Some(Answerer::Machine), None),
+            AfterCall::Finish(Outcome::VoicemailLeft, None)
+        );
+        for status in [NoAnswer, Busy, Failed, Canceled] {
+            assert_eq!(after_reminder_call(status, None, None), AfterCall::Retry);
+        }
+    }
+
+    #[test]
+    fn statuses_rank_so_that_late_ones_never_go_back() {
+        assert!(CallStatus::Ringing.rank() < CallStatus::Completed.rank());
+        assert!(CallStatus::NoAnswer.is_final());
+        assert_eq!(
+            CallStatus::parse("in-progress"),
+            Some(CallStatus::InProgress)
+        );
+        assert_eq!(
+            Answerer::parse(Some("machine_end_silence")),
+            Answerer::Machine
+        );
+        assert_eq!(Answerer::parse(Some("unknown")), Answerer::Human);
+    }
+}

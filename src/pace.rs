@@ -1,0 +1,131 @@
+//! Pacing: calls per second with a burst, per provider account, across every worker.
+//!
+//! In one process a `governor` limiter spaces calls. With several workers on PostgreSQL the
+//! limiter state lives in the database: a GCRA row that one statement advances atomically, so the
+//! sum of all workers never exceeds the rate. A provider that says "slow down" (429, 5xx) halves
+//! the pace for a while.
+
+use std::num::NonZeroU32;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+
+use crate::store::{Db, StoreError};
+
+pub struct Pacer {
+    limiter: Option<DefaultDirectRateLimiter>,
+    interval: Duration,
+    burst: u32,
+    /// Until when the provider asked us to slow down, and how much.
+    slowed: Mutex<Option<(Instant, u32)>>,
+}
+
+impl Pacer {
+    /// `calls_per_second` ≥ 1000 means no pacing (benchmarks against a local fake).
+    pub fn new(calls_per_second: f64, burst: u32) -> Pacer {
+        let burst = burst.max(1);
+        if calls_per_second >= 1000.0 {
+            return Pacer {
+                limiter: None,
+                interval: Duration::ZERO,
+                burst,
+                slowed: Mutex::new(None),
+            };
+        }
+        let interval = Duration::from_secs_f64(1.0 / calls_per_second.max(0.001));
+        let quota = Quota::with_period(interval)
+            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+            .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN));
+        Pacer {
+            limiter: Some(RateLimiter::direct(quota)),
+            interval,
+            burst,
+            slowed: Mutex::new(None),
+        }
+    }
+
+    /// Wait until one more call may start. On PostgreSQL the shared GCRA row decides as well.
+    pub async fn ready(&self, db: &Db) -> Result<(), StoreError> {
+        let Some(limiter) = &self.limiter else {
+            return Ok(());
+        };
+        let factor = self.slow_factor();
+        limiter.until_ready().await;
+        if factor > 1 {
+            tokio::time::sleep(self.interval * (factor - 1)).await;
+        }
+        if matches!(db, Db::Postgres(_)) {
+            loop {
+                let wait = db
+                    .pace_reserve("default", self.interval * factor, self.burst)
+                    .await?;
+                if wait.is_zero() {
+                    break;
+                }
+                tokio::time::sleep(wait).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// The provider pushed back: halve the pace for `for_how_long` (down to 1/8).
+    pub fn slow_down(&self, for_how_long: Duration) {
+        let mut slowed = self.slowed.lock().unwrap_or_else(|p| p.into_inner());
+        let factor = slowed.map_or(2, |(_, f)| (f * 2).min(8));
+        *slowed = Some((Instant::now() + for_how_long, factor));
+    }
+
+    fn slow_factor(&self) -> u32 {
+        let mut slowed = self.slowed.lock().unwrap_or_else(|p| p.into_inner());
+        match *slowed {
+            Some((until, factor)) if Instant::now() < until => factor,
+            _ => {
+                *slowed = None;
+                1
+            }
+        }
+    }
+}
+
+impl Db {
+    /// Reserve one call on the shared GCRA row: how long to wait before the reservation may start
+    /// (zero: start now; otherwise nothing was reserved, ask again after waiting).
+    pub async fn pace_reserve(
+        &self,
+        account: &str,
+        interval: Duration,
+        burst: u32,
+    ) -> Result<Duration, StoreError> {
+        let Db::Postgres(pool) = self else {
+            return Ok(Duration::ZERO);
+        };
+        let interval_ms = interval.as_millis() as i64;
+        let tolerance = interval_ms * (burst as i64 - 1);
+        let now = chrono::Utc::now().timestamp_millis();
+        // Advance the theoretical arrival time only if the call fits now; say how long otherwise.
+        let (tat, granted): (i64, bool) = sqlx::query_as(
+            "WITH cur AS (SELECT GREATEST(COALESCE((SELECT tat_ms FROM pace WHERE account = $1), $2), $2) AS tat)
+             INSERT INTO pace (account, tat_ms) SELECT $1, tat + $3 FROM cur WHERE tat - $4 <= $2
+             ON CONFLICT (account) DO UPDATE SET tat_ms = GREATEST(pace.tat_ms, $2) + $3
+                 WHERE GREATEST(pace.tat_ms, $2) - $4 <= $2
+             RETURNING tat_ms, true",
+        )
+        .bind(account)
+        .bind(now)
+        .bind(interval_ms)
+        .bind(tolerance)
+        .fetch_optional(pool)
+        .await?
+        .unwrap_or((0, false));
+        if granted && tat > 0 {
+            return Ok(Duration::ZERO);
+        }
+        let current: Option<i64> = sqlx::query_scalar("SELECT tat_ms FROM pace WHERE account = $1")
+            .bind(account)
+            .fetch_optional(pool)
+            .await?;
+        let wait = current.map_or(0, |tat| (tat - tolerance - now).max(1));
+        Ok(Duration::from_millis(wait as u64))
+    }
+}

@@ -1,0 +1,372 @@
+//! The outreach and attempt rows the worker and the webhooks read and move forward. Every state
+//! change is a conditional update, so running it twice changes nothing the second time.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use sqlx::Row;
+
+use super::{Db, StoreError, instant, millis, new_id, on_pool};
+use crate::outreach::machine::FollowupReason;
+use crate::outreach::{Channel, Outcome};
+use crate::plan::{Past, Slot};
+
+/// One attempt with everything needed to decide about it.
+#[derive(Debug, Clone)]
+pub struct AttemptContext {
+    pub attempt_id: String,
+    pub outreach_id: String,
+    pub seq: i64,
+    pub channel: Channel,
+    pub phone: String,
+    pub status: String,
+    pub due_at: DateTime<Utc>,
+    pub provider_id: Option<String>,
+    pub answered_by: Option<String>,
+    pub digits: Option<String>,
+    pub call_status: Option<String>,
+    pub status_rank: i64,
+    pub campaign: String,
+    pub kind: String,
+    pub state: String,
+    pub timezone: String,
+    pub language: String,
+    pub opens_at: DateTime<Utc>,
+    pub deadline: DateTime<Utc>,
+    pub appointment_at: Option<DateTime<Utc>>,
+    pub provider: Option<String>,
+    pub location: Option<String>,
+    pub first_name: String,
+    pub last_name: Option<String>,
+    /// This outreach's attempts placed before this one.
+    pub history: Vec<Past>,
+    /// The number's contacts in every other outreach, for the caps.
+    pub others: Vec<DateTime<Utc>>,
+    pub opted_out: bool,
+}
+
+const CONTEXT_SQL: &str = "SELECT t.id, t.outreach_id, t.seq, t.channel, t.phone, t.status, t.due_at, t.provider_id,
+        t.answered_by, t.digits, t.call_status, t.status_rank, o.campaign, o.kind, o.state, o.timezone, o.language,
+        o.opens_at, o.deadline, a.starts_at, a.provider, a.location, p.first_name, p.last_name
+    FROM attempts t JOIN outreach o ON o.id = t.outreach_id JOIN patients p ON p.id = o.patient_id
+    LEFT JOIN appointments a ON a.id = o.appointment_id
+    WHERE t.id = $1";
+
+impl Db {
+    /// The attempt `id` and its outreach, history, the number's other contacts and opt-out.
+    pub async fn attempt_context(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<AttemptContext>, StoreError> {
+        let since = millis(now - TimeDelta::days(8));
+        on_pool!(self, pool => {
+            let Some(r) = sqlx::query(CONTEXT_SQL).bind(id).fetch_optional(pool).await? else {
+                return Ok(None);
+            };
+            let mut ctx = AttemptContext {
+                attempt_id: r.try_get(0)?,
+                outreach_id: r.try_get(1)?,
+                seq: r.try_get(2)?,
+                channel: Channel::parse(&r.try_get::<String, _>(3)?).unwrap_or(Channel::Voice),
+                phone: r.try_get(4)?,
+                status: r.try_get(5)?,
+                due_at: instant(r.try_get(6)?),
+                provider_id: r.try_get(7)?,
+                answered_by: r.try_get(8)?,
+                digits: r.try_get(9)?,
+                call_status: r.try_get(10)?,
+                status_rank: r.try_get(11)?,
+                campaign: r.try_get(12)?,
+                kind: r.try_get(13)?,
+                state: r.try_get(14)?,
+                timezone: r.try_get(15)?,
+                language: r.try_get(16)?,
+                opens_at: instant(r.try_get(17)?),
+                deadline: instant(r.try_get(18)?),
+                appointment_at: r.try_get::<Option<i64>, _>(19)?.map(instant),
+                provider: r.try_get(20)?,
+                location: r.try_get(21)?,
+                first_name: r.try_get(22)?,
+                last_name: r.try_get(23)?,
+                history: vec![],
+                others: vec![],
+                opted_out: false,
+            };
+            let history: Vec<(i64, String)> = sqlx::query_as(
+                "SELECT COALESCE(placed_at, due_at), channel FROM attempts
+                 WHERE outreach_id = $1 AND id <> $2 AND status IN ('dialing', 'live', 'done') ORDER BY seq",
+            )
+            .bind(&ctx.outreach_id).bind(id)
+            .fetch_all(pool).await?;
+            ctx.history = history
+                .into_iter()
+                .map(|(at, channel)| Past { at: instant(at), channel: Channel::parse(&channel).unwrap_or(Channel::Voice) })
+                .collect();
+            let others: Vec<(i64,)> = sqlx::query_as(
+                "SELECT COALESCE(placed_at, due_at) FROM attempts
+                 WHERE phone = $1 AND outreach_id <> $2 AND status <> 'withdrawn' AND due_at >= $3",
+            )
+            .bind(&ctx.phone).bind(&ctx.outreach_id).bind(since)
+            .fetch_all(pool).await?;
+            ctx.others = others.into_iter().map(|(t,)| instant(t)).collect();
+            let opted: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM optouts WHERE phone = $1")
+                .bind(&ctx.phone).fetch_one(pool).await?;
+            ctx.opted_out = opted > 0;
+            Ok(Some(ctx))
+        })
+    }
+
+    /// `planned → dialing`, once: `false` when someone else took it (or it is no longer planned).
+    pub async fn claim_attempt(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let now = millis(now);
+        let done = on_pool!(self, pool => sqlx::query(
+            "UPDATE attempts SET status = 'dialing', placed_at = $2, updated_at = $2 WHERE id = $1 AND status = 'planned'",
+        ).bind(id).bind(now).execute(pool).await?.rows_affected());
+        Ok(done == 1)
+    }
+
+    /// The provider took the call.
+    pub async fn attempt_placed(
+        &self,
+        id: &str,
+        provider_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, pool => sqlx::query(
+            "UPDATE attempts SET status = 'live', provider_id = $2, updated_at = $3 WHERE id = $1 AND status = 'dialing'",
+        ).bind(id).bind(provider_id).bind(millis(now)).execute(pool).await?.rows_affected());
+        Ok(())
+    }
+
+    /// The request went out but its answer was unclear: the call may exist, so the attempt counts
+    /// as made; a status callback or the reconcile settles it.
+    pub async fn attempt_unclear(
+        &self,
+        id: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, pool => sqlx::query(
+            "UPDATE attempts SET status = 'live', error = $2, updated_at = $3 WHERE id = $1 AND status = 'dialing'",
+        ).bind(id).bind(reason).bind(millis(now)).execute(pool).await?.rows_affected());
+        Ok(())
+    }
+
+    /// The provider did not take the call: the same attempt goes back to `planned` for `due_at`.
+    pub async fn attempt_retry(
+        &self,
+        id: &str,
+        due_at: DateTime<Utc>,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, pool => sqlx::query(
+            "UPDATE attempts SET status = 'planned', placed_at = NULL, task_id = NULL, due_at = $2, error = $3, updated_at = $4
+             WHERE id = $1 AND status = 'dialing'",
+        ).bind(id).bind(millis(due_at)).bind(reason).bind(millis(now)).execute(pool).await?.rows_affected());
+        Ok(())
+    }
+
+    /// A planned attempt moves to a new slot (it woke late, or the rules moved it).
+    pub async fn replan_attempt(
+        &self,
+        id: &str,
+        slot: &Slot,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let done = on_pool!(self, pool => sqlx::query(
+            "UPDATE attempts SET due_at = $2, reason = $3, daypart = $4, channel = $5, task_id = NULL, updated_at = $6
+             WHERE id = $1 AND status = 'planned'",
+        ).bind(id).bind(millis(slot.at)).bind(&slot.reason).bind(slot.daypart.name()).bind(slot.channel.name())
+         .bind(millis(now)).execute(pool).await?.rows_affected());
+        Ok(done == 1)
+    }
+
+    /// Plan the outreach's next attempt (once: a second call with the same `seq` changes nothing).
+    pub async fn add_attempt(
+        &self,
+        outreach_id: &str,
+        phone: &str,
+        seq: i64,
+        slot: &Slot,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let now = millis(now);
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO attempts (id, outreach_id, seq, channel, phone, status, due_at, daypart, reason, created_at, updated_at)
+             SELECT $1, $2, $3, $4, $5, 'planned', $6, $7, $8, $9, $9
+             WHERE EXISTS (SELECT 1 FROM outreach WHERE id = $2 AND state = 'active')
+             ON CONFLICT (outreach_id, seq) DO NOTHING",
+        ).bind(new_id()).bind(outreach_id).bind(seq).bind(slot.channel.name()).bind(phone).bind(millis(slot.at))
+         .bind(slot.daypart.name()).bind(&slot.reason).bind(now).execute(pool).await?.rows_affected());
+        Ok(())
+    }
+
+    /// End an outreach with `outcome` (once), withdraw what it still had planned, and put a
+    /// follow-up on the worklist when staff must act. `false` if it had already ended.
+    pub async fn finish_outreach(
+        &self,
+        outreach_id: &str,
+        outcome: Outcome,
+        followup: Option<(FollowupReason, String)>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let now = millis(now);
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let ended = sqlx::query(
+                "UPDATE outreach SET state = 'finished', outcome = $2, outcome_at = $3, updated_at = $3 WHERE id = $1 AND state = 'active'",
+            ).bind(outreach_id).bind(outcome.name()).bind(now).execute(&mut *tx).await?.rows_affected() == 1;
+            if ended {
+                sqlx::query("UPDATE attempts SET status = 'withdrawn', updated_at = $2 WHERE outreach_id = $1 AND status = 'planned'")
+                    .bind(outreach_id).bind(now).execute(&mut *tx).await?;
+                if let Some((reason, detail)) = followup {
+                    sqlx::query(
+                        "INSERT INTO followups (id, campaign, outreach_id, phone, reason, detail, status, created_at)
+                         SELECT $1, campaign, id, phone, $2, $3, 'open', $4 FROM outreach WHERE id = $5",
+                    ).bind(new_id()).bind(reason.name()).bind(detail).bind(now).bind(outreach_id).execute(&mut *tx).await?;
+                }
+                sqlx::query("INSERT INTO outreach_events (id, outreach_id, at, kind, detail) VALUES ($1, $2, $3, 'finished', $4)")
+                    .bind(new_id()).bind(outreach_id).bind(now).bind(outcome.name()).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(ended)
+        })
+    }
+
+    /// Remember a webhook delivery; `false` if it was seen before (apply it only once).
+    pub async fn first_delivery(&self, key: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let done = on_pool!(self, pool => sqlx::query(
+            "INSERT INTO webhook_deliveries (key, received_at) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+        ).bind(key).bind(millis(now)).execute(pool).await?.rows_affected());
+        Ok(done == 1)
+    }
+
+    /// Move a call's status forward (never back): `false` if `rank` is not beyond what is stored.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn advance_call(
+        &self,
+        id: &str,
+        status: &str,
+        rank: i64,
+        answered_by: Option<&str>,
+        duration_s: Option<i64>,
+        done: bool,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let now = millis(now);
+        let changed = on_pool!(self, pool => sqlx::query(
+            "UPDATE attempts SET call_status = $2, status_rank = $3,
+                 answered_by = COALESCE($4, answered_by), duration_s = COALESCE($5, duration_s),
+                 answered_at = CASE WHEN $3 = 3 THEN $6 ELSE answered_at END,
+                 ended_at = CASE WHEN $7 THEN $6 ELSE ended_at END,
+                 status = CASE WHEN $7 THEN 'done' ELSE status END,
+                 result = CASE WHEN $7 THEN $2 ELSE result END,
+                 updated_at = $6
+             WHERE id = $1 AND status_rank < $3",
+        ).bind(id).bind(status).bind(rank).bind(answered_by).bind(duration_s).bind(now).bind(done)
+         .execute(pool).await?.rows_affected());
+        Ok(changed == 1)
+    }
+
+    /// Record who answered (machine detection), without changing the status.
+    pub async fn set_answered_by(
+        &self,
+        id: &str,
+        answered_by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, pool => sqlx::query(
+            "UPDATE attempts SET answered_by = $2, answered_at = COALESCE(answered_at, $3), updated_at = $3 WHERE id = $1",
+        ).bind(id).bind(answered_by).bind(millis(now)).execute(pool).await?.rows_affected());
+        Ok(())
+    }
+
+    /// Record the key the patient pressed.
+    pub async fn set_digits(
+        &self,
+        id: &str,
+        digits: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, pool => sqlx::query("UPDATE attempts SET digits = $2, updated_at = $3 WHERE id = $1")
+            .bind(id).bind(digits).bind(millis(now)).execute(pool).await?.rows_affected());
+        Ok(())
+    }
+
+    /// Put a number on the opt-out ledger and, in the same transaction, end every open outreach
+    /// to it (any campaign) as `opted_out` and withdraw every planned attempt.
+    pub async fn opt_out(
+        &self,
+        phone: &str,
+        source: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let now = millis(now);
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("INSERT INTO optouts (phone, source, created_at) VALUES ($1, $2, $3) ON CONFLICT (phone) DO NOTHING")
+                .bind(phone).bind(source).bind(now).execute(&mut *tx).await?;
+            let withdrawn = sqlx::query(
+                "UPDATE attempts SET status = 'withdrawn', updated_at = $2 WHERE phone = $1 AND status = 'planned'",
+            ).bind(phone).bind(now).execute(&mut *tx).await?.rows_affected();
+            sqlx::query(
+                "UPDATE outreach SET state = 'finished', outcome = 'opted_out', outcome_at = $2, updated_at = $2
+                 WHERE phone = $1 AND state = 'active'",
+            ).bind(phone).bind(now).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(withdrawn)
+        })
+    }
+
+    /// Planned attempts due before `before` that have no queue job yet, soonest first.
+    pub async fn unqueued_due(
+        &self,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+        let rows: Vec<(String, i64)> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT id, due_at FROM attempts WHERE status = 'planned' AND task_id IS NULL AND due_at <= $1
+             ORDER BY due_at LIMIT $2",
+        ).bind(millis(before)).bind(limit).fetch_all(pool).await?);
+        Ok(rows.into_iter().map(|(id, at)| (id, instant(at))).collect())
+    }
+
+    /// Take the right to queue `id` (`false` if another worker did), recording its job id.
+    pub async fn take_for_queue(&self, id: &str, task_id: &str) -> Result<bool, StoreError> {
+        let done = on_pool!(self, pool => sqlx::query(
+            "UPDATE attempts SET task_id = $2 WHERE id = $1 AND task_id IS NULL AND status = 'planned'",
+        ).bind(id).bind(task_id).execute(pool).await?.rows_affected());
+        Ok(done == 1)
+    }
+
+    /// Give back the right to queue `id` when pushing its job failed.
+    pub async fn release_queue(&self, id: &str) -> Result<(), StoreError> {
+        on_pool!(self, pool => sqlx::query("UPDATE attempts SET task_id = NULL WHERE id = $1 AND status = 'planned'")
+            .bind(id).execute(pool).await?.rows_affected());
+        Ok(())
+    }
+
+    /// Voice calls being dialled or live now (every campaign: one provider account).
+    pub async fn live_calls(&self) -> Result<i64, StoreError> {
+        Ok(on_pool!(self, pool => sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM attempts WHERE channel = 'voice' AND status IN ('dialing', 'live')",
+        ).fetch_one(pool).await?))
+    }
+
+    /// Live calls placed before `before` whose final status never came: to ask the provider about.
+    pub async fn stale_live_calls(
+        &self,
+        before: DateTime<Utc>,
+    ) -> Result<Vec<(String, Option<String>)>, StoreError> {
+        Ok(on_pool!(self, pool => sqlx::query_as(
+            "SELECT id, provider_id FROM attempts WHERE status IN ('live', 'dialing') AND placed_at < $1 ORDER BY placed_at LIMIT 100",
+        ).bind(millis(before)).fetch_all(pool).await?))
+    }
+
+    /// Attempts still to be placed or settled (the demo waits for none to remain).
+    pub async fn pending_attempts(&self) -> Result<i64, StoreError> {
+        Ok(on_pool!(self, pool => sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM attempts WHERE status IN ('planned', 'dialing', 'live')",
+        ).fetch_one(pool).await?))
+    }
+}
