@@ -5,6 +5,8 @@ mod campaigns;
 mod demo;
 mod import;
 mod plan;
+mod report;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -63,8 +65,40 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
-    /// The whole pipeline on the embedded sample: a temporary database, the sample campaigns and list.
+    /// The whole pipeline on the embedded sample: a temporary database, the simulator, the sample list.
     Demo,
+    /// HTTP API, webhooks and queue worker in one process.
+    Serve {
+        /// Attempts dialled at once by this process.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+    },
+    /// Queue worker only (several may share one PostgreSQL).
+    Worker {
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+    },
+    /// The open follow-up worklist.
+    Followups {
+        #[arg(long)]
+        campaign: Option<String>,
+        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+    },
+    /// KPIs per campaign.
+    Stats {
+        #[arg(long)]
+        campaign: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Csv,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -151,6 +185,14 @@ async fn dispatch(command: Command, config: Config) -> Outcome {
             )
         }
         Command::Demo => demo::run().await,
+        Command::Serve { concurrency } => serve::run(&config, true, concurrency.max(1)).await,
+        Command::Worker { concurrency } => serve::run(&config, false, concurrency.max(1)).await,
+        Command::Followups { campaign, format } => {
+            report::followups(&config, campaign.as_deref(), format).await
+        }
+        Command::Stats { campaign, format } => {
+            report::stats(&config, campaign.as_deref(), format).await
+        }
     }
 }
 
@@ -186,4 +228,36 @@ fn init_tracing() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+/// The worklist as CSV, for a spreadsheet.
+pub fn followups_csv(list: &[crate::store::Followup]) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record([
+        "id",
+        "campaign",
+        "created_at",
+        "reason",
+        "patient",
+        "phone",
+        "appointment",
+        "detail",
+        "status",
+        "resolved_by",
+    ]);
+    for f in list {
+        let _ = w.write_record([
+            f.id.as_str(),
+            &f.campaign,
+            &f.created_at.to_rfc3339(),
+            &f.reason,
+            f.patient.as_deref().unwrap_or_default(),
+            f.phone.as_deref().unwrap_or_default(),
+            f.appointment.as_deref().unwrap_or_default(),
+            f.detail.as_deref().unwrap_or_default(),
+            &f.status,
+            f.resolved_by.as_deref().unwrap_or_default(),
+        ]);
+    }
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }

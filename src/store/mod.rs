@@ -3,10 +3,12 @@
 
 mod import;
 mod outreach;
+mod report;
 mod sqlite_bulk;
 
 pub use import::PlannedAttempt;
 pub use outreach::AttemptContext;
+pub use report::{AttemptView, Followup, KpiFacts, OutreachView};
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -370,3 +370,12 @@ impl Db {
         ).fetch_one(pool).await?))
     }
 }
+
+impl Db {
+    /// Attempts due by `now` and not yet settled, plus calls in flight.
+    pub async fn due_or_live(&self, now: DateTime<Utc>) -> Result<i64, StoreError> {
+        Ok(on_pool!(self, pool => sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM attempts WHERE (status = 'planned' AND due_at <= $1) OR status IN ('dialing', 'live')",
+        ).bind(millis(now)).fetch_one(pool).await?))
+    }
+}

@@ -1,0 +1,123 @@
+//! `ringback followups` and `ringback stats`.
+
+use std::process::ExitCode;
+
+use super::{Failure, Format, ListFormat, Outcome, catalog, connect, followups_csv};
+use crate::config::Config;
+use crate::report::Stats;
+use crate::store::{Db, Followup};
+
+pub async fn followups(config: &Config, campaign: Option<&str>, format: ListFormat) -> Outcome {
+    let db = connect(config).await?;
+    let list = db
+        .followups(campaign, Some("open"))
+        .await
+        .map_err(|e| Failure::runtime(e.to_string()))?;
+    db.close().await;
+    match format {
+        ListFormat::Csv => print!("{}", followups_csv(&list)),
+        ListFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&list).unwrap_or_default()
+        ),
+        ListFormat::Table => print_followups(&list),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The worklist as a table for a terminal.
+pub fn print_followups(list: &[Followup]) {
+    if list.is_empty() {
+        println!("no open follow-ups");
+        return;
+    }
+    println!(
+        "{:<22} {:<12} {:<22} {:<22} {:<14} detail",
+        "reason", "campaign", "patient", "phone", "appointment"
+    );
+    for f in list {
+        println!(
+            "{:<22} {:<12} {:<22} {:<22} {:<14} {}",
+            f.reason,
+            f.campaign,
+            f.patient.as_deref().unwrap_or("-"),
+            f.phone.as_deref().unwrap_or("-"),
+            f.appointment.as_deref().unwrap_or("-"),
+            f.detail.as_deref().unwrap_or("")
+        );
+    }
+}
+
+pub async fn stats(config: &Config, campaign: Option<&str>, format: Format) -> Outcome {
+    let catalog = catalog(config)?;
+    let ids: Vec<String> = match campaign {
+        Some(id) => vec![catalog.require(id).map_err(Failure::User)?.id.clone()],
+        None => catalog.campaigns.keys().cloned().collect(),
+    };
+    let db = connect(config).await?;
+    let all = collect(&db, &ids).await?;
+    db.close().await;
+    match format {
+        Format::Json if all.len() == 1 => println!(
+            "{}",
+            serde_json::to_string_pretty(&all[0]).unwrap_or_default()
+        ),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"campaigns": all}))
+                .unwrap_or_default()
+        ),
+        Format::Table => all.iter().for_each(print_stats),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn collect(db: &Db, ids: &[String]) -> Result<Vec<Stats>, Failure> {
+    let mut all = Vec::new();
+    for id in ids {
+        let facts = db
+            .kpi_facts(id)
+            .await
+            .map_err(|e| Failure::runtime(e.to_string()))?;
+        all.push(crate::report::stats(id, &facts));
+    }
+    Ok(all)
+}
+
+pub fn print_stats(s: &Stats) {
+    println!(
+        "campaign {}: {} outreach ({} active, {} finished)",
+        s.campaign, s.outreach.total, s.outreach.active, s.outreach.finished
+    );
+    let outcomes: Vec<String> = s
+        .outcomes
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(o, n)| format!("{o} {n}"))
+        .collect();
+    println!(
+        "  outcomes: {}",
+        if outcomes.is_empty() {
+            "none yet".into()
+        } else {
+            outcomes.join(", ")
+        }
+    );
+    println!(
+        "  calls: {} placed, {} human, {} machine, {} no answer, {} busy, {} failed; SMS {} sent",
+        s.calls.placed,
+        s.calls.human,
+        s.calls.machine,
+        s.calls.no_answer,
+        s.calls.busy,
+        s.calls.failed,
+        s.sms.sent
+    );
+    println!(
+        "  contact rate {:.0}%, confirmation rate {:.0}%, {:.2} attempts per outreach, {} opt-outs",
+        s.contact_rate * 100.0,
+        s.confirmation_rate * 100.0,
+        s.attempts_per_outreach,
+        s.opt_outs
+    );
+}

@@ -1,0 +1,222 @@
+//! The `/v1` API (SPEC §6) and `/metrics`.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{ApiError, HttpState};
+use crate::import::{self, Format, ImportError};
+
+pub async fn campaigns(State(state): State<HttpState>) -> Json<serde_json::Value> {
+    let catalog = &state.app.campaigns;
+    let campaigns: Vec<_> = catalog
+        .campaigns
+        .values()
+        .map(|c| json!({"id": c.id, "name": c.name, "kind": c.kind.name(), "timezone": c.timezone.name(), "languages": c.messages.keys().collect::<Vec<_>>()}))
+        .collect();
+    let errors: Vec<String> = catalog.errors.iter().map(ToString::to_string).collect();
+    Json(json!({"campaigns": campaigns, "errors": errors}))
+}
+
+pub async fn import(
+    State(state): State<HttpState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let Some(campaign) = state.app.campaigns.get(&id) else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no campaign {id:?}"),
+            Some("campaign"),
+        ));
+    };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let format = if content_type.contains("json") {
+        Format::Json
+    } else if content_type.contains("csv") || content_type.starts_with("text/") {
+        Format::Csv
+    } else {
+        Format::guess("", &body)
+    };
+    let input = import::Input {
+        bytes: &body,
+        format,
+        now: chrono::Utc::now(),
+        dry_run: false,
+    };
+    match import::run(&state.app.db, campaign, input, |_, _| {}, |_| {}).await {
+        Ok(summary) => Ok(Json(summary).into_response()),
+        Err(ImportError::File(e)) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("line {}: {}", e.line, e.error),
+            Some(&e.field),
+        )),
+        Err(ImportError::Store(e)) => Err(e.into()),
+    }
+}
+
+pub async fn outreach(
+    State(state): State<HttpState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    match state.app.db.outreach_view(&id).await? {
+        Some(view) => Ok(Json(view).into_response()),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no such outreach",
+            Some("id"),
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct FollowupQuery {
+    campaign: Option<String>,
+    status: Option<String>,
+    format: Option<String>,
+}
+
+pub async fn followups(
+    State(state): State<HttpState>,
+    Query(q): Query<FollowupQuery>,
+) -> Result<Response, ApiError> {
+    let status = match q.status.as_deref() {
+        None => Some("open"),
+        Some("all") => None,
+        Some(s @ ("open" | "resolved")) => Some(s),
+        Some(_) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "status is open, resolved or all",
+                Some("status"),
+            ));
+        }
+    };
+    let list = state
+        .app
+        .db
+        .followups(q.campaign.as_deref(), status)
+        .await?;
+    if q.format.as_deref() == Some("csv") {
+        let csv = crate::cli::followups_csv(&list);
+        return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response());
+    }
+    Ok(Json(json!({"followups": list})).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct Resolve {
+    by: String,
+    note: Option<String>,
+}
+
+pub async fn resolve(
+    State(state): State<HttpState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let Ok(resolve) = serde_json::from_slice::<Resolve>(&body) else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "body must be {\"by\": \"…\", \"note\"?: \"…\"}",
+            Some("by"),
+        ));
+    };
+    if resolve.by.trim().is_empty()
+        || resolve.by.len() > 200
+        || resolve.note.as_ref().is_some_and(|n| n.len() > 2000)
+    {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "by must be 1-200 characters, note at most 2000",
+            Some("by"),
+        ));
+    }
+    match state
+        .app
+        .db
+        .resolve_followup(
+            &id,
+            resolve.by.trim(),
+            resolve.note.as_deref(),
+            chrono::Utc::now(),
+        )
+        .await?
+    {
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no such follow-up",
+            Some("id"),
+        )),
+        Some(false) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "already resolved",
+            Some("id"),
+        )),
+        Some(true) => Ok(Json(json!({"id": id, "status": "resolved"})).into_response()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct StatsQuery {
+    campaign: Option<String>,
+}
+
+pub async fn stats(
+    State(state): State<HttpState>,
+    Query(q): Query<StatsQuery>,
+) -> Result<Response, ApiError> {
+    let ids: Vec<String> = match q.campaign {
+        Some(id) if state.app.campaigns.get(&id).is_some() => vec![id],
+        Some(id) => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("no campaign {id:?}"),
+                Some("campaign"),
+            ));
+        }
+        None => state.app.campaigns.campaigns.keys().cloned().collect(),
+    };
+    let mut all = Vec::new();
+    for id in ids {
+        let facts = state.app.db.kpi_facts(&id).await?;
+        all.push(crate::report::stats(&id, &facts));
+    }
+    Ok(match all.len() {
+        1 => Json(json!(all.remove(0))).into_response(),
+        _ => Json(json!({"campaigns": all})).into_response(),
+    })
+}
+
+pub async fn metrics(State(state): State<HttpState>) -> Result<Response, ApiError> {
+    let mut out = String::from("# TYPE ringback_live_calls gauge\n");
+    out.push_str(&format!(
+        "ringback_live_calls {}\n",
+        state.app.db.live_calls().await?
+    ));
+    out.push_str("# TYPE ringback_outreach gauge\n# TYPE ringback_calls_total counter\n");
+    for id in state.app.campaigns.campaigns.keys() {
+        let s = crate::report::stats(id, &state.app.db.kpi_facts(id).await?);
+        out.push_str(&format!(
+            "ringback_outreach{{campaign=\"{id}\",state=\"active\"}} {}\n",
+            s.outreach.active
+        ));
+        out.push_str(&format!(
+            "ringback_outreach{{campaign=\"{id}\",state=\"finished\"}} {}\n",
+            s.outreach.finished
+        ));
+        out.push_str(&format!(
+            "ringback_calls_total{{campaign=\"{id}\"}} {}\n",
+            s.calls.placed
+        ));
+    }
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
+}

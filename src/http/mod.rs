@@ -1,0 +1,130 @@
+//! HTTP: the provider's webhooks, the `/v1` API, health and metrics.
+
+mod api;
+mod webhooks;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+
+use crate::app::App;
+use crate::config::Secret;
+
+/// What the HTTP side needs beyond the app.
+#[derive(Clone)]
+pub struct HttpState {
+    pub app: Arc<App>,
+    pub api_tokens: Arc<Vec<Secret>>,
+}
+
+/// The whole HTTP surface; tests drive it with `oneshot` or a real listener.
+pub fn router(state: HttpState) -> Router {
+    let api = Router::new()
+        .route("/campaigns", get(api::campaigns))
+        .route("/campaigns/{id}/appointments", post(api::import))
+        .route("/outreach/{id}", get(api::outreach))
+        .route("/followups", get(api::followups))
+        .route("/followups/{id}/resolve", post(api::resolve))
+        .route("/stats", get(api::stats))
+        .layer(middleware::from_fn_with_state(state.clone(), authorize));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(api::metrics))
+        .route("/webhooks/twilio/voice/answer", post(webhooks::answer))
+        .route("/webhooks/twilio/voice/gather", post(webhooks::gather))
+        .route("/webhooks/twilio/voice/status", post(webhooks::status))
+        .nest("/v1", api)
+        .with_state(state)
+}
+
+async fn healthz(State(state): State<HttpState>) -> Response {
+    match state.app.db.live_calls().await {
+        Ok(_) => (StatusCode::OK, "ok\n").into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n").into_response(),
+    }
+}
+
+/// `/v1` answers a configured bearer token; with none configured, only callers on this machine.
+async fn authorize(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    request: Request,
+    next: Next,
+) -> Response {
+    let allowed = if state.api_tokens.is_empty() {
+        request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .is_some_and(|ConnectInfo(addr)| addr.ip().is_loopback())
+    } else {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        state
+            .api_tokens
+            .iter()
+            .any(|t| constant_time_eq(t.expose().as_bytes(), given.as_bytes()))
+    };
+    if allowed {
+        next.run(request).await
+    } else {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong bearer token",
+            None,
+        )
+        .into_response()
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// An API error: `{"error","field"}`, never internals.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+    field: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>, field: Option<&str>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+            field: field.map(String::from),
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> ApiError {
+        tracing::error!(error = %e, "storage failed");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage unavailable, try again",
+            None,
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            axum::Json(json!({"error": self.message, "field": self.field})),
+        )
+            .into_response()
+    }
+}

@@ -1,0 +1,150 @@
+//! Twilio webhooks: each checks `X-Twilio-Signature` against `public_url` + path + query and
+//! answers 403 on a mismatch; malformed ones get 400, never 500.
+
+use axum::Form;
+use axum::extract::{OriginalUri, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::HttpState;
+use crate::events::StatusReport;
+use crate::outreach::machine::CallStatus;
+use crate::provider::{signature, twiml};
+
+type Params = Vec<(String, String)>;
+
+/// Why a webhook is refused: 400 or 403, and a word.
+type Refusal = (StatusCode, &'static str);
+
+fn param<'a>(params: &'a Params, name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .filter(|v| !v.is_empty())
+}
+
+fn reject(status: StatusCode, why: &str) -> Response {
+    (status, why.to_string()).into_response()
+}
+
+fn xml(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], body).into_response()
+}
+
+/// The attempt id of a correctly signed webhook, or the response that refuses it.
+fn verify(
+    state: &HttpState,
+    uri: &OriginalUri,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<String, Refusal> {
+    let Some(token) = state.app.provider.auth_token() else {
+        return Err((
+            StatusCode::FORBIDDEN,
+            "webhooks are off: no provider auth token configured",
+        ));
+    };
+    let url = format!(
+        "{}{}",
+        state.app.public_url,
+        uri.path_and_query().map_or("", |p| p.as_str())
+    );
+    let signature = headers
+        .get("x-twilio-signature")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if signature.is_empty() || !signature::verify(token.expose(), &url, params, signature) {
+        return Err((StatusCode::FORBIDDEN, "bad signature"));
+    }
+    uri.query()
+        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("attempt=")))
+        .filter(|a| !a.is_empty() && a.len() <= 64 && a.chars().all(|c| c.is_ascii_alphanumeric()))
+        .map(String::from)
+        .ok_or((StatusCode::BAD_REQUEST, "missing attempt"))
+}
+
+fn unavailable(e: crate::store::StoreError) -> Response {
+    tracing::error!(error = %e, "webhook: storage failed");
+    reject(StatusCode::SERVICE_UNAVAILABLE, "try again")
+}
+
+pub async fn answer(
+    State(state): State<HttpState>,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    Form(params): Form<Params>,
+) -> Response {
+    let attempt = match verify(&state, &uri, &headers, &params) {
+        Ok(a) => a,
+        Err((status, why)) => return reject(status, why),
+    };
+    match state
+        .app
+        .on_answer(&attempt, param(&params, "AnsweredBy"))
+        .await
+    {
+        Ok(Some(body)) => xml(body),
+        // A call that is not ours to explain: end it politely.
+        Ok(None) => xml(twiml::hang_up()),
+        Err(e) => unavailable(e),
+    }
+}
+
+pub async fn gather(
+    State(state): State<HttpState>,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    Form(params): Form<Params>,
+) -> Response {
+    let attempt = match verify(&state, &uri, &headers, &params) {
+        Ok(a) => a,
+        Err((status, why)) => return reject(status, why),
+    };
+    let Some(digits) = param(&params, "Digits") else {
+        return xml(twiml::hang_up());
+    };
+    if digits.len() > 8
+        || !digits
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == '*' || c == '#')
+    {
+        return reject(StatusCode::BAD_REQUEST, "bad Digits");
+    }
+    match state.app.on_gather(&attempt, digits).await {
+        Ok(Some(body)) => xml(body),
+        Ok(None) => xml(twiml::hang_up()),
+        Err(e) => unavailable(e),
+    }
+}
+
+pub async fn status(
+    State(state): State<HttpState>,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    Form(params): Form<Params>,
+) -> Response {
+    let attempt = match verify(&state, &uri, &headers, &params) {
+        Ok(a) => a,
+        Err((status, why)) => return reject(status, why),
+    };
+    let Some(status) = param(&params, "CallStatus").and_then(CallStatus::parse) else {
+        return reject(StatusCode::BAD_REQUEST, "missing or unknown CallStatus");
+    };
+    let report = StatusReport {
+        status,
+        answered_by: param(&params, "AnsweredBy").map(String::from),
+        duration_s: param(&params, "CallDuration").and_then(|d| d.parse().ok()),
+        delivery_key: format!(
+            "call:{}:{}:{}:{}",
+            attempt,
+            param(&params, "CallSid").unwrap_or("-"),
+            status.name(),
+            param(&params, "SequenceNumber").unwrap_or("-")
+        ),
+    };
+    match state.app.on_call_status(&attempt, &report).await {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => unavailable(e),
+    }
+}

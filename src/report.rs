@@ -1,0 +1,290 @@
+//! KPIs (SPEC §7): pure arithmetic over what the store reports.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Timelike};
+use chrono_tz::Tz;
+use serde::Serialize;
+
+use crate::outreach::Outcome;
+use crate::store::KpiFacts;
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Stats {
+    pub campaign: String,
+    pub outreach: Counts,
+    pub outcomes: BTreeMap<&'static str, u64>,
+    pub contact_rate: f64,
+    pub confirmation_rate: f64,
+    pub attempts_per_outreach: f64,
+    pub calls: Calls,
+    pub sms: Sms,
+    pub time_to_first_attempt_s: Spread,
+    pub time_to_contact_s: Spread,
+    pub answer_rate_by_local_hour: BTreeMap<String, f64>,
+    pub opt_outs: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Counts {
+    pub total: u64,
+    pub active: u64,
+    pub finished: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Calls {
+    pub placed: u64,
+    pub human: u64,
+    pub machine: u64,
+    pub no_answer: u64,
+    pub busy: u64,
+    pub failed: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Sms {
+    pub sent: u64,
+    pub delivered: u64,
+    pub replies: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Spread {
+    pub p50: f64,
+    pub p90: f64,
+    pub max: f64,
+}
+
+/// Outcomes where a person answered or replied.
+const CONTACTED: [Outcome; 6] = [
+    Outcome::Confirmed,
+    Outcome::CancelRequested,
+    Outcome::RescheduleRequested,
+    Outcome::Connected,
+    Outcome::Reached,
+    Outcome::OptedOut,
+];
+
+pub fn stats(campaign: &str, facts: &KpiFacts) -> Stats {
+    let mut outcomes: BTreeMap<&'static str, u64> =
+        Outcome::ALL.iter().map(|o| (o.name(), 0)).collect();
+    let mut counts = Counts::default();
+    let (mut first_attempt, mut contact) = (Vec::new(), Vec::new());
+    let (mut finished_reminders, mut confirmed, mut contacted) = (0u64, 0u64, 0u64);
+    for (kind, state, outcome, created, first_placed, first_answered) in &facts.outreach {
+        counts.total += 1;
+        if state == "active" {
+            counts.active += 1;
+            continue;
+        }
+        counts.finished += 1;
+        let outcome = outcome.as_deref().and_then(Outcome::parse);
+        if let Some(o) = outcome {
+            *outcomes.entry(o.name()).or_default() += 1;
+            if CONTACTED.contains(&o) {
+                contacted += 1;
+            }
+        }
+        if kind == "reminder" {
+            finished_reminders += 1;
+            confirmed += u64::from(outcome == Some(Outcome::Confirmed));
+        }
+        if let Some(placed) = first_placed {
+            first_attempt.push((placed - created) as f64 / 1000.0);
+        }
+        if let Some(answered) = first_answered {
+            contact.push((answered - created) as f64 / 1000.0);
+        }
+    }
+    let mut calls = Calls::default();
+    let mut sms = Sms::default();
+    let mut by_hour: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for (channel, _status, call_status, answered_by, placed_at, timezone) in &facts.attempts {
+        if channel == "sms" {
+            sms.sent += 1;
+            sms.delivered += u64::from(call_status.as_deref() == Some("delivered"));
+            continue;
+        }
+        calls.placed += 1;
+        let answered = match (call_status.as_deref(), answered_by.as_deref()) {
+            (_, Some(a)) if a.starts_with("machine") || a == "fax" => {
+                calls.machine += 1;
+                false
+            }
+            (_, Some(_)) => {
+                calls.human += 1;
+                true
+            }
+            (Some("no-answer"), _) => {
+                calls.no_answer += 1;
+                false
+            }
+            (Some("busy"), _) => {
+                calls.busy += 1;
+                false
+            }
+            (Some("failed") | Some("canceled"), _) => {
+                calls.failed += 1;
+                false
+            }
+            _ => false,
+        };
+        if let (Some(at), Ok(zone)) = (placed_at, timezone.parse::<Tz>()) {
+            let hour = DateTime::from_timestamp_millis(*at)
+                .unwrap_or_default()
+                .with_timezone(&zone)
+                .hour();
+            let slot = by_hour.entry(format!("{hour:02}")).or_default();
+            slot.0 += 1;
+            slot.1 += u64::from(answered);
+        }
+    }
+    let attempts = facts.attempts.len() as f64;
+    Stats {
+        campaign: campaign.to_string(),
+        contact_rate: ratio(contacted, counts.finished),
+        confirmation_rate: ratio(confirmed, finished_reminders),
+        attempts_per_outreach: if counts.total == 0 {
+            0.0
+        } else {
+            round(attempts / counts.total as f64)
+        },
+        outreach: counts,
+        outcomes,
+        calls,
+        sms,
+        time_to_first_attempt_s: spread(first_attempt),
+        time_to_contact_s: spread(contact),
+        answer_rate_by_local_hour: by_hour
+            .into_iter()
+            .map(|(h, (n, a))| (h, ratio(a, n)))
+            .collect(),
+        opt_outs: facts.opt_outs.max(0) as u64,
+    }
+}
+
+fn ratio(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        round(part as f64 / whole as f64)
+    }
+}
+
+fn round(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// p50, p90 (nearest rank) and max.
+fn spread(mut values: Vec<f64>) -> Spread {
+    if values.is_empty() {
+        return Spread::default();
+    }
+    values.sort_by(f64::total_cmp);
+    let rank =
+        |p: f64| values[((p * values.len() as f64).ceil() as usize).clamp(1, values.len()) - 1];
+    Spread {
+        p50: round(rank(0.5)),
+        p90: round(rank(0.9)),
+        max: round(values[values.len() - 1]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_and_spreads_follow_the_definitions() {
+        let facts = KpiFacts {
+            outreach: vec![
+                (
+                    "reminder".into(),
+                    "finished".into(),
+                    Some("confirmed".into()),
+                    0,
+                    Some(10_000),
+                    Some(20_000),
+                ),
+                (
+                    "reminder".into(),
+                    "finished".into(),
+                    Some("voicemail_left".into()),
+                    0,
+                    Some(30_000),
+                    None,
+                ),
+                (
+                    "reminder".into(),
+                    "finished".into(),
+                    Some("unreachable".into()),
+                    0,
+                    Some(50_000),
+                    None,
+                ),
+                ("reminder".into(), "active".into(), None, 0, None, None),
+            ],
+            attempts: vec![
+                (
+                    "voice".into(),
+                    "done".into(),
+                    Some("completed".into()),
+                    Some("human".into()),
+                    Some(0),
+                    "UTC".into(),
+                ),
+                (
+                    "voice".into(),
+                    "done".into(),
+                    Some("completed".into()),
+                    Some("machine_end_beep".into()),
+                    Some(0),
+                    "UTC".into(),
+                ),
+                (
+                    "voice".into(),
+                    "done".into(),
+                    Some("no-answer".into()),
+                    None,
+                    Some(3_600_000),
+                    "UTC".into(),
+                ),
+            ],
+            opt_outs: 0,
+        };
+        let s = stats("r", &facts);
+        assert_eq!(
+            s.outreach,
+            Counts {
+                total: 4,
+                active: 1,
+                finished: 3
+            }
+        );
+        assert_eq!(s.contact_rate, 0.333);
+        assert_eq!(s.confirmation_rate, 0.333);
+        assert_eq!(
+            s.calls,
+            Calls {
+                placed: 3,
+                human: 1,
+                machine: 1,
+                no_answer: 1,
+                busy: 0,
+                failed: 0
+            }
+        );
+        assert_eq!(
+            s.time_to_first_attempt_s,
+            Spread {
+                p50: 30.0,
+                p90: 50.0,
+                max: 50.0
+            }
+        );
+        assert_eq!(s.answer_rate_by_local_hour["00"], 0.5);
+        assert_eq!(s.answer_rate_by_local_hour["01"], 0.0);
+        assert_eq!(s.attempts_per_outreach, 0.75);
+    }
+}

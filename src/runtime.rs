@@ -1,0 +1,158 @@
+//! Wiring for the long-running commands: provider from configuration, the simulator's event pump,
+//! the reconcile loop for calls whose final status never came, and shutdown on a signal.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{TimeDelta, Utc};
+use tokio::sync::{mpsc, watch};
+use tracing::{info, warn};
+
+use crate::app::App;
+use crate::config::{Config, ProviderKind};
+use crate::events::StatusReport;
+use crate::outreach::machine::CallStatus;
+use crate::provider::Provider;
+use crate::provider::simulator::{Rates, SimEvent, Simulator};
+use crate::provider::twilio::TwilioClient;
+
+/// The configured provider, and the simulator's event stream when it is the simulator.
+pub fn provider(
+    config: &Config,
+    seed: u64,
+) -> (Provider, Option<mpsc::UnboundedReceiver<SimEvent>>) {
+    match config.provider.kind {
+        ProviderKind::Twilio => {
+            let token = config
+                .provider
+                .auth_token
+                .clone()
+                .unwrap_or_else(|| crate::config::Secret::new(""));
+            let sid = config.provider.account_sid.clone().unwrap_or_default();
+            let client = TwilioClient::new(
+                &config.provider.api_base,
+                &sid,
+                token,
+                Duration::from_secs(10),
+            );
+            (Provider::Twilio(client), None)
+        }
+        ProviderKind::Simulator => {
+            let (sim, events) = Simulator::new(seed, Rates::default(), Duration::from_secs(3));
+            (Provider::Simulator(sim), Some(events))
+        }
+    }
+}
+
+/// Apply the simulator's events through the same handlers the webhooks use.
+pub async fn pump_simulator(app: Arc<App>, mut events: mpsc::UnboundedReceiver<SimEvent>) {
+    while let Some(event) = events.recv().await {
+        let result = match event {
+            SimEvent::Answered {
+                attempt_id,
+                answered_by,
+                ..
+            } => app
+                .on_answer(&attempt_id, Some(&answered_by))
+                .await
+                .map(|_| ()),
+            SimEvent::Digits {
+                attempt_id, digits, ..
+            } => app.on_gather(&attempt_id, &digits).await.map(|_| ()),
+            SimEvent::Ended {
+                attempt_id,
+                provider_id,
+                status,
+                duration_s,
+            } => {
+                let Some(status) = CallStatus::parse(&status) else {
+                    continue;
+                };
+                let report = StatusReport {
+                    status,
+                    answered_by: None,
+                    duration_s: Some(duration_s),
+                    delivery_key: format!("sim:{provider_id}:{}", status.name()),
+                };
+                app.on_call_status(&attempt_id, &report).await.map(|_| ())
+            }
+        };
+        if let Err(e) = result {
+            warn!(error = %e, "simulated event not applied");
+        }
+    }
+}
+
+/// Ask the provider about calls whose final status never came (a lost callback), so their line
+/// is released and the outreach moves on. Runs until `stop`.
+pub async fn reconcile(app: Arc<App>, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+            _ = stop.changed() => return,
+        }
+        let Provider::Twilio(client) = &app.provider else {
+            continue;
+        };
+        let Ok(stale) = app
+            .db
+            .stale_live_calls(Utc::now() - TimeDelta::minutes(10))
+            .await
+        else {
+            continue;
+        };
+        for (attempt, sid) in stale {
+            let status = match &sid {
+                Some(sid) => match client.fetch_call(sid).await {
+                    Ok(info) => CallStatus::parse(&info.status),
+                    Err(e) => {
+                        warn!(attempt, error = %e, "reconcile: provider not asked");
+                        continue;
+                    }
+                },
+                // Never acknowledged by the provider: treat it as a call that did not happen.
+                None => Some(CallStatus::Failed),
+            };
+            let Some(status) = status.filter(|s| s.is_final()) else {
+                continue;
+            };
+            let report = StatusReport {
+                status,
+                answered_by: None,
+                duration_s: None,
+                delivery_key: format!("reconcile:{attempt}:{}", status.name()),
+            };
+            if let Err(e) = app.on_call_status(&attempt, &report).await {
+                warn!(attempt, error = %e, "reconcile failed");
+            } else {
+                info!(
+                    attempt,
+                    status = status.name(),
+                    "reconciled a call with the provider"
+                );
+            }
+        }
+    }
+}
+
+/// Resolves on SIGTERM or ctrl-c.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

@@ -1,0 +1,252 @@
+//! Reading what the worklist, the outreach view and the KPIs show.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::{Db, StoreError, instant, millis, on_pool};
+
+/// One follow-up on the staff worklist. The phone is shown to staff, who must call back.
+#[derive(Debug, Clone, Serialize)]
+pub struct Followup {
+    pub id: String,
+    pub campaign: String,
+    pub outreach_id: Option<String>,
+    pub phone: Option<String>,
+    pub patient: Option<String>,
+    pub appointment: Option<String>,
+    pub reason: String,
+    pub detail: Option<String>,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub resolved_by: Option<String>,
+    pub resolution_note: Option<String>,
+}
+
+type FollowupRow = (
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+    Option<String>,
+    String,
+    i64,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+);
+
+/// One outreach with its attempts, as `GET /v1/outreach/{id}` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct OutreachView {
+    pub id: String,
+    pub campaign: String,
+    pub kind: String,
+    pub state: String,
+    pub outcome: Option<String>,
+    pub appointment: Option<String>,
+    pub appointment_at: Option<DateTime<Utc>>,
+    pub phone: String,
+    pub timezone: String,
+    pub language: String,
+    pub created_at: DateTime<Utc>,
+    pub attempts: Vec<AttemptView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AttemptView {
+    pub id: String,
+    pub seq: i64,
+    pub channel: String,
+    pub status: String,
+    pub due_at: DateTime<Utc>,
+    pub reason: String,
+    pub placed_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub provider_id: Option<String>,
+    pub call_status: Option<String>,
+    pub answered_by: Option<String>,
+    pub digits: Option<String>,
+    pub error: Option<String>,
+}
+
+type AttemptRow = (
+    String,
+    i64,
+    String,
+    String,
+    i64,
+    String,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+/// (kind, state, outcome, created_at, first placed_at, first answered by a person at)
+pub type OutreachFacts = (
+    String,
+    String,
+    Option<String>,
+    i64,
+    Option<i64>,
+    Option<i64>,
+);
+/// (channel, status, call_status, answered_by, placed_at, timezone)
+pub type AttemptFacts = (
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    String,
+);
+
+/// The raw facts KPIs are computed from.
+#[derive(Debug, Clone, Default)]
+pub struct KpiFacts {
+    pub outreach: Vec<OutreachFacts>,
+    pub attempts: Vec<AttemptFacts>,
+    pub opt_outs: i64,
+}
+
+impl Db {
+    /// Follow-ups, newest first; `status` "open" or "resolved" or any.
+    pub async fn followups(
+        &self,
+        campaign: Option<&str>,
+        status: Option<&str>,
+    ) -> Result<Vec<Followup>, StoreError> {
+        let rows: Vec<FollowupRow> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT f.id, f.campaign, f.outreach_id, f.phone,
+                    p.first_name || COALESCE(' ' || p.last_name, ''), a.external_id,
+                    f.reason, f.detail, f.status, f.created_at, f.resolved_at, f.resolved_by, f.resolution_note
+             FROM followups f LEFT JOIN outreach o ON o.id = f.outreach_id
+             LEFT JOIN patients p ON p.id = o.patient_id LEFT JOIN appointments a ON a.id = o.appointment_id
+             WHERE ($1 IS NULL OR f.campaign = $1) AND ($2 IS NULL OR f.status = $2)
+             ORDER BY f.created_at DESC, f.id DESC",
+        ).bind(campaign).bind(status).fetch_all(pool).await?);
+        Ok(rows
+            .into_iter()
+            .map(|r| Followup {
+                id: r.0,
+                campaign: r.1,
+                outreach_id: r.2,
+                phone: r.3,
+                patient: r.4,
+                appointment: r.5,
+                reason: r.6,
+                detail: r.7,
+                status: r.8,
+                created_at: instant(r.9),
+                resolved_at: r.10.map(instant),
+                resolved_by: r.11,
+                resolution_note: r.12,
+            })
+            .collect())
+    }
+
+    /// Mark a follow-up resolved; `None` if there is no such follow-up.
+    pub async fn resolve_followup(
+        &self,
+        id: &str,
+        by: &str,
+        note: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<bool>, StoreError> {
+        let exists: Option<String> = on_pool!(self, pool => sqlx::query_scalar("SELECT status FROM followups WHERE id = $1")
+            .bind(id).fetch_optional(pool).await?);
+        let Some(status) = exists else {
+            return Ok(None);
+        };
+        if status == "resolved" {
+            return Ok(Some(false));
+        }
+        on_pool!(self, pool => sqlx::query(
+            "UPDATE followups SET status = 'resolved', resolved_at = $2, resolved_by = $3, resolution_note = $4 WHERE id = $1 AND status = 'open'",
+        ).bind(id).bind(millis(now)).bind(by).bind(note).execute(pool).await?.rows_affected());
+        Ok(Some(true))
+    }
+
+    pub async fn outreach_view(&self, id: &str) -> Result<Option<OutreachView>, StoreError> {
+        type Head = (
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<i64>,
+            String,
+            String,
+            String,
+            i64,
+        );
+        let head: Option<Head> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT o.id, o.campaign, o.kind, o.state, o.outcome, a.external_id, a.starts_at, o.phone, o.timezone, o.language, o.created_at
+             FROM outreach o LEFT JOIN appointments a ON a.id = o.appointment_id WHERE o.id = $1",
+        ).bind(id).fetch_optional(pool).await?);
+        let Some(h) = head else { return Ok(None) };
+        let attempts: Vec<AttemptRow> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT id, seq, channel, status, due_at, reason, placed_at, ended_at, provider_id, call_status, answered_by, digits, error
+             FROM attempts WHERE outreach_id = $1 ORDER BY seq",
+        ).bind(id).fetch_all(pool).await?);
+        Ok(Some(OutreachView {
+            id: h.0,
+            campaign: h.1,
+            kind: h.2,
+            state: h.3,
+            outcome: h.4,
+            appointment: h.5,
+            appointment_at: h.6.map(instant),
+            phone: h.7,
+            timezone: h.8,
+            language: h.9,
+            created_at: instant(h.10),
+            attempts: attempts
+                .into_iter()
+                .map(|a| AttemptView {
+                    id: a.0,
+                    seq: a.1,
+                    channel: a.2,
+                    status: a.3,
+                    due_at: instant(a.4),
+                    reason: a.5,
+                    placed_at: a.6.map(instant),
+                    ended_at: a.7.map(instant),
+                    provider_id: a.8,
+                    call_status: a.9,
+                    answered_by: a.10,
+                    digits: a.11,
+                    error: a.12,
+                })
+                .collect(),
+        }))
+    }
+
+    pub async fn kpi_facts(&self, campaign: &str) -> Result<KpiFacts, StoreError> {
+        on_pool!(self, pool => {
+            let outreach = sqlx::query_as(
+                "SELECT o.kind, o.state, o.outcome, o.created_at,
+                        (SELECT MIN(placed_at) FROM attempts t WHERE t.outreach_id = o.id),
+                        (SELECT MIN(answered_at) FROM attempts t WHERE t.outreach_id = o.id AND t.answered_by = 'human')
+                 FROM outreach o WHERE o.campaign = $1",
+            ).bind(campaign).fetch_all(pool).await?;
+            let attempts = sqlx::query_as(
+                "SELECT t.channel, t.status, t.call_status, t.answered_by, t.placed_at, o.timezone
+                 FROM attempts t JOIN outreach o ON o.id = t.outreach_id
+                 WHERE o.campaign = $1 AND t.status IN ('dialing', 'live', 'done')",
+            ).bind(campaign).fetch_all(pool).await?;
+            let opt_outs = sqlx::query_scalar(
+                "SELECT COUNT(DISTINCT phone) FROM outreach WHERE campaign = $1 AND outcome = 'opted_out'",
+            ).bind(campaign).fetch_one(pool).await?;
+            Ok(KpiFacts { outreach, attempts, opt_outs })
+        })
+    }
+}
