@@ -2,6 +2,9 @@
 
 #![allow(dead_code)]
 
+pub mod app;
+pub mod fake_twilio;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 

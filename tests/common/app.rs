@@ -1,0 +1,142 @@
+//! The real app, in-process: HTTP on a random port and the queue worker, against a test database
+//! and the Twilio-compatible fake.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use chrono_tz::Tz;
+use ringback::app::App;
+use ringback::campaign::load_dir;
+use ringback::config::Secret;
+use ringback::http::{HttpState, router};
+use ringback::plan::calendar;
+use ringback::provider::Provider;
+use ringback::provider::twilio::TwilioClient;
+use tokio::sync::watch;
+
+use super::TestEnv;
+use super::fake_twilio::FakeTwilio;
+
+/// A zone where it is now between 10:00 and 18:00, so calls may be placed whenever tests run.
+pub fn daytime_zone() -> Tz {
+    let zones = [
+        "Europe/Madrid",
+        "America/New_York",
+        "America/Los_Angeles",
+        "Pacific/Honolulu",
+        "Pacific/Auckland",
+        "Asia/Tokyo",
+        "Asia/Kolkata",
+        "Europe/London",
+        "America/Chicago",
+        "Asia/Dubai",
+        "Australia/Sydney",
+        "America/Denver",
+    ];
+    let now = Utc::now();
+    zones
+        .iter()
+        .map(|z| z.parse::<Tz>().unwrap())
+        .find(|z| (10 * 60..18 * 60).contains(&calendar::local_minute(*z, now)))
+        .expect("some zone has daytime")
+}
+
+/// A reminder campaign open every day in `zone`, paced for tests.
+pub fn test_campaign(zone: Tz, calls_per_second: f64) -> String {
+    format!(
+        r#"name = "Test reminders"
+clinic = "CAP Test"
+kind = "reminder"
+timezone = "{zone}"
+country = "ES"
+caller_id = "+34930000000"
+clinic_phone = "+34930000001"
+default_language = "en"
+[window]
+mon-sun = "08:00-21:00"
+[reminder]
+start = "48h"
+stop = "10m"
+[retry]
+max_calls = 3
+gaps = ["1h"]
+max_calls_per_day = 1
+max_calls_per_week = 3
+[pacing]
+calls_per_second = {calls_per_second}
+burst = 1
+max_concurrent_calls = 20
+[messages.en]
+voice = "Hello {{first_name}}, {{clinic}} reminds you of your visit on {{date}} at {{time}}. Press 1 to confirm."
+voicemail = "Hello, {{clinic}} calling about a visit. Call us on {{clinic_phone}}."
+"#
+    )
+}
+
+pub struct Running {
+    pub app: Arc<App>,
+    pub url: String,
+    stop: watch::Sender<bool>,
+    worker: tokio::task::JoinHandle<Result<(), String>>,
+}
+
+impl Running {
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.worker.await;
+    }
+}
+
+/// Start the app against `env`'s database with the campaigns in `env.path()/campaigns`.
+pub async fn start(env: &TestEnv, fake: &FakeTwilio) -> Running {
+    let db = env.db().await;
+    db.migrate().await.unwrap();
+    let catalog = load_dir(&env.campaigns()).unwrap();
+    assert!(catalog.errors.is_empty(), "{:?}", catalog.errors);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let client = TwilioClient::new(
+        &fake.url,
+        "ACtest",
+        Secret::new(fake.token.clone()),
+        Duration::from_secs(5),
+    );
+    let app = Arc::new(App::new(db, catalog, Provider::Twilio(client), &url));
+    let state = HttpState {
+        app: app.clone(),
+        api_tokens: Arc::new(vec![Secret::new("api-token")]),
+    };
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router(state).into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap()
+    });
+    let (stop, stop_rx) = watch::channel(false);
+    let worker = tokio::spawn(ringback::jobs::run(app.clone(), 8, stop_rx));
+    Running {
+        app,
+        url,
+        stop,
+        worker,
+    }
+}
+
+/// Wait (up to `limit`) until `done` holds; panics with `what` otherwise.
+pub async fn wait_for<F, Fut>(what: &str, limit: Duration, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = std::time::Instant::now();
+    while !done().await {
+        assert!(started.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -1,0 +1,250 @@
+//! A Twilio-compatible fake on a random port. It accepts `POST …/Calls.json`, then plays each call
+//! out as Twilio does: signed status callbacks, the answer URL with `AnsweredBy`, the `<Gather>`
+//! action with `Digits`, and the final status twice with a late `ringing` after it.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Form, Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use ringback::provider::signature;
+
+/// How the patient at a number behaves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Script {
+    /// A person answers and presses this key (or none).
+    Human(Option<&'static str>),
+    Machine,
+    NoAnswer,
+    Busy,
+    /// The API refuses the number with this error code.
+    Refuse(u16, &'static str),
+}
+
+/// What the fake saw and answered.
+#[derive(Debug, Clone, Default)]
+pub struct Log {
+    /// Every `Calls.json` form, accepted or not.
+    pub requests: Vec<HashMap<String, String>>,
+    /// The attempt id of each accepted call.
+    pub accepted: Vec<String>,
+    /// Each webhook delivery: path, HTTP status, body.
+    pub webhooks: Vec<(String, u16, String)>,
+}
+
+#[derive(Clone)]
+pub struct FakeTwilio {
+    pub url: String,
+    pub token: String,
+    scripts: Arc<Mutex<HashMap<String, Script>>>,
+    /// Responses to give before accepting calls normally (e.g. a 429, then a 500).
+    pub failures: Arc<Mutex<Vec<(u16, String)>>>,
+    pub log: Arc<Mutex<Log>>,
+    http: reqwest::Client,
+}
+
+impl FakeTwilio {
+    pub async fn start(token: &str) -> FakeTwilio {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let fake = FakeTwilio {
+            url,
+            token: token.to_string(),
+            scripts: Default::default(),
+            failures: Default::default(),
+            log: Default::default(),
+            http: reqwest::Client::new(),
+        };
+        let app = Router::new()
+            .route("/2010-04-01/Accounts/{sid}/Calls.json", post(create_call))
+            .route("/2010-04-01/Accounts/{sid}/Calls/{call}", get(fetch_call))
+            .with_state(fake.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        fake
+    }
+
+    pub fn script(&self, phone: &str, script: Script) {
+        self.scripts
+            .lock()
+            .unwrap()
+            .insert(phone.to_string(), script);
+    }
+
+    pub fn log(&self) -> Log {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// POST a signed webhook as Twilio does; returns status and body.
+    pub async fn post(&self, url: &str, params: &[(&str, &str)]) -> (u16, String) {
+        let pairs: Vec<(String, String)> = params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let signature = signature::sign(&self.token, url, &pairs);
+        let response = self
+            .http
+            .post(url)
+            .header("X-Twilio-Signature", signature)
+            .form(&pairs)
+            .send()
+            .await;
+        let (status, body) = match response {
+            Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
+            Err(e) => (0, e.to_string()),
+        };
+        let path = url
+            .split('?')
+            .next()
+            .unwrap_or_default()
+            .rsplit("/webhooks/")
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        self.log
+            .lock()
+            .unwrap()
+            .webhooks
+            .push((path, status, body.clone()));
+        (status, body)
+    }
+
+    async fn play(self, sid: String, form: HashMap<String, String>, script: Script) {
+        let to = form.get("To").cloned().unwrap_or_default();
+        let status_url = form.get("StatusCallback").cloned().unwrap_or_default();
+        let answer_url = form.get("Url").cloned().unwrap_or_default();
+        let status = |s: &'static str, seq: &'static str| {
+            vec![
+                ("CallSid", sid.clone()),
+                ("CallStatus", s.to_string()),
+                ("To", to.clone()),
+                ("SequenceNumber", seq.to_string()),
+            ]
+        };
+        let send = |params: Vec<(&'static str, String)>| {
+            let fake = self.clone();
+            let url = status_url.clone();
+            async move {
+                let refs: Vec<(&str, &str)> =
+                    params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                fake.post(&url, &refs).await
+            }
+        };
+        send(status("initiated", "0")).await;
+        send(status("ringing", "1")).await;
+        let final_status = match &script {
+            Script::Human(digits) => {
+                let answered = vec![
+                    ("CallSid", sid.as_str()),
+                    ("AnsweredBy", "human"),
+                    ("To", to.as_str()),
+                    ("CallStatus", "in-progress"),
+                ];
+                let (_, twiml) = self.post(&answer_url, &answered).await;
+                if let (Some(d), Some(action)) = (digits, gather_action(&twiml)) {
+                    self.post(
+                        &action,
+                        &[
+                            ("CallSid", sid.as_str()),
+                            ("Digits", d),
+                            ("To", to.as_str()),
+                        ],
+                    )
+                    .await;
+                }
+                "completed"
+            }
+            Script::Machine => {
+                let answered = vec![
+                    ("CallSid", sid.as_str()),
+                    ("AnsweredBy", "machine_end_beep"),
+                    ("To", to.as_str()),
+                    ("CallStatus", "in-progress"),
+                ];
+                self.post(&answer_url, &answered).await;
+                "completed"
+            }
+            Script::NoAnswer => "no-answer",
+            Script::Busy => "busy",
+            Script::Refuse(..) => return,
+        };
+        let mut done = status(final_status, "3");
+        done.push(("CallDuration", "21".into()));
+        // Delivered twice, and a late `ringing` after it: none of it may change the outcome.
+        send(done.clone()).await;
+        send(done).await;
+        send(status("ringing", "1")).await;
+    }
+}
+
+/// The `action` of the first `<Gather>` in a TwiML document.
+pub fn gather_action(twiml: &str) -> Option<String> {
+    let start = twiml.find("<Gather")?;
+    let rest = &twiml[start..];
+    let at = rest.find("action=\"")? + 8;
+    let end = rest[at..].find('"')?;
+    Some(rest[at..at + end].replace("&amp;", "&"))
+}
+
+async fn create_call(
+    State(fake): State<FakeTwilio>,
+    Path(_sid): Path<String>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> impl IntoResponse {
+    let mut map: HashMap<String, String> = HashMap::new();
+    for (k, v) in &form {
+        map.entry(k.clone())
+            .and_modify(|e| e.push_str(&format!(",{v}")))
+            .or_insert(v.clone());
+    }
+    fake.log.lock().unwrap().requests.push(map.clone());
+    if let Some((status, body)) = {
+        let mut f = fake.failures.lock().unwrap();
+        (!f.is_empty()).then(|| f.remove(0))
+    } {
+        return (StatusCode::from_u16(status).unwrap(), body).into_response();
+    }
+    let to = map.get("To").cloned().unwrap_or_default();
+    let script = fake
+        .scripts
+        .lock()
+        .unwrap()
+        .get(&to)
+        .cloned()
+        .unwrap_or(Script::NoAnswer);
+    if let Script::Refuse(status, code) = script {
+        let body = format!("{{\"code\":{code},\"message\":\"refused\",\"status\":{status}}}");
+        return (
+            StatusCode::from_u16(status).unwrap(),
+            [("content-type", "application/json")],
+            body,
+        )
+            .into_response();
+    }
+    let sid = format!("CA{}", ulid::Ulid::generate().to_string().to_lowercase());
+    let attempt = map
+        .get("Url")
+        .and_then(|u| u.split("attempt=").nth(1))
+        .unwrap_or_default()
+        .to_string();
+    fake.log.lock().unwrap().accepted.push(attempt);
+    tokio::spawn(fake.clone().play(sid.clone(), map, script));
+    (
+        StatusCode::CREATED,
+        [("content-type", "application/json")],
+        format!("{{\"sid\":\"{sid}\",\"status\":\"queued\"}}"),
+    )
+        .into_response()
+}
+
+async fn fetch_call(Path((_sid, call)): Path<(String, String)>) -> impl IntoResponse {
+    let sid = call.trim_end_matches(".json");
+    (
+        [("content-type", "application/json")],
+        format!("{{\"sid\":\"{sid}\",\"status\":\"completed\"}}"),
+    )
+}

@@ -1,0 +1,176 @@
+//! Reminders end to end: the real app (HTTP + worker) against a Twilio-compatible fake that plays
+//! each call out, on SQLite and on PostgreSQL.
+
+mod common;
+
+use std::time::Duration;
+
+use chrono::{TimeDelta, Utc};
+use common::app::{daytime_zone, start, test_campaign, wait_for};
+use common::fake_twilio::{FakeTwilio, Script};
+use common::*;
+use ringback::import::{self, Format};
+
+const PATIENTS: [(&str, Script, usize); 8] = [
+    ("+34612000001", Script::Human(Some("1")), 7),
+    ("+34612000002", Script::Human(Some("2")), 7),
+    ("+34612000003", Script::Human(Some("9")), 7),
+    ("+34612000004", Script::Machine, 6),
+    ("+34612000005", Script::NoAnswer, 5),
+    ("+34612000006", Script::Refuse(400, "21211"), 0),
+    ("+34612000007", Script::Human(None), 6),
+    ("+34612000008", Script::Busy, 5),
+];
+
+async fn import_patients(env: &TestEnv, app: &ringback::app::App) {
+    let when = (Utc::now() + TimeDelta::hours(30)).to_rfc3339();
+    let mut csv = String::from("appointment_id,patient_id,first_name,phone,starts_at,language\n");
+    for (i, (phone, ..)) in PATIENTS.iter().enumerate() {
+        csv.push_str(&format!("A{i},P{i},Pat{i},{phone},{when},en\n"));
+    }
+    let campaign = app.campaigns.get("test").unwrap();
+    let input = import::Input {
+        bytes: csv.as_bytes(),
+        format: Format::Csv,
+        now: Utc::now(),
+        dry_run: false,
+    };
+    let summary = import::run(&app.db, campaign, input, |_, _| {}, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(summary.created, 8, "{summary:?}");
+    let _ = env;
+}
+
+both_backends!(
+    each_patient_ends_with_the_outcome_their_answer_gives,
+    |env: TestEnv| async move {
+        std::fs::write(
+            env.campaigns().join("test.toml"),
+            test_campaign(daytime_zone(), 50.0),
+        )
+        .unwrap();
+        let fake = FakeTwilio::start("test-auth-token").await;
+        for (phone, script, _) in &PATIENTS {
+            fake.script(phone, script.clone());
+        }
+        let running = start(&env, &fake).await;
+        import_patients(&env, &running.app).await;
+
+        let expected_webhooks: usize = PATIENTS.iter().map(|p| p.2).sum();
+        wait_for(
+            "every call to play out",
+            Duration::from_secs(30),
+            || async { fake.log().webhooks.len() >= expected_webhooks },
+        )
+        .await;
+        wait_for(
+            "every attempt to settle",
+            Duration::from_secs(10),
+            || async {
+                env.scalar("SELECT COUNT(*) FROM attempts WHERE status IN ('dialing', 'live')")
+                    .await
+                    == 0
+            },
+        )
+        .await;
+        running.stop().await;
+
+        let outcome = |phone: &'static str| {
+            let env = &env;
+            async move {
+                env.rows(&format!(
+                    "SELECT state, outcome FROM outreach WHERE phone = '{phone}'"
+                ))
+                .await
+                .remove(0)
+            }
+        };
+        let finished = |o: &str| vec![Some("finished".to_string()), Some(o.to_string())];
+        assert_eq!(outcome("+34612000001").await, finished("confirmed"));
+        assert_eq!(outcome("+34612000002").await, finished("cancel_requested"));
+        assert_eq!(outcome("+34612000003").await, finished("opted_out"));
+        assert_eq!(outcome("+34612000004").await, finished("voicemail_left"));
+        assert_eq!(outcome("+34612000006").await, finished("invalid_number"));
+        assert_eq!(outcome("+34612000007").await, finished("reached"));
+        // Nobody answered: the next call is planned, on another day (one call a day at most).
+        for phone in ["+34612000005", "+34612000008"] {
+            assert_eq!(
+                outcome(phone).await,
+                vec![Some("active".into()), None],
+                "{phone}"
+            );
+            let next = env
+                .rows(&format!(
+                    "SELECT status FROM attempts WHERE phone = '{phone}' AND seq = 2"
+                ))
+                .await;
+            assert_eq!(next, vec![vec![Some("planned".to_string())]], "{phone}");
+        }
+        // Keypad 9 went to the opt-out ledger.
+        assert_eq!(
+            env.scalar(
+                "SELECT COUNT(*) FROM optouts WHERE phone = '+34612000003' AND source = 'keypad'"
+            )
+            .await,
+            1
+        );
+        // Staff have exactly the follow-ups they must act on.
+        let followups = env
+            .rows("SELECT reason FROM followups ORDER BY reason")
+            .await;
+        assert_eq!(
+            followups,
+            vec![
+                vec![Some("cancel_requested".into())],
+                vec![Some("invalid_number".into())]
+            ]
+        );
+
+        let log = fake.log();
+        // One accepted provider call per attempt, never two.
+        let mut accepted = log.accepted.clone();
+        accepted.sort();
+        accepted.dedup();
+        assert_eq!(
+            accepted.len(),
+            log.accepted.len(),
+            "an attempt was dialled twice"
+        );
+        assert_eq!(log.accepted.len(), 7);
+        assert_eq!(log.requests.len(), 8);
+        // Replays and late deliveries were taken without a server error.
+        assert!(
+            log.webhooks
+                .iter()
+                .all(|(_, status, _)| *status < 500 && *status != 0),
+            "{:?}",
+            log.webhooks
+        );
+        // A person heard the reminder with its keys; a machine got the voicemail without them.
+        let answers: Vec<&String> = log
+            .webhooks
+            .iter()
+            .filter(|w| w.0 == "twilio/voice/answer")
+            .map(|w| &w.2)
+            .collect();
+        assert!(
+            answers
+                .iter()
+                .any(|t| t.contains("<Gather numDigits=\"1\"") && t.contains("Hello Pat0"))
+        );
+        assert!(
+            answers
+                .iter()
+                .any(|t| !t.contains("Gather") && t.contains("calling about a visit"))
+        );
+        // Statuses moved only forward: completed stays completed after the late ringing.
+        assert_eq!(
+            env.scalar(
+                "SELECT COUNT(*) FROM attempts WHERE call_status = 'ringing' AND status = 'done'"
+            )
+            .await,
+            0
+        );
+    }
+);
