@@ -434,7 +434,9 @@ impl Db {
                         "import write"
                     )
                 };
-                let mut tx = pool.begin().await?;
+                // Take the write lock up front: preparing a statement reads the schema, and a
+                // read that later upgrades to a write can be refused outright under contention.
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
                 sqlite_insert(&mut tx, &PATIENTS, &rows.patients).await?;
                 lap("patients");
                 updates!(tx, changes, now, patients);

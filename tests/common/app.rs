@@ -93,6 +93,12 @@ impl Running {
 
 /// Start the app against `env`'s database with the campaigns in `env.path()/campaigns`.
 pub async fn start(env: &TestEnv, fake: &FakeTwilio) -> Running {
+    if let Ok(filter) = std::env::var("RINGBACK_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
+    }
     let db = env.db().await;
     db.migrate().await.unwrap();
     let catalog = load_dir(&env.campaigns()).unwrap();
@@ -136,7 +142,11 @@ where
 {
     let started = std::time::Instant::now();
     while !done().await {
-        assert!(started.elapsed() < limit, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            started.elapsed() < limit,
+            "timed out after {:?} waiting for {what}",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

@@ -1,0 +1,293 @@
+//! Webhooks with bad input, a provider that pushes back, and the `/v1` API, on both backends.
+
+mod common;
+
+use std::time::Duration;
+
+use chrono::{TimeDelta, Utc};
+use common::app::{daytime_zone, start, test_campaign, wait_for};
+use common::fake_twilio::{FakeTwilio, Script};
+use common::*;
+use ringback::import::{self, Format};
+use serde_json::Value;
+
+async fn setup(env: &TestEnv) -> (FakeTwilio, common::app::Running) {
+    std::fs::write(
+        env.campaigns().join("test.toml"),
+        test_campaign(daytime_zone(), 50.0),
+    )
+    .unwrap();
+    let fake = FakeTwilio::start("test-auth-token").await;
+    let running = start(env, &fake).await;
+    (fake, running)
+}
+
+async fn import_one(app: &ringback::app::App, phone: &str) {
+    let when = (Utc::now() + TimeDelta::hours(30)).to_rfc3339();
+    let csv = format!(
+        "appointment_id,patient_id,first_name,phone,starts_at\nA1,P1,Anna,{phone},{when}\n"
+    );
+    let input = import::Input {
+        bytes: csv.as_bytes(),
+        format: Format::Csv,
+        now: Utc::now(),
+        dry_run: false,
+    };
+    import::run(
+        &app.db,
+        app.campaigns.get("test").unwrap(),
+        input,
+        |_, _| {},
+        |_| {},
+    )
+    .await
+    .unwrap();
+}
+
+both_backends!(
+    malformed_unsigned_and_replayed_webhooks_get_4xx_never_5xx,
+    |env: TestEnv| async move {
+        let (fake, running) = setup(&env).await;
+        let http = reqwest::Client::new();
+        let status_url = format!(
+            "{}/webhooks/twilio/voice/status?attempt=01UNKNOWN",
+            running.url
+        );
+        // No signature, and a wrong one: 403.
+        let r = http
+            .post(&status_url)
+            .form(&[("CallStatus", "completed")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403);
+        let r = http
+            .post(&status_url)
+            .header("X-Twilio-Signature", "bm9wZQ==")
+            .form(&[("CallStatus", "completed")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403);
+        // Signed but missing fields: 400.
+        assert_eq!(fake.post(&status_url, &[("CallSid", "CA1")]).await.0, 400);
+        assert_eq!(
+            fake.post(
+                &format!("{}/webhooks/twilio/voice/status", running.url),
+                &[("CallStatus", "completed")]
+            )
+            .await
+            .0,
+            400
+        );
+        assert_eq!(
+            fake.post(&status_url, &[("CallStatus", "exploded")])
+                .await
+                .0,
+            400
+        );
+        // Signed, for an attempt that does not exist: acknowledged, changes nothing.
+        assert_eq!(
+            fake.post(
+                &status_url,
+                &[("CallStatus", "completed"), ("CallSid", "CA1")]
+            )
+            .await
+            .0,
+            204
+        );
+        let answer = fake
+            .post(
+                &format!(
+                    "{}/webhooks/twilio/voice/answer?attempt=01UNKNOWN",
+                    running.url
+                ),
+                &[("CallSid", "CA1")],
+            )
+            .await;
+        assert_eq!(answer.0, 200);
+        assert!(answer.1.contains("<Hangup/>"));
+        // Not a form at all.
+        let r = http
+            .post(&status_url)
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_client_error(), "{}", r.status());
+        running.stop().await;
+    }
+);
+
+both_backends!(
+    a_provider_that_pushes_back_gets_the_same_attempt_again_later,
+    |env: TestEnv| async move {
+        let (fake, running) = setup(&env).await;
+        fake.failures.lock().unwrap().push((
+            429,
+            r#"{"code":20429,"message":"Too Many Requests"}"#.into(),
+        ));
+        fake.script("+34612000001", Script::Human(Some("1")));
+        import_one(&running.app, "+34612000001").await;
+        wait_for("the refused attempt to go back to planned", Duration::from_secs(45), || async {
+        env.scalar("SELECT COUNT(*) FROM attempts WHERE status = 'planned' AND error LIKE '%rate limited%'").await == 1
+    })
+    .await;
+        // Planned again for later, not dialled again at once; the same attempt, nothing new.
+        assert_eq!(env.scalar("SELECT COUNT(*) FROM attempts").await, 1);
+        assert_eq!(fake.log().requests.len(), 1);
+        // Make it due now, as if its backoff had passed: it is placed once, and the patient confirms.
+        env.execute("UPDATE attempts SET due_at = 0").await;
+        wait_for(
+            "the retried call to confirm",
+            Duration::from_secs(45),
+            || async {
+                env.scalar("SELECT COUNT(*) FROM outreach WHERE outcome = 'confirmed'")
+                    .await
+                    == 1
+            },
+        )
+        .await;
+        let log = fake.log();
+        assert_eq!(log.requests.len(), 2);
+        assert_eq!(log.accepted.len(), 1);
+        running.stop().await;
+    }
+);
+
+both_backends!(
+    the_api_shows_outreach_followups_and_stats_to_token_holders,
+    |env: TestEnv| async move {
+        let (fake, running) = setup(&env).await;
+        fake.script("+34612000002", Script::Human(Some("2")));
+        import_one(&running.app, "+34612000002").await;
+        wait_for("the cancel request", Duration::from_secs(45), || async {
+            env.scalar("SELECT COUNT(*) FROM followups").await == 1
+        })
+        .await;
+        let http = reqwest::Client::new();
+        let get = |path: &str| {
+            http.get(format!("{}{path}", running.url))
+                .bearer_auth("api-token")
+                .send()
+        };
+        assert_eq!(
+            http.get(format!("{}/v1/stats", running.url))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            401
+        );
+        assert_eq!(
+            http.get(format!("{}/v1/stats", running.url))
+                .bearer_auth("wrong")
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            401
+        );
+
+        let stats: Value = get("/v1/stats?campaign=test")
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(stats["outcomes"]["cancel_requested"], 1);
+        assert_eq!(stats["calls"]["placed"], 1);
+        assert_eq!(stats["calls"]["human"], 1);
+
+        let list: Value = get("/v1/followups?campaign=test")
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let followup = &list["followups"][0];
+        assert_eq!(followup["reason"], "cancel_requested");
+        let outreach_id = followup["outreach_id"].as_str().unwrap().to_string();
+        let csv = get("/v1/followups?format=csv")
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(csv.starts_with("id,campaign,created_at,reason"));
+        assert!(csv.contains("cancel_requested"));
+
+        let view: Value = get(&format!("/v1/outreach/{outreach_id}"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(view["outcome"], "cancel_requested");
+        assert_eq!(view["attempts"][0]["digits"], "2");
+        assert_eq!(view["attempts"][0]["answered_by"], "human");
+        assert!(
+            view["attempts"][0]["provider_id"]
+                .as_str()
+                .unwrap()
+                .starts_with("CA")
+        );
+        assert_eq!(get("/v1/outreach/nope").await.unwrap().status(), 404);
+
+        let id = followup["id"].as_str().unwrap();
+        let resolve = |body: &'static str| {
+            http.post(format!("{}/v1/followups/{id}/resolve", running.url))
+                .bearer_auth("api-token")
+                .body(body)
+                .send()
+        };
+        assert_eq!(resolve("{}").await.unwrap().status(), 400);
+        assert_eq!(
+            resolve(r#"{"by":"Marta","note":"cancelled in the EHR"}"#)
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+        assert_eq!(resolve(r#"{"by":"Marta"}"#).await.unwrap().status(), 409);
+        let open: Value = get("/v1/followups").await.unwrap().json().await.unwrap();
+        assert_eq!(open["followups"].as_array().unwrap().len(), 0);
+
+        // Import over HTTP answers the summary of SPEC §5.
+        let when = (Utc::now() + TimeDelta::hours(40)).to_rfc3339();
+        let body = format!(
+            "appointment_id,patient_id,first_name,phone,starts_at\nB1,P9,Joan,612000009,{when}\nB2,P8,Laia,12,{when}\n"
+        );
+        let summary: Value = http
+            .post(format!("{}/v1/campaigns/test/appointments", running.url))
+            .bearer_auth("api-token")
+            .header("content-type", "text/csv")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(summary["created"], 1);
+        assert_eq!(summary["rejected"][0]["field"], "phone");
+        let missing = http
+            .post(format!("{}/v1/campaigns/nope/appointments", running.url))
+            .bearer_auth("api-token")
+            .body("x")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(missing.status(), 404);
+        assert_eq!(
+            http.get(format!("{}/healthz", running.url))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+        running.stop().await;
+    }
+);
