@@ -18,8 +18,9 @@ use crate::plan::{self, Request, Step};
 use crate::provider::{CallRequest, ProviderError, SmsRequest};
 use crate::store::{AttemptContext, StoreError};
 
-/// A slot this close to now is due now (the queue wakes on whole seconds).
-const DUE_TOLERANCE: TimeDelta = TimeDelta::seconds(2);
+/// A job wakes up to this much before its attempt is due (the queue keeps whole seconds) and
+/// waits for the exact instant; a slot further away is planned again instead.
+const EARLY_WAKE: TimeDelta = TimeDelta::seconds(3);
 /// How long to wait for a free line before handing the attempt back to the queue.
 const LINE_WAIT: Duration = Duration::from_secs(20);
 
@@ -81,12 +82,21 @@ impl App {
                 info!(attempt = id, outcome = %end.outcome, "outreach ended before dialing");
                 return Ok(Dialed::Ended(end.outcome));
             }
-            Step::Attempt(slot) if slot.at > now + DUE_TOLERANCE => {
-                self.db.replan_attempt(id, &slot, now).await?;
-                return Ok(Dialed::Replanned(slot.at));
-            }
-            Step::Attempt(slot) => slot,
+            // Never before the attempt's own instant, nor before the rules allow.
+            Step::Attempt(slot) => plan::Slot {
+                at: slot.at.max(ctx.due_at),
+                ..slot
+            },
         };
+        if slot.at > now + EARLY_WAKE {
+            self.db.replan_attempt(id, &slot, now).await?;
+            return Ok(Dialed::Replanned(slot.at));
+        }
+        // Never before the slot: not a second before the window opens. An opt-out that lands
+        // meanwhile withdraws the attempt, and the claim below then finds nothing to take.
+        if let Ok(early) = (slot.at - Utc::now()).to_std() {
+            tokio::time::sleep(early).await;
+        }
 
         if slot.channel == Channel::Voice && !self.wait_for_line(campaign).await? {
             let later = now + TimeDelta::seconds(30);

@@ -175,34 +175,54 @@ both_backends!(
     }
 );
 
-both_backends!(two_workers_on_one_database_never_dial_an_attempt_twice, |env: TestEnv| async move {
-    std::fs::write(env.campaigns().join("test.toml"), test_campaign(daytime_zone(), 200.0)).unwrap();
-    // Only the test campaign, so the pace is its own.
-    std::fs::remove_file(env.campaigns().join("reminders.toml")).unwrap();
-    std::fs::remove_file(env.campaigns().join("callbacks.toml")).unwrap();
-    let fake = FakeTwilio::start("test-auth-token").await;
-    let first = start(&env, &fake).await;
-    let second = start(&env, &fake).await;
-    let when = (Utc::now() + TimeDelta::hours(30)).to_rfc3339();
-    let mut csv = String::from("appointment_id,patient_id,first_name,phone,starts_at\n");
-    for i in 0..40 {
-        csv.push_str(&format!("A{i},P{i},Pat{i},+346120001{i:02},{when}\n"));
-        fake.script(&format!("+346120001{i:02}"), Script::Machine);
+both_backends!(
+    two_workers_on_one_database_never_dial_an_attempt_twice,
+    |env: TestEnv| async move {
+        std::fs::write(
+            env.campaigns().join("test.toml"),
+            test_campaign(daytime_zone(), 200.0),
+        )
+        .unwrap();
+        // Only the test campaign, so the pace is its own.
+        std::fs::remove_file(env.campaigns().join("reminders.toml")).unwrap();
+        std::fs::remove_file(env.campaigns().join("callbacks.toml")).unwrap();
+        let fake = FakeTwilio::start("test-auth-token").await;
+        let first = start(&env, &fake).await;
+        let second = start(&env, &fake).await;
+        let when = (Utc::now() + TimeDelta::hours(30)).to_rfc3339();
+        let mut csv = String::from("appointment_id,patient_id,first_name,phone,starts_at\n");
+        for i in 0..40 {
+            csv.push_str(&format!("A{i},P{i},Pat{i},+346120001{i:02},{when}\n"));
+            fake.script(&format!("+346120001{i:02}"), Script::Machine);
+        }
+        let campaign = first.app.campaigns.get("test").unwrap();
+        let input = import::Input {
+            bytes: csv.as_bytes(),
+            format: Format::Csv,
+            now: Utc::now(),
+            dry_run: false,
+        };
+        assert_eq!(
+            import::run(&first.app.db, campaign, input, |_, _| {}, |_| {})
+                .await
+                .unwrap()
+                .created,
+            40
+        );
+        wait_for("all 40 calls to end", Duration::from_secs(60), || async {
+            env.scalar("SELECT COUNT(*) FROM outreach WHERE outcome = 'voicemail_left'")
+                .await
+                == 40
+        })
+        .await;
+        first.stop().await;
+        second.stop().await;
+        let log = fake.log();
+        let mut accepted = log.accepted.clone();
+        accepted.sort();
+        accepted.dedup();
+        assert_eq!(accepted.len(), 40);
+        assert_eq!(log.accepted.len(), 40, "an attempt was dialled twice");
+        assert_eq!(log.requests.len(), 40);
     }
-    let campaign = first.app.campaigns.get("test").unwrap();
-    let input = import::Input { bytes: csv.as_bytes(), format: Format::Csv, now: Utc::now(), dry_run: false };
-    assert_eq!(import::run(&first.app.db, campaign, input, |_, _| {}, |_| {}).await.unwrap().created, 40);
-    wait_for("all 40 calls to end", Duration::from_secs(60), || async {
-        env.scalar("SELECT COUNT(*) FROM outreach WHERE outcome = 'voicemail_left'").await == 40
-    })
-    .await;
-    first.stop().await;
-    second.stop().await;
-    let log = fake.log();
-    let mut accepted = log.accepted.clone();
-    accepted.sort();
-    accepted.dedup();
-    assert_eq!(accepted.len(), 40);
-    assert_eq!(log.accepted.len(), 40, "an attempt was dialled twice");
-    assert_eq!(log.requests.len(), 40);
-});
+);

@@ -90,6 +90,8 @@ CREATE TABLE attempts (
 CREATE INDEX attempts_phone_due ON attempts (phone, due_at);
 CREATE INDEX attempts_status_due ON attempts (status, due_at);
 CREATE UNIQUE INDEX attempts_provider_id ON attempts (provider_id) WHERE provider_id IS NOT NULL;
+-- Calls in flight, counted before each dial (the live-call limit).
+CREATE INDEX attempts_in_flight ON attempts (channel) WHERE status IN ('dialing', 'live');
 
 -- What staff must act on.
 CREATE TABLE followups (

@@ -65,13 +65,33 @@ impl Queue {
     }
 }
 
+/// Attempts looked at per batch by the feeder.
+const FEED_BATCH: i64 = 500;
+
 /// Queue every planned attempt due within the horizon, once. Returns how many were queued.
 pub async fn feed_once(app: &App, queue: &Queue) -> Result<usize, String> {
-    let due = app
-        .db
-        .unqueued_due(Utc::now() + HORIZON, 500)
-        .await
-        .map_err(|e| e.to_string())?;
+    let mut queued = 0;
+    loop {
+        let due = app
+            .db
+            .unqueued_due(Utc::now() + HORIZON, FEED_BATCH)
+            .await
+            .map_err(|e| e.to_string())?;
+        let full = due.len() as i64 == FEED_BATCH;
+        let n = feed_batch(app, queue, due).await?;
+        queued += n;
+        // A short batch was the last; a batch that queued nothing would only come back unchanged.
+        if !full || n == 0 {
+            return Ok(queued);
+        }
+    }
+}
+
+async fn feed_batch(
+    app: &App,
+    queue: &Queue,
+    due: Vec<(String, DateTime<Utc>)>,
+) -> Result<usize, String> {
     let mut queued = 0;
     for (attempt, at) in due {
         let task_id = ulid::Ulid::generate();
