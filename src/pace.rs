@@ -129,3 +129,32 @@ impl Db {
         Ok(Duration::from_millis(wait as u64))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_push_back_halves_the_pace_down_to_an_eighth_until_it_passes() {
+        let pacer = Pacer::new(10.0, 1);
+        assert_eq!(pacer.slow_factor(), 1);
+        pacer.slow_down(Duration::from_secs(60));
+        assert_eq!(pacer.slow_factor(), 2);
+        pacer.slow_down(Duration::from_secs(60));
+        pacer.slow_down(Duration::from_secs(60));
+        pacer.slow_down(Duration::from_secs(60));
+        assert_eq!(pacer.slow_factor(), 8);
+        pacer.slow_down(Duration::ZERO);
+        assert_eq!(
+            pacer.slow_factor(),
+            1,
+            "the slow-down ends when its time is up"
+        );
+    }
+
+    #[test]
+    fn a_rate_of_a_thousand_or_more_means_no_pacing() {
+        assert!(Pacer::new(1000.0, 1).limiter.is_none());
+        assert!(Pacer::new(999.0, 1).limiter.is_some());
+    }
+}
