@@ -226,3 +226,59 @@ both_backends!(
         assert_eq!(log.requests.len(), 40);
     }
 );
+
+#[tokio::test]
+async fn two_workers_on_postgresql_share_one_pace() {
+    let env = TestEnv::new(Backend::Postgres).await;
+    std::fs::write(
+        env.campaigns().join("test.toml"),
+        test_campaign(daytime_zone(), 5.0),
+    )
+    .unwrap();
+    std::fs::remove_file(env.campaigns().join("reminders.toml")).unwrap();
+    std::fs::remove_file(env.campaigns().join("callbacks.toml")).unwrap();
+    let fake = FakeTwilio::start("test-auth-token").await;
+    let first = start(&env, &fake).await;
+    let second = start(&env, &fake).await;
+    let when = (Utc::now() + TimeDelta::hours(30)).to_rfc3339();
+    let mut csv = String::from("appointment_id,patient_id,first_name,phone,starts_at\n");
+    for i in 0..20 {
+        csv.push_str(&format!("A{i},P{i},Pat{i},+346120002{i:02},{when}\n"));
+        fake.script(&format!("+346120002{i:02}"), Script::Machine);
+    }
+    let campaign = first.app.campaigns.get("test").unwrap();
+    let input = import::Input {
+        bytes: csv.as_bytes(),
+        format: Format::Csv,
+        now: Utc::now(),
+        dry_run: false,
+    };
+    import::run(&first.app.db, campaign, input, |_, _| {}, |_| {})
+        .await
+        .unwrap();
+    wait_for("all 20 calls", Duration::from_secs(60), || async {
+        fake.log().accepted.len() == 20
+    })
+    .await;
+    first.stop().await;
+    second.stop().await;
+    // Each worker alone would allow 5 a second; together they must still keep 5 (burst 1).
+    let mut at = fake.log().accepted_at;
+    at.sort();
+    let busiest = at
+        .iter()
+        .map(|t| {
+            at.iter()
+                .filter(|u| **u >= *t && u.duration_since(*t) < Duration::from_secs(1))
+                .count()
+        })
+        .max();
+    assert!(
+        busiest.unwrap() <= 6,
+        "{busiest:?} calls in one second at 5/s"
+    );
+    assert!(
+        at[19].duration_since(at[0]) >= Duration::from_millis(3_400),
+        "20 calls at 5/s take at least 3.8 s"
+    );
+}

@@ -33,6 +33,8 @@ pub struct Log {
     pub requests: Vec<HashMap<String, String>>,
     /// The attempt id of each accepted call.
     pub accepted: Vec<String>,
+    /// When each accepted call's request arrived.
+    pub accepted_at: Vec<std::time::Instant>,
     /// Each webhook delivery: path, HTTP status, body.
     pub webhooks: Vec<(String, u16, String)>,
 }
@@ -231,7 +233,11 @@ async fn create_call(
         .and_then(|u| u.split("attempt=").nth(1))
         .unwrap_or_default()
         .to_string();
-    fake.log.lock().unwrap().accepted.push(attempt);
+    {
+        let mut log = fake.log.lock().unwrap();
+        log.accepted.push(attempt);
+        log.accepted_at.push(std::time::Instant::now());
+    }
     tokio::spawn(fake.clone().play(sid.clone(), map, script));
     (
         StatusCode::CREATED,
