@@ -83,22 +83,27 @@ pub async fn pump_simulator(app: Arc<App>, mut events: mpsc::UnboundedReceiver<S
     }
 }
 
+/// How often the reconcile loop looks, and how old a call without a final status must be.
+pub const RECONCILE_EVERY: Duration = Duration::from_secs(60);
+pub const STALE_AFTER: TimeDelta = TimeDelta::minutes(10);
+
 /// Ask the provider about calls whose final status never came (a lost callback), so their line
-/// is released and the outreach moves on. Runs until `stop`.
-pub async fn reconcile(app: Arc<App>, mut stop: watch::Receiver<bool>) {
+/// is released and the outreach moves on. Runs every `every` until `stop`.
+pub async fn reconcile(
+    app: Arc<App>,
+    mut stop: watch::Receiver<bool>,
+    every: Duration,
+    stale_after: TimeDelta,
+) {
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+            _ = tokio::time::sleep(every) => {}
             _ = stop.changed() => return,
         }
         let Provider::Twilio(client) = &app.provider else {
             continue;
         };
-        let Ok(stale) = app
-            .db
-            .stale_live_calls(Utc::now() - TimeDelta::minutes(10))
-            .await
-        else {
+        let Ok(stale) = app.db.stale_live_calls(Utc::now() - stale_after).await else {
             continue;
         };
         for (attempt, sid) in stale {

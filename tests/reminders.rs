@@ -282,3 +282,69 @@ async fn two_workers_on_postgresql_share_one_pace() {
         "20 calls at 5/s take at least 3.8 s"
     );
 }
+
+both_backends!(
+    a_call_whose_callbacks_never_come_is_settled_by_asking_the_provider,
+    |env: TestEnv| async move {
+        std::fs::write(
+            env.campaigns().join("test.toml"),
+            test_campaign(daytime_zone(), 50.0),
+        )
+        .unwrap();
+        let fake = FakeTwilio::start("test-auth-token").await;
+        fake.script("+34612000301", Script::Silent);
+        let running = start(&env, &fake).await;
+        let when = (Utc::now() + TimeDelta::hours(30)).to_rfc3339();
+        let csv = format!(
+            "appointment_id,patient_id,first_name,phone,starts_at\nA1,P1,Anna,+34612000301,{when}\n"
+        );
+        let input = import::Input {
+            bytes: csv.as_bytes(),
+            format: Format::Csv,
+            now: Utc::now(),
+            dry_run: false,
+        };
+        import::run(
+            &running.app.db,
+            running.app.campaigns.get("test").unwrap(),
+            input,
+            |_, _| {},
+            |_| {},
+        )
+        .await
+        .unwrap();
+        wait_for("the call to be placed", Duration::from_secs(30), || async {
+            env.scalar("SELECT COUNT(*) FROM attempts WHERE status = 'live'")
+                .await
+                == 1
+        })
+        .await;
+        // The line stays taken until someone asks the provider: the reconcile loop does.
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let reconcile = tokio::spawn(ringback::runtime::reconcile(
+            running.app.clone(),
+            stop_rx,
+            Duration::from_millis(200),
+            TimeDelta::zero(),
+        ));
+        wait_for("the reconcile to settle the call", Duration::from_secs(30), || async {
+        env.scalar("SELECT COUNT(*) FROM attempts WHERE status = 'done' AND call_status = 'no-answer'").await == 1
+    })
+    .await;
+        let _ = stop.send(true);
+        let _ = reconcile.await;
+        running.stop().await;
+        assert_eq!(fake.log().fetched.len(), 1);
+        // No answer: the outreach goes on, with the next call planned on another day.
+        assert_eq!(
+            env.scalar("SELECT COUNT(*) FROM attempts WHERE seq = 2 AND status = 'planned'")
+                .await,
+            1
+        );
+        assert_eq!(
+            fake.log().accepted.len(),
+            1,
+            "settled by asking, never by dialing again"
+        );
+    }
+);

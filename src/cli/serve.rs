@@ -29,7 +29,12 @@ pub async fn run(config: &Config, with_http: bool, concurrency: usize) -> Outcom
     }
     let (stop_tx, stop_rx) = watch::channel(false);
     let worker = tokio::spawn(crate::jobs::run(app.clone(), concurrency, stop_rx.clone()));
-    tokio::spawn(runtime::reconcile(app.clone(), stop_rx.clone()));
+    tokio::spawn(runtime::reconcile(
+        app.clone(),
+        stop_rx.clone(),
+        runtime::RECONCILE_EVERY,
+        runtime::STALE_AFTER,
+    ));
 
     if !with_http {
         runtime::shutdown_signal().await;

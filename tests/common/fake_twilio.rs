@@ -24,6 +24,8 @@ pub enum Script {
     Busy,
     /// The API refuses the number with this error code.
     Refuse(u16, &'static str),
+    /// The call is accepted, but no status callback ever comes (only a `GET` tells what became of it).
+    Silent,
 }
 
 /// What the fake saw and answered.
@@ -33,6 +35,8 @@ pub struct Log {
     pub requests: Vec<HashMap<String, String>>,
     /// The attempt id of each accepted call.
     pub accepted: Vec<String>,
+    /// Calls asked about with `GET …/Calls/{Sid}.json`.
+    pub fetched: Vec<String>,
     /// When each accepted call's request arrived.
     pub accepted_at: Vec<std::time::Instant>,
     /// Each webhook delivery: path, HTTP status, body.
@@ -136,6 +140,9 @@ impl FakeTwilio {
                 fake.post(&url, &refs).await
             }
         };
+        if script == Script::Silent {
+            return;
+        }
         send(status("initiated", "0")).await;
         send(status("ringing", "1")).await;
         let final_status = match &script {
@@ -172,7 +179,7 @@ impl FakeTwilio {
             }
             Script::NoAnswer => "no-answer",
             Script::Busy => "busy",
-            Script::Refuse(..) => return,
+            Script::Refuse(..) | Script::Silent => return,
         };
         let mut done = status(final_status, "3");
         done.push(("CallDuration", "21".into()));
@@ -247,10 +254,14 @@ async fn create_call(
         .into_response()
 }
 
-async fn fetch_call(Path((_sid, call)): Path<(String, String)>) -> impl IntoResponse {
+async fn fetch_call(
+    State(fake): State<FakeTwilio>,
+    Path((_sid, call)): Path<(String, String)>,
+) -> impl IntoResponse {
     let sid = call.trim_end_matches(".json");
+    fake.log.lock().unwrap().fetched.push(sid.to_string());
     (
         [("content-type", "application/json")],
-        format!("{{\"sid\":\"{sid}\",\"status\":\"completed\"}}"),
+        format!("{{\"sid\":\"{sid}\",\"status\":\"no-answer\"}}"),
     )
 }
