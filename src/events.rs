@@ -160,17 +160,22 @@ impl App {
                     )
                     .await?;
             }
-            AfterCall::Retry => self.plan_after(attempt_id).await?,
+            AfterCall::Retry => self.plan_next(ctx).await?,
         }
         Ok(true)
     }
 
     /// After an attempt that reached nobody: plan the next one, or end the outreach.
     pub async fn plan_after(&self, attempt_id: &str) -> Result<(), StoreError> {
+        match self.db.attempt_context(attempt_id, Utc::now()).await? {
+            Some(ctx) => self.plan_next(ctx).await,
+            None => Ok(()),
+        }
+    }
+
+    /// [`App::plan_after`] with the attempt's context already loaded.
+    async fn plan_next(&self, mut ctx: crate::store::AttemptContext) -> Result<(), StoreError> {
         let now = Utc::now();
-        let Some(mut ctx) = self.db.attempt_context(attempt_id, now).await? else {
-            return Ok(());
-        };
         let Some(campaign) = self.campaigns.get(&ctx.campaign) else {
             return Ok(());
         };

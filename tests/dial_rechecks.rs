@@ -3,16 +3,17 @@
 
 mod common;
 
-use chrono::{TimeDelta, Utc};
+use chrono::Utc;
 use chrono_tz::Tz;
-use common::app::{daytime_zone, start, test_campaign};
+use common::app::{
+    appointments_csv, daytime_zone, import_csv, start, test_campaign, use_test_campaign,
+};
 use common::fake_twilio::{FakeTwilio, Script};
 use common::*;
 use ringback::app::App;
 use ringback::campaign::load_dir;
 use ringback::config::Secret;
 use ringback::dial::Dialed;
-use ringback::import::{self, Format};
 use ringback::outreach::Outcome;
 use ringback::plan::calendar;
 use ringback::provider::Provider;
@@ -20,7 +21,7 @@ use ringback::provider::twilio::TwilioClient;
 
 /// An app with no worker running: the test calls the dial step itself.
 async fn app_without_worker(env: &TestEnv, fake: &FakeTwilio, zone: Tz) -> App {
-    std::fs::write(env.campaigns().join("test.toml"), test_campaign(zone, 50.0)).unwrap();
+    use_test_campaign(env, test_campaign(zone, 50.0), false);
     let db = env.db().await;
     db.migrate().await.unwrap();
     let client = TwilioClient::new(
@@ -39,25 +40,12 @@ async fn app_without_worker(env: &TestEnv, fake: &FakeTwilio, zone: Tz) -> App {
 
 /// Import one patient; returns the id of the planned first attempt.
 async fn plan_one(env: &TestEnv, app: &App, phone: &str) -> String {
-    let when = (Utc::now() + TimeDelta::hours(30)).to_rfc3339();
-    let csv = format!(
-        "appointment_id,patient_id,first_name,last_name,phone,starts_at\nA1,P1,Montserrat,Vilaseca,{phone},{when}\n"
+    let patient = (
+        phone.to_string(),
+        "Montserrat".to_string(),
+        "Vilaseca".to_string(),
     );
-    let input = import::Input {
-        bytes: csv.as_bytes(),
-        format: Format::Csv,
-        now: Utc::now(),
-        dry_run: false,
-    };
-    import::run(
-        &app.db,
-        app.campaigns.get("test").unwrap(),
-        input,
-        |_, _| {},
-        |_| {},
-    )
-    .await
-    .unwrap();
+    import_csv(app, &appointments_csv(&[patient])).await;
     env.rows("SELECT id FROM attempts")
         .await
         .remove(0)
@@ -168,11 +156,7 @@ async fn logs_carry_ids_and_masked_numbers_never_names_or_full_numbers() {
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let env = TestEnv::new(Backend::Sqlite).await;
-    std::fs::write(
-        env.campaigns().join("test.toml"),
-        test_campaign(daytime_zone(), 50.0),
-    )
-    .unwrap();
+    use_test_campaign(&env, test_campaign(daytime_zone(), 50.0), false);
     let fake = FakeTwilio::start("t").await;
     fake.script("+34612000014", Script::Human(Some("2")));
     let running = start(&env, &fake).await;

@@ -5,11 +5,13 @@ mod common;
 
 use std::time::Duration;
 
-use chrono::{TimeDelta, Utc};
-use common::app::{daytime_zone, start, test_campaign, wait_for};
+use chrono::TimeDelta;
+use common::app::{
+    appointments_csv, daytime_zone, import_csv, numbered, start, test_campaign, use_test_campaign,
+    wait_for,
+};
 use common::fake_twilio::{FakeTwilio, Script};
 use common::*;
-use ringback::import::{self, Format};
 
 const PATIENTS: [(&str, Script, usize); 8] = [
     ("+34612000001", Script::Human(Some("1")), 7),
@@ -22,40 +24,26 @@ const PATIENTS: [(&str, Script, usize); 8] = [
     ("+34612000008", Script::Busy, 5),
 ];
 
-async fn import_patients(env: &TestEnv, app: &ringback::app::App) {
-    let when = (Utc::now() + TimeDelta::hours(30)).to_rfc3339();
-    let mut csv = String::from("appointment_id,patient_id,first_name,phone,starts_at,language\n");
-    for (i, (phone, ..)) in PATIENTS.iter().enumerate() {
-        csv.push_str(&format!("A{i},P{i},Pat{i},{phone},{when},en\n"));
-    }
-    let campaign = app.campaigns.get("test").unwrap();
-    let input = import::Input {
-        bytes: csv.as_bytes(),
-        format: Format::Csv,
-        now: Utc::now(),
-        dry_run: false,
-    };
-    let summary = import::run(&app.db, campaign, input, |_, _| {}, |_| {})
-        .await
-        .unwrap();
+async fn import_patients(app: &ringback::app::App) {
+    let patients: Vec<_> = PATIENTS
+        .iter()
+        .enumerate()
+        .map(|(i, (phone, ..))| (phone.to_string(), format!("Pat{i}"), String::new()))
+        .collect();
+    let summary = import_csv(app, &appointments_csv(&patients)).await;
     assert_eq!(summary.created, 8, "{summary:?}");
-    let _ = env;
 }
 
 both_backends!(
     each_patient_ends_with_the_outcome_their_answer_gives,
     |env: TestEnv| async move {
-        std::fs::write(
-            env.campaigns().join("test.toml"),
-            test_campaign(daytime_zone(), 50.0),
-        )
-        .unwrap();
+        use_test_campaign(&env, test_campaign(daytime_zone(), 50.0), false);
         let fake = FakeTwilio::start("test-auth-token").await;
         for (phone, script, _) in &PATIENTS {
             fake.script(phone, script.clone());
         }
         let running = start(&env, &fake).await;
-        import_patients(&env, &running.app).await;
+        import_patients(&running.app).await;
 
         let expected_webhooks: usize = PATIENTS.iter().map(|p| p.2).sum();
         wait_for(
@@ -178,34 +166,17 @@ both_backends!(
 both_backends!(
     two_workers_on_one_database_never_dial_an_attempt_twice,
     |env: TestEnv| async move {
-        std::fs::write(
-            env.campaigns().join("test.toml"),
-            test_campaign(daytime_zone(), 200.0),
-        )
-        .unwrap();
-        // Only the test campaign, so the pace is its own.
-        std::fs::remove_file(env.campaigns().join("reminders.toml")).unwrap();
-        std::fs::remove_file(env.campaigns().join("callbacks.toml")).unwrap();
+        use_test_campaign(&env, test_campaign(daytime_zone(), 200.0), true);
         let fake = FakeTwilio::start("test-auth-token").await;
         let first = start(&env, &fake).await;
         let second = start(&env, &fake).await;
-        let when = (Utc::now() + TimeDelta::hours(30)).to_rfc3339();
-        let mut csv = String::from("appointment_id,patient_id,first_name,phone,starts_at\n");
-        for i in 0..40 {
-            csv.push_str(&format!("A{i},P{i},Pat{i},+346120001{i:02},{when}\n"));
-            fake.script(&format!("+346120001{i:02}"), Script::Machine);
+        let patients = numbered("+346120001", 40);
+        for (phone, ..) in &patients {
+            fake.script(phone, Script::Machine);
         }
-        let campaign = first.app.campaigns.get("test").unwrap();
-        let input = import::Input {
-            bytes: csv.as_bytes(),
-            format: Format::Csv,
-            now: Utc::now(),
-            dry_run: false,
-        };
         assert_eq!(
-            import::run(&first.app.db, campaign, input, |_, _| {}, |_| {})
+            import_csv(&first.app, &appointments_csv(&patients))
                 .await
-                .unwrap()
                 .created,
             40
         );
@@ -230,32 +201,15 @@ both_backends!(
 #[tokio::test]
 async fn two_workers_on_postgresql_share_one_pace() {
     let env = TestEnv::new(Backend::Postgres).await;
-    std::fs::write(
-        env.campaigns().join("test.toml"),
-        test_campaign(daytime_zone(), 5.0),
-    )
-    .unwrap();
-    std::fs::remove_file(env.campaigns().join("reminders.toml")).unwrap();
-    std::fs::remove_file(env.campaigns().join("callbacks.toml")).unwrap();
+    use_test_campaign(&env, test_campaign(daytime_zone(), 5.0), true);
     let fake = FakeTwilio::start("test-auth-token").await;
     let first = start(&env, &fake).await;
     let second = start(&env, &fake).await;
-    let when = (Utc::now() + TimeDelta::hours(30)).to_rfc3339();
-    let mut csv = String::from("appointment_id,patient_id,first_name,phone,starts_at\n");
-    for i in 0..20 {
-        csv.push_str(&format!("A{i},P{i},Pat{i},+346120002{i:02},{when}\n"));
-        fake.script(&format!("+346120002{i:02}"), Script::Machine);
+    let patients = numbered("+346120002", 20);
+    for (phone, ..) in &patients {
+        fake.script(phone, Script::Machine);
     }
-    let campaign = first.app.campaigns.get("test").unwrap();
-    let input = import::Input {
-        bytes: csv.as_bytes(),
-        format: Format::Csv,
-        now: Utc::now(),
-        dry_run: false,
-    };
-    import::run(&first.app.db, campaign, input, |_, _| {}, |_| {})
-        .await
-        .unwrap();
+    import_csv(&first.app, &appointments_csv(&patients)).await;
     wait_for("all 20 calls", Duration::from_secs(60), || async {
         fake.log().accepted.len() == 20
     })
@@ -286,33 +240,15 @@ async fn two_workers_on_postgresql_share_one_pace() {
 both_backends!(
     a_call_whose_callbacks_never_come_is_settled_by_asking_the_provider,
     |env: TestEnv| async move {
-        std::fs::write(
-            env.campaigns().join("test.toml"),
-            test_campaign(daytime_zone(), 50.0),
-        )
-        .unwrap();
+        use_test_campaign(&env, test_campaign(daytime_zone(), 50.0), false);
         let fake = FakeTwilio::start("test-auth-token").await;
         fake.script("+34612000301", Script::Silent);
         let running = start(&env, &fake).await;
-        let when = (Utc::now() + TimeDelta::hours(30)).to_rfc3339();
-        let csv = format!(
-            "appointment_id,patient_id,first_name,phone,starts_at\nA1,P1,Anna,+34612000301,{when}\n"
-        );
-        let input = import::Input {
-            bytes: csv.as_bytes(),
-            format: Format::Csv,
-            now: Utc::now(),
-            dry_run: false,
-        };
-        import::run(
-            &running.app.db,
-            running.app.campaigns.get("test").unwrap(),
-            input,
-            |_, _| {},
-            |_| {},
+        import_csv(
+            &running.app,
+            &appointments_csv(&numbered("+346120003", 2)[1..]),
         )
-        .await
-        .unwrap();
+        .await;
         wait_for("the call to be placed", Duration::from_secs(30), || async {
             env.scalar("SELECT COUNT(*) FROM attempts WHERE status = 'live'")
                 .await

@@ -5,43 +5,23 @@ mod common;
 use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
-use common::app::{daytime_zone, start, test_campaign, wait_for};
+use common::app::{
+    appointments_csv, daytime_zone, import_csv, start, test_campaign, use_test_campaign, wait_for,
+};
 use common::fake_twilio::{FakeTwilio, Script};
 use common::*;
-use ringback::import::{self, Format};
 use serde_json::Value;
 
 async fn setup(env: &TestEnv) -> (FakeTwilio, common::app::Running) {
-    std::fs::write(
-        env.campaigns().join("test.toml"),
-        test_campaign(daytime_zone(), 50.0),
-    )
-    .unwrap();
+    use_test_campaign(env, test_campaign(daytime_zone(), 50.0), false);
     let fake = FakeTwilio::start("test-auth-token").await;
     let running = start(env, &fake).await;
     (fake, running)
 }
 
 async fn import_one(app: &ringback::app::App, phone: &str) {
-    let when = (Utc::now() + TimeDelta::hours(30)).to_rfc3339();
-    let csv = format!(
-        "appointment_id,patient_id,first_name,phone,starts_at\nA1,P1,Anna,{phone},{when}\n"
-    );
-    let input = import::Input {
-        bytes: csv.as_bytes(),
-        format: Format::Csv,
-        now: Utc::now(),
-        dry_run: false,
-    };
-    import::run(
-        &app.db,
-        app.campaigns.get("test").unwrap(),
-        input,
-        |_, _| {},
-        |_| {},
-    )
-    .await
-    .unwrap();
+    let patient = (phone.to_string(), "Anna".to_string(), String::new());
+    import_csv(app, &appointments_csv(&[patient])).await;
 }
 
 both_backends!(

@@ -64,6 +64,16 @@ fn verify(
         .ok_or((StatusCode::BAD_REQUEST, "missing attempt"))
 }
 
+/// TwiML for the provider: the handler's, a polite hang-up for a call that is not ours to explain,
+/// or 503 when storage failed.
+fn twiml_or_hang_up(result: Result<Option<String>, crate::store::StoreError>) -> Response {
+    match result {
+        Ok(Some(body)) => xml(body),
+        Ok(None) => xml(twiml::hang_up()),
+        Err(e) => unavailable(e),
+    }
+}
+
 fn unavailable(e: crate::store::StoreError) -> Response {
     tracing::error!(error = %e, "webhook: storage failed");
     reject(StatusCode::SERVICE_UNAVAILABLE, "try again")
@@ -79,16 +89,12 @@ pub async fn answer(
         Ok(a) => a,
         Err((status, why)) => return reject(status, why),
     };
-    match state
-        .app
-        .on_answer(&attempt, param(&params, "AnsweredBy"))
-        .await
-    {
-        Ok(Some(body)) => xml(body),
-        // A call that is not ours to explain: end it politely.
-        Ok(None) => xml(twiml::hang_up()),
-        Err(e) => unavailable(e),
-    }
+    twiml_or_hang_up(
+        state
+            .app
+            .on_answer(&attempt, param(&params, "AnsweredBy"))
+            .await,
+    )
 }
 
 pub async fn gather(
@@ -111,11 +117,7 @@ pub async fn gather(
     {
         return reject(StatusCode::BAD_REQUEST, "bad Digits");
     }
-    match state.app.on_gather(&attempt, digits).await {
-        Ok(Some(body)) => xml(body),
-        Ok(None) => xml(twiml::hang_up()),
-        Err(e) => unavailable(e),
-    }
+    twiml_or_hang_up(state.app.on_gather(&attempt, digits).await)
 }
 
 pub async fn status(

@@ -170,35 +170,27 @@ pub async fn run(
         }
         Ok(())
     };
+    // The same worker on either storage; only the backend's type differs.
+    macro_rules! monitor {
+        ($storage:expr) => {{
+            let app = app.clone();
+            let storage = $storage;
+            Monitor::new()
+                .register(move |_| {
+                    WorkerBuilder::new(name.clone())
+                        .backend(storage.clone().poll_with_interval(POLL))
+                        .data(app.clone())
+                        .concurrency(concurrency)
+                        .build(dial_job)
+                })
+                .shutdown_timeout(Duration::from_secs(30))
+                .run_with_signal(shutdown)
+                .await
+        }};
+    }
     let result = match queue {
-        Queue::Sqlite(storage) => {
-            let app = app.clone();
-            Monitor::new()
-                .register(move |_| {
-                    WorkerBuilder::new(name.clone())
-                        .backend(storage.clone().poll_with_interval(POLL))
-                        .data(app.clone())
-                        .concurrency(concurrency)
-                        .build(dial_job)
-                })
-                .shutdown_timeout(Duration::from_secs(30))
-                .run_with_signal(shutdown)
-                .await
-        }
-        Queue::Postgres(storage) => {
-            let app = app.clone();
-            Monitor::new()
-                .register(move |_| {
-                    WorkerBuilder::new(name.clone())
-                        .backend(storage.clone().poll_with_interval(POLL))
-                        .data(app.clone())
-                        .concurrency(concurrency)
-                        .build(dial_job)
-                })
-                .shutdown_timeout(Duration::from_secs(30))
-                .run_with_signal(shutdown)
-                .await
-        }
+        Queue::Sqlite(storage) => monitor!(storage),
+        Queue::Postgres(storage) => monitor!(storage),
     };
     let _ = feeder.await;
     result.map_err(|e| e.to_string())

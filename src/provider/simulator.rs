@@ -64,7 +64,7 @@ pub struct Simulator {
     rng: Mutex<fastrand::Rng>,
     rates: Rates,
     /// How long a simulated call takes to play out.
-    pub call_time: Duration,
+    call_time: Duration,
     events: mpsc::UnboundedSender<SimEvent>,
 }
 

@@ -6,7 +6,6 @@ mod outreach;
 mod report;
 mod sqlite_bulk;
 
-pub use import::PlannedAttempt;
 pub use outreach::AttemptContext;
 pub use report::{AttemptView, Followup, KpiFacts, OutreachView};
 
@@ -81,13 +80,6 @@ impl Db {
             Ok(Db::Postgres(pool))
         } else {
             Err(StoreError::BadUrl)
-        }
-    }
-
-    pub fn backend(&self) -> &'static str {
-        match self {
-            Db::Sqlite(_) => "sqlite",
-            Db::Postgres(_) => "postgres",
         }
     }
 

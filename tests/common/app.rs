@@ -150,3 +150,45 @@ where
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// An appointment list (phone, first name, last name per patient) whose visits are 30 h ahead,
+/// so each first call is due now.
+pub fn appointments_csv(patients: &[(String, String, String)]) -> String {
+    let when = (Utc::now() + chrono::TimeDelta::hours(30)).to_rfc3339();
+    let mut csv =
+        String::from("appointment_id,patient_id,first_name,last_name,phone,starts_at,language\n");
+    for (i, (phone, first, last)) in patients.iter().enumerate() {
+        csv.push_str(&format!("A{i},P{i},{first},{last},{phone},{when},en\n"));
+    }
+    csv
+}
+
+/// `n` patients named `Pat0…` with numbers `{prefix}00…`.
+pub fn numbered(prefix: &str, n: usize) -> Vec<(String, String, String)> {
+    (0..n)
+        .map(|i| (format!("{prefix}{i:02}"), format!("Pat{i}"), String::new()))
+        .collect()
+}
+
+/// Import into the test campaign, as `ringback import` does.
+pub async fn import_csv(app: &App, csv: &str) -> ringback::import::Summary {
+    let campaign = app.campaigns.get("test").expect("the test campaign");
+    let input = ringback::import::Input {
+        bytes: csv.as_bytes(),
+        format: ringback::import::Format::Csv,
+        now: Utc::now(),
+        dry_run: false,
+    };
+    ringback::import::run(&app.db, campaign, input, |_, _| {}, |_| {})
+        .await
+        .expect("import")
+}
+
+/// Write the test campaign. `alone`: the shipped campaigns go, so the account's pace is its own.
+pub fn use_test_campaign(env: &TestEnv, toml: String, alone: bool) {
+    std::fs::write(env.campaigns().join("test.toml"), toml).unwrap();
+    if alone {
+        std::fs::remove_file(env.campaigns().join("reminders.toml")).unwrap();
+        std::fs::remove_file(env.campaigns().join("callbacks.toml")).unwrap();
+    }
+}
