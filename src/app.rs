@@ -2,6 +2,7 @@
 //! the queue worker, the webhooks and the API.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::campaign::Catalog;
 use crate::pace::Pacer;
@@ -15,6 +16,8 @@ pub struct App {
     /// Base of every webhook URL handed to the provider (no trailing slash).
     pub public_url: String,
     pub pacer: Pacer,
+    /// Cleared on shutdown: no new call or message starts, webhooks are still answered.
+    dialing: AtomicBool,
 }
 
 impl App {
@@ -35,7 +38,18 @@ impl App {
             provider,
             public_url: public_url.trim_end_matches('/').to_string(),
             pacer: Pacer::new(cps, burst),
+            dialing: AtomicBool::new(true),
         }
+    }
+
+    /// Whether new calls and messages may start (not shutting down).
+    pub fn dialing(&self) -> bool {
+        self.dialing.load(Ordering::SeqCst)
+    }
+
+    /// Shutting down: start no more calls or messages.
+    pub fn stop_dialing(&self) {
+        self.dialing.store(false, Ordering::SeqCst);
     }
 
     /// The URL of a webhook for one attempt.

@@ -9,14 +9,14 @@ use chrono_tz::Tz;
 use tracing::{info, warn};
 
 use crate::app::App;
-use crate::campaign::Campaign;
 use crate::campaign::render::{Facts, render};
-use crate::outreach::machine::{FollowupReason, followup_for_end};
+use crate::campaign::{Campaign, Connect, Kind};
+use crate::outreach::machine::{FollowupReason, callback_end, followup_for_end};
 use crate::outreach::{Channel, Outcome};
 use crate::phone::{Phone, mask};
 use crate::plan::{self, Request, Step};
 use crate::provider::{CallRequest, ProviderError, SmsRequest};
-use crate::store::{AttemptContext, StoreError};
+use crate::store::{AttemptContext, Claim, Limits, StoreError};
 
 /// A job wakes up to this much before its attempt is due (the queue keeps whole seconds) and
 /// waits for the exact instant; a slot further away is planned again instead.
@@ -75,12 +75,17 @@ impl App {
         let request = self.plan_request(campaign, &ctx);
         let slot = match plan::next(&request, now) {
             Step::End(end) => {
-                let followup = followup_for_end(end.outcome).map(|r| (r, end.reason.clone()));
+                let (outcome, followup) = if ctx.kind == "callback" {
+                    callback_end(end.outcome, ctx.voicemail_before)
+                } else {
+                    (end.outcome, followup_for_end(end.outcome))
+                };
+                let followup = followup.map(|r| (r, end.reason.clone()));
                 self.db
-                    .finish_outreach(&ctx.outreach_id, end.outcome, followup, now)
+                    .finish_outreach(&ctx.outreach_id, outcome, followup, now)
                     .await?;
-                info!(attempt = id, outcome = %end.outcome, "outreach ended before dialing");
-                return Ok(Dialed::Ended(end.outcome));
+                info!(attempt = id, %outcome, "outreach ended before dialing");
+                return Ok(Dialed::Ended(outcome));
             }
             // Never before the attempt's own instant, nor before the rules allow.
             Step::Attempt(slot) => plan::Slot {
@@ -98,27 +103,45 @@ impl App {
             tokio::time::sleep(early).await;
         }
 
-        if slot.channel == Channel::Voice && !self.wait_for_line(campaign).await? {
-            let later = now + TimeDelta::seconds(30);
-            let slot = plan::Slot { at: later, ..slot };
-            self.db.replan_attempt(id, &slot, now).await?;
-            return Ok(Dialed::Replanned(later));
-        }
-        self.pacer.ready(&self.db).await?;
-        let now = Utc::now();
-        if !self.db.claim_attempt(id, now).await? {
+        if !self.dialing() {
             return Ok(Dialed::Skipped);
+        }
+        let limits = self.limits(campaign, slot.channel);
+        let started = std::time::Instant::now();
+        loop {
+            if slot.channel == Channel::Voice && !self.wait_for_line(campaign, started).await? {
+                let later = now + TimeDelta::seconds(30);
+                let slot = plan::Slot { at: later, ..slot };
+                self.db.replan_attempt(id, &slot, now).await?;
+                return Ok(Dialed::Replanned(later));
+            }
+            self.pacer.ready(&self.db).await?;
+            // The limits hold in the claim itself: two workers that both saw a free line
+            // cannot both take it.
+            match self.db.claim_attempt(id, Utc::now(), &limits).await? {
+                Claim::Taken => break,
+                Claim::Gone => return Ok(Dialed::Skipped),
+                Claim::Full => continue,
+            }
         }
         let to = Phone::from_stored(ctx.phone.clone());
         let result = match slot.channel {
             Channel::Voice => {
+                // An agent-first callback rings the clinic line; its TwiML then dials the patient.
+                let agent_first =
+                    matches!(&campaign.kind, Kind::Callback(c) if c.connect == Connect::AgentFirst);
                 let req = CallRequest {
                     attempt_id: id.to_string(),
-                    to,
+                    to: if agent_first {
+                        campaign.clinic_phone.clone()
+                    } else {
+                        to
+                    },
                     from: campaign.caller_id.clone(),
                     answer_url: self.webhook("voice/answer", id),
                     status_url: self.webhook("voice/status", id),
-                    ring_timeout_s: 25,
+                    ring_timeout_s: if agent_first { 20 } else { 25 },
+                    detect_machine: !agent_first,
                 };
                 self.provider.place_call(&req).await
             }
@@ -137,17 +160,42 @@ impl App {
         self.settle(&ctx, slot.channel, result).await
     }
 
-    /// Whether a line is free (live calls under the campaign's limit), waiting a little for one.
-    async fn wait_for_line(&self, campaign: &Campaign) -> Result<bool, StoreError> {
-        let limit = i64::from(campaign.pacing.max_concurrent_calls);
-        let started = std::time::Instant::now();
-        while self.db.live_calls().await? >= limit {
+    /// The live-call limits an attempt on `channel` must fit in.
+    fn limits<'a>(&self, campaign: &'a Campaign, channel: Channel) -> Limits<'a> {
+        if channel != Channel::Voice {
+            return Limits::default();
+        }
+        Limits {
+            lines: Some(i64::from(campaign.pacing.max_concurrent_calls)),
+            agents: match &campaign.kind {
+                Kind::Callback(c) => Some((campaign.id.as_str(), i64::from(c.agents))),
+                Kind::Reminder(_) => None,
+            },
+        }
+    }
+
+    /// Whether a line is free (live calls under the campaign's limit and, for callbacks, a member
+    /// of staff free), waiting until [`LINE_WAIT`] after `started` for one.
+    async fn wait_for_line(
+        &self,
+        campaign: &Campaign,
+        started: std::time::Instant,
+    ) -> Result<bool, StoreError> {
+        let limits = self.limits(campaign, Channel::Voice);
+        loop {
+            let busy = self.db.live_calls().await? >= limits.lines.unwrap_or(i64::MAX)
+                || match limits.agents {
+                    Some((id, agents)) => self.db.callbacks_in_flight(id).await? >= agents,
+                    None => false,
+                };
+            if !busy {
+                return Ok(true);
+            }
             if started.elapsed() > LINE_WAIT {
                 return Ok(false);
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Ok(true)
     }
 
     async fn settle(

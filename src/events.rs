@@ -3,14 +3,17 @@
 
 use chrono::Utc;
 use chrono_tz::Tz;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::app::App;
+use crate::callbacks::CLINIC_RETRY;
 use crate::campaign::Campaign;
+use crate::campaign::Kind;
 use crate::campaign::render::render;
 use crate::dial::facts;
 use crate::outreach::machine::{
-    AfterCall, Answerer, CallStatus, KeyPress, after_reminder_call, followup_for_end,
+    AfterCall, AfterCallback, Answerer, CallStatus, KeyPress, after_callback_call,
+    after_reminder_call, callback_end, followup_for_end,
 };
 use crate::outreach::{Channel, Outcome};
 use crate::plan::{self, Step, calendar};
@@ -46,6 +49,11 @@ impl App {
         }
         if let Some(by) = answered_by {
             self.db.set_answered_by(attempt_id, by, now).await?;
+        }
+        if ctx.kind == "callback" {
+            return Ok(Some(
+                self.callback_answer(campaign, &ctx, answered_by).await,
+            ));
         }
         let (lang, messages) = campaign.messages_for(&ctx.language);
         let facts = facts(campaign, &ctx);
@@ -148,6 +156,37 @@ impl App {
             return Ok(true);
         }
         let answerer = ctx.answered_by.as_deref().map(|a| Answerer::parse(Some(a)));
+        if let Some(Kind::Callback(rules)) = self.campaigns.get(&ctx.campaign).map(|c| &c.kind) {
+            match after_callback_call(
+                rules.connect,
+                status,
+                answerer,
+                ctx.bridge_status.as_deref(),
+            ) {
+                AfterCallback::Finish(outcome, followup) => {
+                    let detail = format!("callback call {} {}", ctx.seq, status.name());
+                    self.db
+                        .finish_outreach(
+                            &ctx.outreach_id,
+                            outcome,
+                            followup.map(|r| (r, detail)),
+                            now,
+                        )
+                        .await?;
+                }
+                AfterCallback::Retry => self.plan_next(ctx).await?,
+                AfterCallback::ClinicUnavailable => {
+                    warn!(
+                        attempt = attempt_id,
+                        status = status.name(),
+                        "the clinic line did not answer a callback; ringing it again shortly"
+                    );
+                    self.db.uncount_attempt(attempt_id, now).await?;
+                    self.plan_again(ctx, now + CLINIC_RETRY).await?;
+                }
+            }
+            return Ok(true);
+        }
         match after_reminder_call(status, answerer, ctx.digits.as_deref()) {
             AfterCall::Finish(outcome, followup) => {
                 let detail = format!("call {} {}", ctx.seq, status.name());
@@ -175,6 +214,21 @@ impl App {
 
     /// [`App::plan_after`] with the attempt's context already loaded.
     async fn plan_next(&self, mut ctx: crate::store::AttemptContext) -> Result<(), StoreError> {
+        // This attempt is part of the history now.
+        ctx.history.push(plan::Past {
+            at: ctx.due_at.min(Utc::now()),
+            channel: ctx.channel,
+        });
+        ctx.history.sort_by_key(|p| p.at);
+        self.plan_again(ctx, Utc::now()).await
+    }
+
+    /// Plan the outreach's next attempt from `from` on (its history as `ctx` holds it), or end it.
+    async fn plan_again(
+        &self,
+        ctx: crate::store::AttemptContext,
+        from: chrono::DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let now = Utc::now();
         let Some(campaign) = self.campaigns.get(&ctx.campaign) else {
             return Ok(());
@@ -182,18 +236,30 @@ impl App {
         if ctx.state != "active" {
             return Ok(());
         }
-        // This attempt is part of the history now.
-        ctx.history.push(plan::Past {
-            at: ctx.due_at.min(now),
-            channel: ctx.channel,
-        });
-        ctx.history.sort_by_key(|p| p.at);
         let request = self.plan_request(campaign, &ctx);
-        match plan::next(&request, now) {
+        match plan::next(&request, from) {
             Step::Attempt(slot) => {
                 self.db
                     .add_attempt(&ctx.outreach_id, &ctx.phone, ctx.seq + 1, &slot, now)
                     .await
+            }
+            Step::End(end) if ctx.kind == "callback" => {
+                let voicemail = ctx.voicemail_before
+                    || ctx.bridge_status.as_deref() == Some("voicemail")
+                    || ctx
+                        .answered_by
+                        .as_deref()
+                        .is_some_and(|a| Answerer::parse(Some(a)) == Answerer::Machine);
+                let (outcome, followup) = callback_end(end.outcome, voicemail);
+                self.db
+                    .finish_outreach(
+                        &ctx.outreach_id,
+                        outcome,
+                        followup.map(|r| (r, end.reason)),
+                        now,
+                    )
+                    .await
+                    .map(|_| ())
             }
             Step::End(end) => {
                 let texted = ctx.history.iter().any(|p| p.channel == Channel::Sms);

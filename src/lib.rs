@@ -5,6 +5,7 @@
 //! SQLite or PostgreSQL.
 
 pub mod app;
+pub mod callbacks;
 pub mod campaign;
 pub mod cli;
 pub mod config;

@@ -74,6 +74,12 @@ pub fn stats(campaign: &str, facts: &KpiFacts) -> Stats {
     let (mut finished_reminders, mut confirmed, mut contacted) = (0u64, 0u64, 0u64);
     for (kind, state, outcome, created, first_placed, first_answered) in &facts.outreach {
         counts.total += 1;
+        if let Some(placed) = first_placed {
+            first_attempt.push((placed - created) as f64 / 1000.0);
+        }
+        if let Some(answered) = first_answered {
+            contact.push((answered - created) as f64 / 1000.0);
+        }
         if state == "active" {
             counts.active += 1;
             continue;
@@ -89,12 +95,6 @@ pub fn stats(campaign: &str, facts: &KpiFacts) -> Stats {
         if kind == "reminder" {
             finished_reminders += 1;
             confirmed += u64::from(outcome == Some(Outcome::Confirmed));
-        }
-        if let Some(placed) = first_placed {
-            first_attempt.push((placed - created) as f64 / 1000.0);
-        }
-        if let Some(answered) = first_answered {
-            contact.push((answered - created) as f64 / 1000.0);
         }
     }
     let mut calls = Calls::default();

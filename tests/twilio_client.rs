@@ -35,6 +35,7 @@ fn request() -> CallRequest {
         answer_url: "https://clinic.example/webhooks/twilio/voice/answer?attempt=01ATTEMPT".into(),
         status_url: "https://clinic.example/webhooks/twilio/voice/status?attempt=01ATTEMPT".into(),
         ring_timeout_s: 25,
+        detect_machine: true,
     }
 }
 

@@ -38,6 +38,7 @@ pub async fn run(config: &Config, with_http: bool, concurrency: usize) -> Outcom
 
     if !with_http {
         runtime::shutdown_signal().await;
+        app.stop_dialing();
         let _ = stop_tx.send(true);
         let _ = worker.await;
         return Ok(ExitCode::SUCCESS);
@@ -58,6 +59,7 @@ pub async fn run(config: &Config, with_http: bool, concurrency: usize) -> Outcom
     tokio::spawn(async move {
         runtime::shutdown_signal().await;
         // Stop starting calls, keep answering the webhooks of calls in flight, then stop.
+        drain_app.stop_dialing();
         let _ = stop_tx.send(true);
         let started = std::time::Instant::now();
         while started.elapsed() < DRAIN && drain_app.db.live_calls().await.unwrap_or(0) > 0 {

@@ -1,6 +1,7 @@
 //! HTTP: the provider's webhooks, the `/v1` API, health and metrics.
 
 mod api;
+mod callbacks;
 mod webhooks;
 
 use std::net::SocketAddr;
@@ -33,6 +34,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/followups", get(api::followups))
         .route("/followups/{id}/resolve", post(api::resolve))
         .route("/stats", get(api::stats))
+        .route("/callbacks", post(callbacks::request))
         .layer(middleware::from_fn_with_state(state.clone(), authorize));
     Router::new()
         .route("/healthz", get(healthz))
@@ -40,6 +42,9 @@ pub fn router(state: HttpState) -> Router {
         .route("/webhooks/twilio/voice/answer", post(webhooks::answer))
         .route("/webhooks/twilio/voice/gather", post(webhooks::gather))
         .route("/webhooks/twilio/voice/status", post(webhooks::status))
+        .route("/webhooks/twilio/voice/missed", post(callbacks::missed))
+        .route("/webhooks/twilio/voice/bridge", post(callbacks::bridge))
+        .route("/webhooks/twilio/voice/agent", post(callbacks::agent))
         .nest("/v1", api)
         .with_state(state)
 }

@@ -11,12 +11,12 @@ use crate::events::StatusReport;
 use crate::outreach::machine::CallStatus;
 use crate::provider::{signature, twiml};
 
-type Params = Vec<(String, String)>;
+pub(super) type Params = Vec<(String, String)>;
 
 /// Why a webhook is refused: 400 or 403, and a word.
-type Refusal = (StatusCode, &'static str);
+pub(super) type Refusal = (StatusCode, &'static str);
 
-fn param<'a>(params: &'a Params, name: &str) -> Option<&'a str> {
+pub(super) fn param<'a>(params: &'a Params, name: &str) -> Option<&'a str> {
     params
         .iter()
         .find(|(k, _)| k == name)
@@ -24,21 +24,42 @@ fn param<'a>(params: &'a Params, name: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
-fn reject(status: StatusCode, why: &str) -> Response {
+pub(super) fn reject(status: StatusCode, why: &str) -> Response {
     (status, why.to_string()).into_response()
 }
 
-fn xml(body: String) -> Response {
+pub(super) fn xml(body: String) -> Response {
     ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], body).into_response()
 }
 
 /// The attempt id of a correctly signed webhook, or the response that refuses it.
-fn verify(
+pub(super) fn verify(
     state: &HttpState,
     uri: &OriginalUri,
     headers: &HeaderMap,
     params: &Params,
 ) -> Result<String, Refusal> {
+    verify_signature(state, uri, headers, params)?;
+    query_value(uri, "attempt")
+        .filter(|a| !a.is_empty() && a.len() <= 64 && a.chars().all(|c| c.is_ascii_alphanumeric()))
+        .ok_or((StatusCode::BAD_REQUEST, "missing attempt"))
+}
+
+/// The value of `name` in the query string (ids only: no escapes to decode).
+pub(super) fn query_value(uri: &OriginalUri, name: &str) -> Option<String> {
+    let prefix = format!("{name}=");
+    uri.query()
+        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix(prefix.as_str())))
+        .map(String::from)
+}
+
+/// `Ok` when `X-Twilio-Signature` signs `public_url` + path + query and the parameters.
+pub(super) fn verify_signature(
+    state: &HttpState,
+    uri: &OriginalUri,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<(), Refusal> {
     let Some(token) = state.app.provider.auth_token() else {
         return Err((
             StatusCode::FORBIDDEN,
@@ -57,16 +78,14 @@ fn verify(
     if signature.is_empty() || !signature::verify(token.expose(), &url, params, signature) {
         return Err((StatusCode::FORBIDDEN, "bad signature"));
     }
-    uri.query()
-        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("attempt=")))
-        .filter(|a| !a.is_empty() && a.len() <= 64 && a.chars().all(|c| c.is_ascii_alphanumeric()))
-        .map(String::from)
-        .ok_or((StatusCode::BAD_REQUEST, "missing attempt"))
+    Ok(())
 }
 
 /// TwiML for the provider: the handler's, a polite hang-up for a call that is not ours to explain,
 /// or 503 when storage failed.
-fn twiml_or_hang_up(result: Result<Option<String>, crate::store::StoreError>) -> Response {
+pub(super) fn twiml_or_hang_up(
+    result: Result<Option<String>, crate::store::StoreError>,
+) -> Response {
     match result {
         Ok(Some(body)) => xml(body),
         Ok(None) => xml(twiml::hang_up()),
@@ -74,7 +93,7 @@ fn twiml_or_hang_up(result: Result<Option<String>, crate::store::StoreError>) ->
     }
 }
 
-fn unavailable(e: crate::store::StoreError) -> Response {
+pub(super) fn unavailable(e: crate::store::StoreError) -> Response {
     tracing::error!(error = %e, "webhook: storage failed");
     reject(StatusCode::SERVICE_UNAVAILABLE, "try again")
 }

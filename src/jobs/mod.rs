@@ -70,6 +70,10 @@ const FEED_BATCH: i64 = 500;
 
 /// Queue every planned attempt due within the horizon, once. Returns how many were queued.
 pub async fn feed_once(app: &App, queue: &Queue) -> Result<usize, String> {
+    app.db
+        .reclaim_direct(DIRECT, Utc::now() - DIRECT_STALE)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut queued = 0;
     loop {
         let due = app
@@ -113,6 +117,36 @@ async fn feed_batch(
     }
     Ok(queued)
 }
+
+/// Dial an attempt that is due now without waiting for the queue to poll (a callback). It is
+/// taken for queueing first, so the feeder leaves it alone; should this process stop before
+/// it is placed, the feeder takes it back after [`DIRECT_STALE`].
+pub fn dial_now(app: Arc<App>, attempt: String) {
+    tokio::spawn(async move {
+        let task = format!("{DIRECT}{}", ulid::Ulid::generate());
+        match app.db.take_for_queue(&attempt, &task).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                warn!(attempt, error = %e, "could not take the attempt; the queue will");
+                return;
+            }
+        }
+        match app.dial(&attempt).await {
+            Ok(outcome) => debug!(attempt, ?outcome, "dialled at once"),
+            Err(e) => {
+                warn!(attempt, error = %e, "dialling at once failed; the queue will try");
+                let _ = app.db.release_queue(&attempt).await;
+            }
+        }
+    });
+}
+
+/// The task id prefix of attempts dialled at once, outside the queue.
+pub const DIRECT: &str = "now-";
+/// An attempt taken for dialling at once and still planned this long after its instant was
+/// lost (its process stopped): the feeder queues it again. Claiming keeps it to one call.
+const DIRECT_STALE: TimeDelta = TimeDelta::minutes(5);
 
 /// Feed the queue every second until `stop` turns true.
 pub async fn feed(app: Arc<App>, queue: Queue, mut stop: watch::Receiver<bool>) {

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::Outcome;
+use crate::campaign::Connect;
 
 /// A call's status as the provider reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -183,6 +184,61 @@ pub fn after_reminder_call(
     }
 }
 
+/// What a callback's final call status leads to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterCallback {
+    Finish(Outcome, Option<FollowupReason>),
+    /// Try the patient again, by the campaign's gaps.
+    Retry,
+    /// Agent first, and the clinic line did not answer: the patient's phone never rang, so this
+    /// is no patient attempt; ring the clinic again shortly.
+    ClinicUnavailable,
+}
+
+/// A callback call ended with `status`. `bridge` is the `<Dial>` leg's status (the patient when
+/// agent first, the clinic line when patient first; `voicemail` when staff said so).
+pub fn after_callback_call(
+    connect: Connect,
+    status: CallStatus,
+    answerer: Option<Answerer>,
+    bridge: Option<&str>,
+) -> AfterCallback {
+    let bridged = matches!(bridge, Some("completed" | "answered"));
+    match connect {
+        Connect::AgentFirst => match status {
+            CallStatus::Completed if bridged => AfterCallback::Finish(Outcome::Connected, None),
+            CallStatus::Completed => AfterCallback::Retry,
+            _ => AfterCallback::ClinicUnavailable,
+        },
+        Connect::PatientFirst => match (status, answerer) {
+            (CallStatus::Completed, Some(Answerer::Machine)) => AfterCallback::Retry,
+            (CallStatus::Completed, _) if bridged => {
+                AfterCallback::Finish(Outcome::Connected, None)
+            }
+            // The patient answered, and the clinic line did not: staff must call them.
+            (CallStatus::Completed, Some(Answerer::Human)) => {
+                AfterCallback::Finish(Outcome::Reached, Some(FollowupReason::CallbackNotConnected))
+            }
+            _ => AfterCallback::Retry,
+        },
+    }
+}
+
+/// How a callback ends when the planner has no attempt left: `voicemail_left` if a message was
+/// left, and staff always hear of a callback that never connected.
+pub fn callback_end(outcome: Outcome, voicemail_left: bool) -> (Outcome, Option<FollowupReason>) {
+    match outcome {
+        Outcome::Unreachable if voicemail_left => (
+            Outcome::VoicemailLeft,
+            Some(FollowupReason::CallbackNotConnected),
+        ),
+        Outcome::Unreachable | Outcome::Expired => {
+            (outcome, Some(FollowupReason::CallbackNotConnected))
+        }
+        o => (o, followup_for_end(o)),
+    }
+}
+
 /// The end the planner chose, with the follow-up staff need.
 pub fn followup_for_end(outcome: Outcome) -> Option<FollowupReason> {
     match outcome {
@@ -258,5 +314,69 @@ mod tests {
             Answerer::Machine
         );
         assert_eq!(Answerer::parse(Some("unknown")), Answerer::Human);
+    }
+
+    #[test]
+    fn an_agent_first_callback_connects_only_when_the_patient_leg_completes() {
+        use CallStatus::*;
+        let a = Connect::AgentFirst;
+        assert_eq!(
+            after_callback_call(a, Completed, None, Some("completed")),
+            AfterCallback::Finish(Outcome::Connected, None)
+        );
+        assert_eq!(
+            after_callback_call(a, Completed, None, Some("no-answer")),
+            AfterCallback::Retry
+        );
+        assert_eq!(
+            after_callback_call(a, Completed, None, Some("voicemail")),
+            AfterCallback::Retry
+        );
+        for clinic in [NoAnswer, Busy, Failed, Canceled] {
+            assert_eq!(
+                after_callback_call(a, clinic, None, None),
+                AfterCallback::ClinicUnavailable
+            );
+        }
+    }
+
+    #[test]
+    fn a_patient_first_callback_the_clinic_misses_goes_to_staff() {
+        use CallStatus::*;
+        let p = Connect::PatientFirst;
+        let human = Some(Answerer::Human);
+        assert_eq!(
+            after_callback_call(p, Completed, human, Some("completed")),
+            AfterCallback::Finish(Outcome::Connected, None)
+        );
+        assert_eq!(
+            after_callback_call(p, Completed, human, Some("no-answer")),
+            AfterCallback::Finish(Outcome::Reached, Some(FollowupReason::CallbackNotConnected))
+        );
+        assert_eq!(
+            after_callback_call(p, Completed, Some(Answerer::Machine), None),
+            AfterCallback::Retry
+        );
+        assert_eq!(
+            after_callback_call(p, NoAnswer, None, None),
+            AfterCallback::Retry
+        );
+    }
+
+    #[test]
+    fn a_callback_that_never_connected_always_reaches_staff() {
+        let cnc = Some(FollowupReason::CallbackNotConnected);
+        assert_eq!(
+            callback_end(Outcome::Unreachable, true),
+            (Outcome::VoicemailLeft, cnc)
+        );
+        assert_eq!(
+            callback_end(Outcome::Unreachable, false),
+            (Outcome::Unreachable, cnc)
+        );
+        assert_eq!(
+            callback_end(Outcome::Expired, false),
+            (Outcome::Expired, cnc)
+        );
     }
 }

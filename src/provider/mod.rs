@@ -22,6 +22,8 @@ pub struct CallRequest {
     pub status_url: String,
     /// Seconds to let it ring.
     pub ring_timeout_s: u32,
+    /// Ask the provider whether a person or a machine answered (not for a clinic's own line).
+    pub detect_machine: bool,
 }
 
 /// What happened to a call request, in terms of what ringback must do next.

@@ -80,9 +80,11 @@ impl TwilioClient {
             ("Method", "POST".to_string()),
             ("StatusCallback", req.status_url.clone()),
             ("StatusCallbackMethod", "POST".to_string()),
-            ("MachineDetection", "DetectMessageEnd".to_string()),
             ("Timeout", req.ring_timeout_s.to_string()),
         ];
+        if req.detect_machine {
+            form.push(("MachineDetection", "DetectMessageEnd".to_string()));
+        }
         form.extend(
             STATUS_EVENTS
                 .iter()

@@ -73,6 +73,44 @@ pub fn say_and_dial(text: &str, language: &str, number: &str, caller_id: &str) -
     ))
 }
 
+/// A callback: say `text`, then connect the call to `number`; the `<Dial>` result goes to
+/// `action`. `answer_on_bridge`: the caller hears ringing until the other side answers.
+pub fn bridge(
+    text: &str,
+    language: &str,
+    number: &str,
+    caller_id: &str,
+    answer_on_bridge: bool,
+    action: &str,
+) -> String {
+    document(&format!(
+        "{}<Dial callerId=\"{}\" answerOnBridge=\"{}\" timeout=\"25\" timeLimit=\"1800\" action=\"{}\" method=\"POST\"><Number>{}</Number></Dial>",
+        say(text, language),
+        escape(caller_id),
+        answer_on_bridge,
+        escape(action),
+        escape(number)
+    ))
+}
+
+/// After a bridged callback, ask staff for one key (posted to `action`), then hang up.
+pub fn ask_agent(text: &str, language: &str, action: &str) -> String {
+    document(&format!(
+        "<Gather numDigits=\"1\" timeout=\"5\" action=\"{}\" method=\"POST\">{}</Gather><Hangup/>",
+        escape(action),
+        say(text, language)
+    ))
+}
+
+/// Say `text`, then record a message of up to two minutes; the recording goes to `action`.
+pub fn leave_message(text: &str, language: &str, action: &str) -> String {
+    document(&format!(
+        "{}<Record maxLength=\"120\" playBeep=\"true\" action=\"{}\" method=\"POST\"/><Hangup/>",
+        say(text, language),
+        escape(action)
+    ))
+}
+
 /// Nothing to do on this call.
 pub fn hang_up() -> String {
     document("<Hangup/>")
@@ -89,6 +127,21 @@ mod tests {
         assert!(xml.contains("<Say language=\"ca-ES\">Hola &lt;Anna&gt; &amp; co</Say>"));
         assert!(xml.contains("action=\"https://x/g?attempt=1&amp;b=2\""));
         assert!(xml.ends_with("<Hangup/></Response>"));
+    }
+
+    #[test]
+    fn a_bridge_dials_one_number_and_reports_to_its_action() {
+        let xml = bridge(
+            "Callback for Anna",
+            "ca",
+            "+34612345678",
+            "+34930000000",
+            true,
+            "https://x/b?attempt=1",
+        );
+        assert!(xml.contains("<Dial callerId=\"+34930000000\" answerOnBridge=\"true\""));
+        assert!(xml.contains("action=\"https://x/b?attempt=1\""));
+        assert!(xml.contains("<Number>+34612345678</Number></Dial>"));
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! Storage: one API over SQLite (the default, nothing to install) and PostgreSQL (scale-out),
 //! picked by the URL scheme. The tables are the truth; the queue only wakes things up.
 
+mod callbacks;
 mod import;
 mod outreach;
 mod report;
 mod sqlite_bulk;
 
-pub use outreach::AttemptContext;
+pub use callbacks::{FirstStep, KnownCaller, NewCallback, OpenCallback};
+pub use outreach::{AttemptContext, Claim, Limits};
 pub use report::{AttemptView, Followup, KpiFacts, OutreachView};
 
 use std::str::FromStr;
@@ -115,6 +117,25 @@ impl Db {
 
     pub async fn close(&self) {
         on_pool!(self, pool => pool.close().await)
+    }
+}
+
+/// How a transaction that writes begins: SQLite takes the write lock at once, since a transaction
+/// that reads first and writes later fails with "database is locked" when another writer came
+/// in between; PostgreSQL needs nothing special.
+pub(crate) trait BeginWrite {
+    fn write_begin(&self) -> &'static str;
+}
+
+impl BeginWrite for SqlitePool {
+    fn write_begin(&self) -> &'static str {
+        "BEGIN IMMEDIATE"
+    }
+}
+
+impl BeginWrite for PgPool {
+    fn write_begin(&self) -> &'static str {
+        "BEGIN"
     }
 }
 

@@ -4,7 +4,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::Row;
 
-use super::{Db, StoreError, instant, millis, new_id, on_pool};
+use super::{BeginWrite, Db, StoreError, instant, millis, new_id, on_pool};
 use crate::outreach::machine::FollowupReason;
 use crate::outreach::{Channel, Outcome};
 use crate::plan::{Past, Slot};
@@ -41,11 +41,36 @@ pub struct AttemptContext {
     /// The number's contacts in every other outreach, for the caps.
     pub others: Vec<DateTime<Utc>>,
     pub opted_out: bool,
+    /// Callbacks: the `<Dial>` leg's status (`completed`, `no-answer` …, or `voicemail`).
+    pub bridge_status: Option<String>,
+    /// Callbacks: whether an earlier attempt of this outreach already left a voicemail.
+    pub voicemail_before: bool,
+}
+
+/// Live-call limits a claim must fit in.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Limits<'a> {
+    /// Calls being dialled or live, every campaign (one provider account).
+    pub lines: Option<i64>,
+    /// Callbacks of this campaign in flight (staff free for them).
+    pub agents: Option<(&'a str, i64)>,
+}
+
+/// What a claim found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// Taken: this worker places it.
+    Taken,
+    /// No longer planned (another worker took it, or it was withdrawn).
+    Gone,
+    /// Still planned, but the limits are full now.
+    Full,
 }
 
 const CONTEXT_SQL: &str = "SELECT t.id, t.outreach_id, t.seq, t.channel, t.phone, t.status, t.due_at, t.provider_id,
         t.answered_by, t.digits, t.call_status, t.status_rank, o.campaign, o.kind, o.state, o.timezone, o.language,
-        o.opens_at, o.deadline, a.starts_at, a.provider, a.location, p.first_name, p.last_name
+        o.opens_at, o.deadline, a.starts_at, a.provider, a.location, p.first_name, p.last_name,
+        t.bridge_status
     FROM attempts t JOIN outreach o ON o.id = t.outreach_id JOIN patients p ON p.id = o.patient_id
     LEFT JOIN appointments a ON a.id = o.appointment_id
     WHERE t.id = $1";
@@ -90,10 +115,12 @@ impl Db {
                 history: vec![],
                 others: vec![],
                 opted_out: false,
+                bridge_status: r.try_get(24)?,
+                voicemail_before: false,
             };
             let history: Vec<(i64, String)> = sqlx::query_as(
                 "SELECT COALESCE(placed_at, due_at), channel FROM attempts
-                 WHERE outreach_id = $1 AND id <> $2 AND status IN ('dialing', 'live', 'done') ORDER BY seq",
+                 WHERE outreach_id = $1 AND id <> $2 AND status IN ('dialing', 'live', 'done') AND counted = 1 ORDER BY seq",
             )
             .bind(&ctx.outreach_id).bind(id)
             .fetch_all(pool).await?;
@@ -103,7 +130,7 @@ impl Db {
                 .collect();
             let others: Vec<(i64,)> = sqlx::query_as(
                 "SELECT COALESCE(placed_at, due_at) FROM attempts
-                 WHERE phone = $1 AND outreach_id <> $2 AND status <> 'withdrawn' AND due_at >= $3",
+                 WHERE phone = $1 AND outreach_id <> $2 AND status <> 'withdrawn' AND counted = 1 AND due_at >= $3",
             )
             .bind(&ctx.phone).bind(&ctx.outreach_id).bind(since)
             .fetch_all(pool).await?;
@@ -111,17 +138,81 @@ impl Db {
             let opted: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM optouts WHERE phone = $1")
                 .bind(&ctx.phone).fetch_one(pool).await?;
             ctx.opted_out = opted > 0;
+            if ctx.kind == "callback" {
+                let left: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM attempts WHERE outreach_id = $1 AND id <> $2
+                     AND (bridge_status = 'voicemail' OR (answered_by LIKE 'machine%' AND status = 'done'))",
+                ).bind(&ctx.outreach_id).bind(id).fetch_one(pool).await?;
+                ctx.voicemail_before = left > 0;
+            }
             Ok(Some(ctx))
         })
     }
 
-    /// `planned → dialing`, once: `false` when someone else took it (or it is no longer planned).
-    pub async fn claim_attempt(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    /// `planned → dialing`, once, and only within `limits` (checked in the same step, so two
+    /// workers never both take the last free line).
+    pub async fn claim_attempt(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+        limits: &Limits<'_>,
+    ) -> Result<Claim, StoreError> {
+        const CLAIM: &str = "UPDATE attempts SET status = 'dialing', placed_at = $2, updated_at = $2
+             WHERE id = $1 AND status = 'planned'
+               AND ($3 IS NULL OR (SELECT COUNT(*) FROM attempts WHERE channel = 'voice' AND status IN ('dialing', 'live')) < $3)
+               AND ($4 IS NULL OR (SELECT COUNT(*) FROM attempts l JOIN outreach o ON o.id = l.outreach_id
+                                   WHERE l.channel = 'voice' AND l.status IN ('dialing', 'live') AND o.campaign = $4) < $5)";
         let now = millis(now);
-        let done = on_pool!(self, pool => sqlx::query(
-            "UPDATE attempts SET status = 'dialing', placed_at = $2, updated_at = $2 WHERE id = $1 AND status = 'planned'",
-        ).bind(id).bind(now).execute(pool).await?.rows_affected());
-        Ok(done == 1)
+        let (campaign, agents) = limits
+            .agents
+            .map_or((None, None), |(c, n)| (Some(c), Some(n)));
+        let limited = limits.lines.is_some() || campaign.is_some();
+        let taken = match self {
+            // One statement holds SQLite's write lock from its first step: the counts and the
+            // update are one atomic step.
+            Db::Sqlite(pool) => {
+                sqlx::query(CLAIM)
+                    .bind(id)
+                    .bind(now)
+                    .bind(limits.lines)
+                    .bind(campaign)
+                    .bind(agents)
+                    .execute(pool)
+                    .await?
+                    .rows_affected()
+                    == 1
+            }
+            // PostgreSQL: claims under limits take turns (a transaction-scoped advisory lock),
+            // so each one counts the lines the one before it took.
+            Db::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                if limited {
+                    sqlx::query("SELECT pg_advisory_xact_lock(7262)")
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let n = sqlx::query(CLAIM)
+                    .bind(id)
+                    .bind(now)
+                    .bind(limits.lines)
+                    .bind(campaign)
+                    .bind(agents)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                tx.commit().await?;
+                n == 1
+            }
+        };
+        if taken {
+            return Ok(Claim::Taken);
+        }
+        let status: Option<String> = on_pool!(self, pool => sqlx::query_scalar("SELECT status FROM attempts WHERE id = $1")
+            .bind(id).fetch_optional(pool).await?);
+        Ok(match status.as_deref() {
+            Some("planned") if limited => Claim::Full,
+            _ => Claim::Gone,
+        })
     }
 
     /// The provider took the call.
@@ -212,7 +303,7 @@ impl Db {
     ) -> Result<bool, StoreError> {
         let now = millis(now);
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_with(pool.write_begin()).await?;
             let ended = sqlx::query(
                 "UPDATE outreach SET state = 'finished', outcome = $2, outcome_at = $3, updated_at = $3 WHERE id = $1 AND state = 'active'",
             ).bind(outreach_id).bind(outcome.name()).bind(now).execute(&mut *tx).await?.rows_affected() == 1;
@@ -303,7 +394,7 @@ impl Db {
     ) -> Result<u64, StoreError> {
         let now = millis(now);
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_with(pool.write_begin()).await?;
             sqlx::query("INSERT INTO optouts (phone, source, created_at) VALUES ($1, $2, $3) ON CONFLICT (phone) DO NOTHING")
                 .bind(phone).bind(source).bind(now).execute(&mut *tx).await?;
             let withdrawn = sqlx::query(
@@ -337,6 +428,18 @@ impl Db {
             "UPDATE attempts SET task_id = $2 WHERE id = $1 AND task_id IS NULL AND status = 'planned'",
         ).bind(id).bind(task_id).execute(pool).await?.rows_affected());
         Ok(done == 1)
+    }
+
+    /// Attempts taken for dialling at once (task id `prefix…`) and still planned though due
+    /// before `before`: their process stopped; let the feeder queue them.
+    pub async fn reclaim_direct(
+        &self,
+        prefix: &str,
+        before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        Ok(on_pool!(self, pool => sqlx::query(
+            "UPDATE attempts SET task_id = NULL WHERE status = 'planned' AND task_id LIKE $1 AND due_at < $2",
+        ).bind(format!("{prefix}%")).bind(millis(before)).execute(pool).await?.rows_affected()))
     }
 
     /// Give back the right to queue `id` when pushing its job failed.

@@ -235,7 +235,9 @@ impl Db {
             let outreach = sqlx::query_as(
                 "SELECT o.kind, o.state, o.outcome, o.created_at,
                         (SELECT MIN(placed_at) FROM attempts t WHERE t.outreach_id = o.id),
-                        (SELECT MIN(answered_at) FROM attempts t WHERE t.outreach_id = o.id AND t.answered_by = 'human')
+                        (SELECT MIN(CASE WHEN t.bridged_at IS NOT NULL THEN t.bridged_at
+                                         WHEN t.answered_by = 'human' THEN t.answered_at END)
+                         FROM attempts t WHERE t.outreach_id = o.id)
                  FROM outreach o WHERE o.campaign = $1",
             ).bind(campaign).fetch_all(pool).await?;
             let attempts = sqlx::query_as(

@@ -41,6 +41,8 @@ pub struct Log {
     pub accepted_at: Vec<std::time::Instant>,
     /// Each webhook delivery: path, HTTP status, body.
     pub webhooks: Vec<(String, u16, String)>,
+    /// Numbers a `<Dial>` connected a call to.
+    pub dialed: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -153,7 +155,30 @@ impl FakeTwilio {
                     ("To", to.as_str()),
                     ("CallStatus", "in-progress"),
                 ];
-                let (_, twiml) = self.post(&answer_url, &answered).await;
+                let (_, mut twiml) = self.post(&answer_url, &answered).await;
+                // A `<Dial>`: the dialled number's script decides how the bridge ends.
+                if let Some((action, number)) = dial_action(&twiml) {
+                    let other = self.scripts.lock().unwrap().get(&number).cloned();
+                    let (status, duration) = match other {
+                        Some(Script::Human(_)) | Some(Script::Machine) => ("completed", "30"),
+                        Some(Script::Busy) => ("busy", "0"),
+                        Some(Script::Refuse(..)) => ("failed", "0"),
+                        _ => ("no-answer", "0"),
+                    };
+                    self.log.lock().unwrap().dialed.push(number.clone());
+                    twiml = self
+                        .post(
+                            &action,
+                            &[
+                                ("CallSid", sid.as_str()),
+                                ("DialCallStatus", status),
+                                ("DialCallDuration", duration),
+                                ("To", to.as_str()),
+                            ],
+                        )
+                        .await
+                        .1;
+                }
                 if let (Some(d), Some(action)) = (digits, gather_action(&twiml)) {
                     self.post(
                         &action,
@@ -188,6 +213,18 @@ impl FakeTwilio {
         send(done).await;
         send(status("ringing", "1")).await;
     }
+}
+
+/// The `action` and `<Number>` of the first `<Dial>` in a TwiML document.
+pub fn dial_action(twiml: &str) -> Option<(String, String)> {
+    let start = twiml.find("<Dial")?;
+    let rest = &twiml[start..];
+    let at = rest.find("action=\"")? + 8;
+    let end = rest[at..].find('"')?;
+    let action = rest[at..at + end].replace("&amp;", "&");
+    let n = rest.find("<Number>")? + 8;
+    let n_end = rest[n..].find('<')?;
+    Some((action, rest[n..n + n_end].to_string()))
 }
 
 /// The `action` of the first `<Gather>` in a TwiML document.

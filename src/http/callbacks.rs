@@ -1,0 +1,333 @@
+//! Callback requests over HTTP: `POST /v1/callbacks` (web forms, other phone systems) and the
+//! clinic number's missed-call webhook; and the two webhooks of a bridged callback call.
+
+use axum::Form;
+use axum::body::Bytes;
+use axum::extract::{OriginalUri, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::json;
+use tracing::warn;
+
+use super::webhooks::{
+    Params, param, query_value, reject, twiml_or_hang_up, unavailable, verify, verify_signature,
+    xml,
+};
+use super::{ApiError, HttpState};
+use crate::callbacks::{Accepted, CallbackError, CallbackRequest, Source, is_withheld};
+use crate::campaign::Campaign;
+use crate::provider::twiml;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CallbackBody {
+    phone: Option<String>,
+    name: Option<String>,
+    source: Option<String>,
+    campaign: Option<String>,
+    note: Option<String>,
+}
+
+/// `POST /v1/callbacks`: 202 with a new callback, 200 when merged into the open one.
+pub async fn request(State(state): State<HttpState>, body: Bytes) -> Result<Response, ApiError> {
+    let unprocessable = |message: String, field: &str| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message, Some(field))
+    };
+    let body: CallbackBody = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("body is not a callback request: {e}"),
+            None,
+        )
+    })?;
+    let Some(phone) = body.phone.filter(|p| !p.trim().is_empty()) else {
+        return Err(unprocessable("phone is required".into(), "phone"));
+    };
+    let source = match body.source.as_deref() {
+        None => Source::Api,
+        Some(s) => Source::parse(s).ok_or_else(|| {
+            unprocessable(
+                "source is missed_call, voicemail, web_form or api".into(),
+                "source",
+            )
+        })?,
+    };
+    let app = &state.app;
+    let campaign = app
+        .callback_campaign(body.campaign.as_deref(), None)
+        .map_err(refused)?;
+    let req = CallbackRequest {
+        phone,
+        name: body.name,
+        source,
+        note: body.note,
+        recording_url: None,
+        same_call: false,
+    };
+    let accepted = app
+        .request_callback(campaign, &req, Utc::now())
+        .await
+        .map_err(refused)?;
+    let status = if accepted.merged {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    let body = json!({
+        "id": accepted.id,
+        "status": accepted.status,
+        "first_attempt_at": accepted.first_attempt_at,
+    });
+    dispatch(&state, &accepted);
+    Ok((status, axum::Json(body)).into_response())
+}
+
+/// A callback due now is dialled at once, not at the queue's next poll.
+fn dispatch(state: &HttpState, accepted: &Accepted) {
+    if let Some(attempt) = &accepted.due_now {
+        crate::jobs::dial_now(state.app.clone(), attempt.clone());
+    }
+}
+
+fn refused(e: CallbackError) -> ApiError {
+    match e {
+        CallbackError::Invalid { field, message } => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message, Some(field))
+        }
+        CallbackError::Phone(e) => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("phone: {e}"),
+            Some("phone"),
+        ),
+        CallbackError::Store(e) => e.into(),
+    }
+}
+
+/// `POST /webhooks/twilio/voice/missed[?campaign=ID]`: the clinic number's `<Dial action>`,
+/// status callback or `<Record action>`. A missed call (or a voicemail) becomes a callback to
+/// `From`; an answered one withdraws that number's open callback.
+pub async fn missed(
+    State(state): State<HttpState>,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    Form(params): Form<Params>,
+) -> Response {
+    if let Err((status, why)) = verify_signature(&state, &uri, &headers, &params) {
+        return reject(status, why);
+    }
+    let app = &state.app;
+    let Some(from) = params
+        .iter()
+        .find(|(k, _)| k == "From")
+        .map(|(_, v)| v.as_str())
+    else {
+        return reject(StatusCode::BAD_REQUEST, "missing From");
+    };
+    if from.len() > 64 {
+        return reject(StatusCode::BAD_REQUEST, "From is too long");
+    }
+    if from.trim_start().to_ascii_lowercase().starts_with("sip:") || from.contains('@') {
+        return reject(
+            StatusCode::BAD_REQUEST,
+            "From is a SIP address: ringback calls back phone numbers only",
+        );
+    }
+    let recording = param(&params, "RecordingUrl");
+    let status = param(&params, "DialCallStatus").or_else(|| param(&params, "CallStatus"));
+    if recording.is_none() && status.is_none() {
+        return reject(
+            StatusCode::BAD_REQUEST,
+            "missing DialCallStatus or CallStatus",
+        );
+    }
+    if recording.is_some_and(|r| r.len() > 1000 || !r.starts_with("http")) {
+        return reject(StatusCode::BAD_REQUEST, "RecordingUrl is not a URL");
+    }
+    let campaign_id = query_value(&uri, "campaign");
+    let campaign = match app.callback_campaign(campaign_id.as_deref(), param(&params, "To")) {
+        Ok(c) => c,
+        Err(e) => {
+            warn!(error = %e, "missed-call webhook: no campaign to call back in");
+            return reject(
+                StatusCode::BAD_REQUEST,
+                "no callback campaign for this call",
+            );
+        }
+    };
+    let call = param(&params, "CallSid").unwrap_or("-");
+    let now = Utc::now();
+    let words = missed_words(&campaign.default_language);
+    let lang = campaign.default_language.as_str();
+    let missed = match status {
+        _ if recording.is_some() => true,
+        Some("no-answer" | "busy" | "failed" | "canceled") => true,
+        Some("completed" | "answered" | "in-progress") => false,
+        // `queued`, `ringing` … say nothing yet about the call.
+        Some(_) => return xml(twiml::hang_up()),
+        None => return reject(StatusCode::BAD_REQUEST, "unknown call status"),
+    };
+    // One inbound call has one fate: its first report decides (a status callback after the
+    // `<Dial action>` changes nothing); its voicemail may still follow and is merged.
+    let first_report = match app.db.first_delivery(&format!("inbound:{call}"), now).await {
+        Ok(first) => first,
+        Err(e) => return unavailable(e),
+    };
+    if !missed {
+        if first_report
+            && let Ok(phone) = crate::phone::Phone::parse(from, Some(campaign.country))
+            && let Err(e) = app
+                .db
+                .withdraw_callback(&campaign.id, phone.as_str(), now)
+                .await
+        {
+            return unavailable(e);
+        }
+        return xml(twiml::hang_up());
+    }
+    let source = if recording.is_some() {
+        match app
+            .db
+            .first_delivery(&format!("inbound-recording:{call}"), now)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => return xml(twiml::say_and_hang_up(words.thanks, lang)),
+            Err(e) => return unavailable(e),
+        }
+        Source::Voicemail
+    } else if !first_report {
+        return xml(twiml::hang_up());
+    } else {
+        Source::MissedCall
+    };
+    if is_withheld(from) {
+        return match app.uncallable_caller(campaign, from, source, now).await {
+            Ok(_) => xml(twiml::say_and_hang_up(words.sorry, lang)),
+            Err(e) => unavailable(e),
+        };
+    }
+    let req = CallbackRequest {
+        phone: from.to_string(),
+        name: None,
+        source,
+        note: None,
+        recording_url: recording.map(String::from),
+        same_call: source == Source::Voicemail && !first_report,
+    };
+    match app.request_callback(campaign, &req, now).await {
+        Ok(accepted) => {
+            dispatch(&state, &accepted);
+            xml(answer_caller(
+                &state,
+                campaign,
+                &accepted,
+                source,
+                param(&params, "DialCallStatus").is_some(),
+            ))
+        }
+        Err(CallbackError::Phone(_)) => {
+            match app.uncallable_caller(campaign, from, source, now).await {
+                Ok(_) => xml(twiml::say_and_hang_up(words.sorry, lang)),
+                Err(e) => unavailable(e),
+            }
+        }
+        Err(CallbackError::Invalid { message, .. }) => {
+            warn!(%message, "missed-call webhook refused");
+            reject(StatusCode::BAD_REQUEST, "refused")
+        }
+        Err(CallbackError::Store(e)) => unavailable(e),
+    }
+}
+
+/// What the caller hears: on a `<Dial action>` the caller is still on the line, so they are told
+/// they will be called back and may leave a message.
+fn answer_caller(
+    state: &HttpState,
+    campaign: &Campaign,
+    accepted: &Accepted,
+    source: Source,
+    on_the_line: bool,
+) -> String {
+    let lang = campaign.default_language.as_str();
+    let words = missed_words(lang);
+    if source == Source::Voicemail {
+        return twiml::say_and_hang_up(words.thanks, lang);
+    }
+    if accepted.status == "opted_out" || !on_the_line {
+        return twiml::say_and_hang_up(words.sorry, lang);
+    }
+    let record_url = format!(
+        "{}/webhooks/twilio/voice/missed?campaign={}",
+        state.app.public_url, campaign.id
+    );
+    twiml::leave_message(words.will_call_back, lang, &record_url)
+}
+
+struct MissedWords {
+    will_call_back: &'static str,
+    sorry: &'static str,
+    thanks: &'static str,
+}
+
+fn missed_words(lang: &str) -> MissedWords {
+    match lang.split('-').next().unwrap_or_default() {
+        "ca" => MissedWords {
+            will_call_back: "Ara no us podem atendre. Us tornarem la trucada aviat. Si voleu, deixeu un missatge després del senyal.",
+            sorry: "Ara no us podem atendre. Torneu a trucar més tard, si us plau.",
+            thanks: "Gràcies. Us tornarem la trucada aviat.",
+        },
+        "es" => MissedWords {
+            will_call_back: "Ahora no podemos atenderle. Le devolveremos la llamada pronto. Si quiere, deje un mensaje después de la señal.",
+            sorry: "Ahora no podemos atenderle. Vuelva a llamar más tarde, por favor.",
+            thanks: "Gracias. Le devolveremos la llamada pronto.",
+        },
+        _ => MissedWords {
+            will_call_back: "Sorry we cannot take your call right now. We will call you back soon. You may leave a message after the tone.",
+            sorry: "Sorry we cannot take your call right now. Please call again later.",
+            thanks: "Thank you. We will call you back soon.",
+        },
+    }
+}
+
+/// `POST /webhooks/twilio/voice/bridge?attempt=ID`: the `<Dial>` of a callback ended.
+pub async fn bridge(
+    State(state): State<HttpState>,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    Form(params): Form<Params>,
+) -> Response {
+    let attempt = match verify(&state, &uri, &headers, &params) {
+        Ok(a) => a,
+        Err((status, why)) => return reject(status, why),
+    };
+    let Some(status) = param(&params, "DialCallStatus").filter(|s| {
+        matches!(
+            *s,
+            "completed" | "answered" | "busy" | "no-answer" | "failed" | "canceled"
+        )
+    }) else {
+        return reject(StatusCode::BAD_REQUEST, "missing or unknown DialCallStatus");
+    };
+    let duration = param(&params, "DialCallDuration").and_then(|d| d.parse::<i64>().ok());
+    twiml_or_hang_up(state.app.on_bridge(&attempt, status, duration).await)
+}
+
+/// `POST /webhooks/twilio/voice/agent?attempt=ID`: staff pressed a key after a callback.
+pub async fn agent(
+    State(state): State<HttpState>,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    Form(params): Form<Params>,
+) -> Response {
+    let attempt = match verify(&state, &uri, &headers, &params) {
+        Ok(a) => a,
+        Err((status, why)) => return reject(status, why),
+    };
+    let digits = param(&params, "Digits").unwrap_or_default();
+    if digits.len() > 8 {
+        return reject(StatusCode::BAD_REQUEST, "bad Digits");
+    }
+    twiml_or_hang_up(state.app.on_agent_key(&attempt, digits).await)
+}
