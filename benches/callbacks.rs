@@ -1,0 +1,190 @@
+//! Missed call → callback benchmark: 1,000 signed missed-call webhooks posted to the real server
+//! (SQLite file, real worker), each answered by a `POST …/Calls.json` at a Twilio-compatible fake
+//! on loopback. Measured per number: from the moment its webhook is sent to the moment its call
+//! request arrives. The pace is set out of the way (1,000 calls/s, 1,000 lines and agents), and
+//! webhooks are sent at 50/s, as a busy clinic's bursts of missed calls would never reach.
+//! Run: `cargo bench --bench callbacks`. N=… sets the number of callbacks, RATE=… the webhooks/s.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{Form, State};
+use axum::routing::post;
+use chrono::Utc;
+use ringback::app::App;
+use ringback::campaign::load_dir;
+use ringback::config::Secret;
+use ringback::provider::Provider;
+use ringback::provider::twilio::TwilioClient;
+use ringback::store::Db;
+use tokio::sync::watch;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const TOKEN: &str = "bench-token";
+const CLINIC: &str = "+34930000001";
+
+/// When each number's call request arrived.
+type Arrivals = Arc<Mutex<HashMap<String, Instant>>>;
+
+async fn calls(
+    State(arrivals): State<Arrivals>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> (axum::http::StatusCode, String) {
+    let now = Instant::now();
+    let to = form
+        .iter()
+        .find(|(k, _)| k == "To")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let n = {
+        let mut a = arrivals.lock().unwrap();
+        a.entry(to).or_insert(now);
+        a.len()
+    };
+    (
+        axum::http::StatusCode::CREATED,
+        format!("{{\"sid\":\"CA{n:032}\"}}"),
+    )
+}
+
+fn campaign() -> String {
+    let zone = [
+        "Europe/Madrid",
+        "America/New_York",
+        "America/Los_Angeles",
+        "Asia/Tokyo",
+        "Asia/Kolkata",
+        "Pacific/Auckland",
+        "Europe/London",
+        "Asia/Dubai",
+    ]
+    .iter()
+    .map(|z| z.parse::<chrono_tz::Tz>().unwrap())
+    .find(|z| (9 * 60..18 * 60).contains(&ringback::plan::calendar::local_minute(*z, Utc::now())))
+    .unwrap_or(chrono_tz::Europe::Madrid);
+    format!(
+        "name = \"Bench callbacks\"\nclinic = \"C\"\nkind = \"callback\"\ntimezone = \"{zone}\"\ncountry = \"ES\"\n\
+         caller_id = \"+34930000000\"\nclinic_phone = \"{CLINIC}\"\ndefault_language = \"en\"\n\
+         [window]\nmon-sun = \"08:00-21:00\"\n[callback]\nconnect = \"patient_first\"\nagents = 1000\nexpire_after = \"3d\"\n\
+         [retry]\nmax_calls = 3\ngaps = [\"1h\"]\nmax_calls_per_day = 3\nmax_calls_per_week = 6\n\
+         [pacing]\ncalls_per_second = 1000\nburst = 1\nmax_concurrent_calls = 10000\n\
+         [messages.en]\nvoice = \"Hi {{first_name}}\"\nvoicemail = \"Call {{clinic_phone}}\"\n"
+    )
+}
+
+#[tokio::main]
+async fn main() {
+    let n: usize = std::env::var("N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000);
+    let rate: f64 = std::env::var("RATE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50.0);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("campaigns")).unwrap();
+    std::fs::write(dir.path().join("campaigns/bench.toml"), campaign()).unwrap();
+    let catalog = load_dir(&dir.path().join("campaigns")).unwrap();
+    assert!(catalog.errors.is_empty(), "{:?}", catalog.errors);
+    let db = Db::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("bench.db").display()
+    ))
+    .await
+    .unwrap();
+    db.migrate().await.unwrap();
+
+    let arrivals: Arrivals = Default::default();
+    let fake = Router::new()
+        .route("/2010-04-01/Accounts/{sid}/Calls.json", post(calls))
+        .with_state(arrivals.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let fake_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, fake).await.unwrap() });
+
+    let client = TwilioClient::new(
+        &fake_url,
+        "ACbench",
+        Secret::new(TOKEN),
+        Duration::from_secs(5),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let public = format!("http://{}", listener.local_addr().unwrap());
+    let app = Arc::new(App::new(db, catalog, Provider::Twilio(client), &public));
+    let state = ringback::http::HttpState {
+        app: app.clone(),
+        api_tokens: Arc::new(vec![]),
+    };
+    tokio::spawn(async move {
+        axum::serve(listener, ringback::http::router(state))
+            .await
+            .unwrap()
+    });
+    let (stop, stop_rx) = watch::channel(false);
+    let worker = tokio::spawn(ringback::jobs::run(app, 32, stop_rx));
+
+    let http = reqwest::Client::new();
+    let url = format!("{public}/webhooks/twilio/voice/missed");
+    let sent: Arc<Mutex<HashMap<String, Instant>>> = Default::default();
+    let spacing = Duration::from_secs_f64(1.0 / rate);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let from = format!("+3461{:07}", 1_000_000 + i);
+        let params = vec![
+            ("CallSid".to_string(), format!("CAin{i:030}")),
+            ("From".to_string(), from.clone()),
+            ("To".to_string(), CLINIC.to_string()),
+            ("DialCallStatus".to_string(), "no-answer".to_string()),
+        ];
+        let signature = ringback::provider::signature::sign(TOKEN, &url, &params);
+        let (http, url, sent) = (http.clone(), url.clone(), sent.clone());
+        tokio::time::sleep_until((started + spacing * i as u32).into()).await;
+        tasks.push(tokio::spawn(async move {
+            sent.lock().unwrap().insert(from, Instant::now());
+            let r = http
+                .post(&url)
+                .header("X-Twilio-Signature", signature)
+                .form(&params)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while arrivals.lock().unwrap().len() < n && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = stop.send(true);
+    let _ = worker.await;
+
+    let sent = sent.lock().unwrap();
+    let arrivals = arrivals.lock().unwrap();
+    let mut lat: Vec<f64> = sent
+        .iter()
+        .filter_map(|(from, at)| {
+            arrivals
+                .get(from)
+                .map(|arr| arr.duration_since(*at).as_secs_f64() * 1000.0)
+        })
+        .collect();
+    lat.sort_by(f64::total_cmp);
+    let pct = |p: f64| lat[((p * lat.len() as f64).ceil() as usize).clamp(1, lat.len()) - 1];
+    println!(
+        "missed-call webhook → Calls.json, {} of {n} callbacks at {rate}/s: p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        lat.len(),
+        pct(0.5),
+        pct(0.9),
+        pct(0.99),
+        lat[lat.len() - 1]
+    );
+}
