@@ -76,6 +76,8 @@ pub struct ProviderConfig {
     pub api_base: String,
     pub account_sid: Option<String>,
     pub auth_token: Option<Secret>,
+    /// Send SMS through this Messaging Service (`MG…`) instead of from the campaign's caller id.
+    pub messaging_service_sid: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -109,6 +111,7 @@ struct FileProvider {
     api_base: Option<String>,
     account_sid: Option<String>,
     auth_token: Option<Secret>,
+    messaging_service_sid: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -194,6 +197,8 @@ impl Config {
             auth_token: env("RINGBACK_TWILIO_AUTH_TOKEN")
                 .map(Secret::new)
                 .or(raw.provider.auth_token),
+            messaging_service_sid: env("RINGBACK_TWILIO_MESSAGING_SERVICE_SID")
+                .or(raw.provider.messaging_service_sid),
         };
         if kind == ProviderKind::Twilio
             && (provider.account_sid.is_none() || provider.auth_token.is_none())
@@ -201,6 +206,16 @@ impl Config {
             return Err(ConfigError::Value {
                 key: "provider",
                 message: "the twilio provider needs RINGBACK_TWILIO_ACCOUNT_SID and RINGBACK_TWILIO_AUTH_TOKEN".into(),
+            });
+        }
+        if let Some(sid) = &provider.messaging_service_sid
+            && !(sid.len() == 34
+                && sid.starts_with("MG")
+                && sid[2..].bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return Err(ConfigError::Value {
+                key: "provider.messaging_service_sid",
+                message: "a Messaging Service SID is MG followed by 32 hex digits".into(),
             });
         }
         let mut api_tokens = raw.api.tokens;

@@ -10,7 +10,9 @@ use tracing::{info, warn};
 
 use crate::app::App;
 use crate::campaign::render::{Facts, render};
+use crate::campaign::sms;
 use crate::campaign::{Campaign, Connect, Kind};
+use crate::outreach::machine::SmsStatus;
 use crate::outreach::machine::{FollowupReason, callback_end, followup_for_end};
 use crate::outreach::{Channel, Outcome};
 use crate::phone::{Phone, mask};
@@ -36,6 +38,8 @@ pub enum Dialed {
     Skipped,
     /// The provider did not take it; planned again for this instant.
     Retry(DateTime<Utc>),
+    /// The number cannot take this channel; the outreach goes on by the others.
+    WrongChannel,
 }
 
 impl App {
@@ -48,6 +52,8 @@ impl App {
             deadline: ctx.deadline,
             history: ctx.history.clone(),
             others: ctx.others.clone(),
+            voicemail_reached: ctx.voicemail_before,
+            no_sms: ctx.no_sms,
         }
     }
 
@@ -210,9 +216,17 @@ impl App {
             Ok(placed) => {
                 self.db.attempt_placed(id, &placed.provider_id, now).await?;
                 if channel == Channel::Sms {
-                    // Sent: delivery reports come later; the next attempt is planned now.
+                    // Made: delivery reports come later; the next step is planned now.
                     self.db
-                        .advance_call(id, "sent", 4, None, None, true, now)
+                        .advance_call(
+                            id,
+                            "queued",
+                            i64::from(SmsStatus::Queued.rank()),
+                            None,
+                            None,
+                            true,
+                            now,
+                        )
                         .await?;
                     self.plan_after(id).await?;
                 }
@@ -239,6 +253,29 @@ impl App {
                     )
                     .await?;
                 Ok(Dialed::Ended(Outcome::InvalidNumber))
+            }
+            Err(ProviderError::WrongChannel { code }) => {
+                // Final for this number and channel; the outreach goes on by the others. The
+                // attempt reached nobody, so it counts towards no limit.
+                self.db
+                    .attempt_unclear(
+                        id,
+                        &format!("the number takes no {} ({code})", channel.name()),
+                        now,
+                    )
+                    .await?;
+                self.db
+                    .advance_call(id, "failed", 4, None, None, true, now)
+                    .await?;
+                self.db.uncount_attempt(id, now).await?;
+                self.db
+                    .block_channel(&ctx.phone, channel, &code, now)
+                    .await?;
+                // Planned again from what counts: this attempt is no longer in its history.
+                if let Some(ctx) = self.db.attempt_context(id, now).await? {
+                    self.plan_again(ctx, now).await?;
+                }
+                Ok(Dialed::WrongChannel)
             }
             Err(ProviderError::OptedOut { code }) => {
                 self.db
@@ -275,7 +312,11 @@ impl App {
 fn sms_body(campaign: &Campaign, ctx: &AttemptContext) -> String {
     let (lang, messages) = campaign.messages_for(&ctx.language);
     let template = messages.sms.as_ref().unwrap_or(&messages.voicemail);
-    render(template, campaign, lang, &facts(campaign, ctx))
+    // Names as long as the campaign check measured with, so the text fits one message.
+    let mut facts = facts(campaign, ctx);
+    facts.first_name = sms::clamp(&facts.first_name, sms::FIRST_NAME_MAX);
+    facts.last_name = facts.last_name.map(|n| sms::clamp(&n, sms::LAST_NAME_MAX));
+    sms::smart(&render(template, campaign, lang, &facts))
 }
 
 /// What messages may say about this attempt's patient and appointment.

@@ -188,6 +188,18 @@ impl App {
             return Ok(true);
         }
         match after_reminder_call(status, answerer, ctx.digits.as_deref()) {
+            // The SMS of `[sms].on_voicemail` follows; the planner ends it `voicemail_left` after.
+            AfterCall::Finish(Outcome::VoicemailLeft, _)
+                if self
+                    .campaigns
+                    .get(&ctx.campaign)
+                    .and_then(|c| c.sms)
+                    .is_some_and(|s| s.on_voicemail)
+                    && !ctx.no_sms
+                    && !ctx.history.iter().any(|p| p.channel == Channel::Sms) =>
+            {
+                self.plan_next(ctx).await?
+            }
             AfterCall::Finish(outcome, followup) => {
                 let detail = format!("call {} {}", ctx.seq, status.name());
                 self.db
@@ -215,6 +227,11 @@ impl App {
     /// [`App::plan_after`] with the attempt's context already loaded.
     async fn plan_next(&self, mut ctx: crate::store::AttemptContext) -> Result<(), StoreError> {
         // This attempt is part of the history now.
+        ctx.voicemail_before |= ctx.channel == Channel::Voice
+            && ctx
+                .answered_by
+                .as_deref()
+                .is_some_and(|a| Answerer::parse(Some(a)) == Answerer::Machine);
         ctx.history.push(plan::Past {
             at: ctx.due_at.min(Utc::now()),
             channel: ctx.channel,
@@ -224,7 +241,7 @@ impl App {
     }
 
     /// Plan the outreach's next attempt from `from` on (its history as `ctx` holds it), or end it.
-    async fn plan_again(
+    pub(crate) async fn plan_again(
         &self,
         ctx: crate::store::AttemptContext,
         from: chrono::DateTime<Utc>,

@@ -19,6 +19,7 @@ pub mod pace;
 pub mod phone;
 pub mod plan;
 pub mod provider;
+pub mod replies;
 pub mod report;
 pub mod runtime;
 pub mod store;

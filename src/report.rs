@@ -140,6 +140,7 @@ pub fn stats(campaign: &str, facts: &KpiFacts) -> Stats {
             slot.1 += u64::from(answered);
         }
     }
+    sms.replies = facts.replies.max(0) as u64;
     let attempts = facts.attempts.len() as f64;
     Stats {
         campaign: campaign.to_string(),
@@ -252,6 +253,7 @@ mod tests {
                 ),
             ],
             opt_outs: 0,
+            replies: 0,
         };
         let s = stats("r", &facts);
         assert_eq!(

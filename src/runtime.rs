@@ -34,7 +34,8 @@ pub fn provider(
                 &sid,
                 token,
                 Duration::from_secs(10),
-            );
+            )
+            .with_messaging_service(config.provider.messaging_service_sid.clone());
             (Provider::Twilio(client), None)
         }
         ProviderKind::Simulator => {

@@ -86,6 +86,58 @@ fn every_calls_json_parameter_is_defined_by_the_api_with_an_allowed_value() {
     assert_eq!(events, ["initiated", "ringing", "answered", "completed"]);
 }
 
+#[test]
+fn every_messages_json_parameter_is_defined_by_the_api_with_an_allowed_value() {
+    let spec = spec();
+    let schema = &spec["paths"]["/2010-04-01/Accounts/{AccountSid}/Messages.json"]["post"]["requestBody"]
+        ["content"]["application/x-www-form-urlencoded"]["schema"];
+    let properties = schema["properties"]
+        .as_object()
+        .expect("CreateMessageRequest properties");
+    let req = ringback::provider::SmsRequest {
+        attempt_id: "01ATTEMPT".into(),
+        to: Phone::parse_e164("+34612345678").unwrap(),
+        from: Phone::parse_e164("+34930000000").unwrap(),
+        body: "CAP Gràcia: visita el 3 de març a les 9:30. Responeu 1 per confirmar.".into(),
+        status_url: "https://clinic.example/webhooks/twilio/sms/status?attempt=01ATTEMPT".into(),
+    };
+    let service = "MG0123456789abcdef0123456789abcdef";
+    for form in [
+        TwilioClient::sms_form(&req, None),
+        TwilioClient::sms_form(&req, Some(service)),
+    ] {
+        for (name, value) in &form {
+            let property = properties
+                .get(*name)
+                .unwrap_or_else(|| panic!("{name} is not a Messages.json parameter"));
+            if let Some(pattern) = property["pattern"].as_str() {
+                // The one pattern here: MessagingServiceSid's ^MG[0-9a-fA-F]{32}$.
+                assert_eq!(pattern, "^MG[0-9a-fA-F]{32}$");
+                assert!(
+                    value.len() == 34
+                        && value.starts_with("MG")
+                        && value[2..].chars().all(|c| c.is_ascii_hexdigit())
+                );
+            }
+            if property["format"] == "uri" {
+                assert!(value.starts_with("https://"), "{name}={value}");
+            }
+        }
+        for required in schema["required"].as_array().unwrap() {
+            assert!(
+                form.iter().any(|(n, _)| n == required),
+                "required {required} missing"
+            );
+        }
+        // A sender: From, or the Messaging Service that picks one.
+        assert!(
+            form.iter()
+                .any(|(n, _)| *n == "From" || *n == "MessagingServiceSid")
+        );
+        assert!(form.iter().any(|(n, _)| *n == "Body"));
+    }
+}
+
 /// HTTP status, body, and how to send it (`json`, `html`, or `hang` past the client's timeout).
 type Response = (u16, String, &'static str);
 

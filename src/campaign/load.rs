@@ -92,6 +92,13 @@ pub struct Catalog {
 }
 
 impl Catalog {
+    /// The country every campaign shares, for numbers written without a country code.
+    pub fn shared_country(&self) -> Option<phonenumber::country::Id> {
+        let mut countries = self.campaigns.values().map(|c| c.country);
+        let first = countries.next()?;
+        countries.all(|c| c == first).then_some(first)
+    }
+
     pub fn get(&self, id: &str) -> Option<&Campaign> {
         self.campaigns.get(id)
     }

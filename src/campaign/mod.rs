@@ -6,6 +6,7 @@ pub mod messages;
 mod parse;
 mod reader;
 pub mod render;
+pub mod sms;
 pub mod window;
 
 use std::collections::BTreeMap;

@@ -106,7 +106,11 @@ pub(crate) fn campaign(id: &str, src: &str, table: &DeTable<'_>) -> Parsed {
     let pacing = pacing(&top, &mut errors);
     let sms = sms(&top, &mut errors);
     let default_language = top.required_str("default_language", &mut errors);
-    let messages = messages(&top, src, sms.is_some(), &mut errors);
+    let sms_context = clinic
+        .as_ref()
+        .zip(clinic_phone.as_ref())
+        .map(|(c, p)| (c.get_ref().to_string(), p.to_string()));
+    let messages = messages(&top, src, sms.is_some(), sms_context, &mut errors);
     let languages = top.get("messages").and_then(|m| m.get_ref().as_table());
     if let (Some(lang), Some(languages)) = (&default_language, languages)
         && !languages.contains_key(*lang.get_ref())
@@ -471,6 +475,7 @@ fn messages(
     top: &Section,
     src: &str,
     needs_sms: bool,
+    sms_context: Option<(String, String)>,
     errors: &mut Errors,
 ) -> Option<BTreeMap<String, Messages>> {
     let Some(section) = top.table("messages", errors) else {
@@ -528,6 +533,25 @@ fn messages(
         let voice = template("voice", false, errors);
         let voicemail = template("voicemail", true, errors);
         let sms = template("sms", true, errors);
+        if let (Some(t), Some((clinic, phone)), Some(text)) =
+            (&sms, &sms_context, lang_section.get("sms"))
+        {
+            let worst = super::sms::worst_case(t, lang_text, clinic, phone);
+            let (encoding, used) = super::sms::measure(&worst);
+            if used > encoding.limit() {
+                errors.push(
+                    text.span(),
+                    format!(
+                        "[messages.{lang_text}] sms does not fit one message: {used} of {} {} characters with the longest names, date and time (e.g. {worst:?})",
+                        encoding.limit(),
+                        match encoding {
+                            super::sms::Encoding::Gsm7 => "GSM-7",
+                            super::sms::Encoding::Ucs2 => "UCS-2",
+                        }
+                    ),
+                );
+            }
+        }
         let agent = template("agent", false, errors);
         for (key, present) in [
             ("voice", voice.is_some()),

@@ -38,6 +38,27 @@ pub fn render(template: &Template, campaign: &Campaign, language: &str, facts: &
     })
 }
 
+/// The longest way `lang` writes a date (the SMS length check uses it).
+pub fn longest_date(lang: &str) -> String {
+    longest((1..=12).flat_map(|m| (1..=31).map(move |d| date(lang, d, m))))
+}
+
+/// The longest way `lang` writes a time of day.
+pub fn longest_time(lang: &str) -> String {
+    longest((0..24).flat_map(|h| (0..60).map(move |m| time(lang, h, m))))
+}
+
+/// The longest weekday name in `lang`.
+pub fn longest_weekday(lang: &str) -> String {
+    longest((0..7).map(|d| weekday(lang, d)))
+}
+
+fn longest(texts: impl Iterator<Item = String>) -> String {
+    texts
+        .max_by_key(|t| t.encode_utf16().count())
+        .unwrap_or_default()
+}
+
 fn date(lang: &str, day: u32, month: u32) -> String {
     let m = (month as usize).saturating_sub(1).min(11);
     match lang {

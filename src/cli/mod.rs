@@ -4,6 +4,7 @@
 mod campaigns;
 mod demo;
 mod import;
+mod optout;
 mod plan;
 mod report;
 mod serve;
@@ -85,6 +86,11 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = ListFormat::Table)]
         format: ListFormat,
     },
+    /// The opt-out ledger: numbers never called or texted again, by any campaign.
+    Optout {
+        #[command(subcommand)]
+        command: OptoutCommand,
+    },
     /// KPIs per campaign.
     Stats {
         #[arg(long)]
@@ -99,6 +105,22 @@ pub enum ListFormat {
     Table,
     Csv,
     Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OptoutCommand {
+    /// Add a do-not-call list (CSV: a `phone` column, or one number per line).
+    Import {
+        file: PathBuf,
+        /// Why these numbers are on the ledger.
+        #[arg(long, default_value = "list")]
+        source: String,
+        /// Country for numbers written without +CC (default: the campaigns' own, when they share one).
+        #[arg(long)]
+        country: Option<String>,
+    },
+    /// Print the ledger as CSV.
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -190,6 +212,17 @@ async fn dispatch(command: Command, config: Config) -> Outcome {
         Command::Followups { campaign, format } => {
             report::followups(&config, campaign.as_deref(), format).await
         }
+        Command::Optout {
+            command:
+                OptoutCommand::Import {
+                    file,
+                    source,
+                    country,
+                },
+        } => optout::import(&config, &file, &source, country.as_deref()).await,
+        Command::Optout {
+            command: OptoutCommand::List,
+        } => optout::list(&config).await,
         Command::Stats { campaign, format } => {
             report::stats(&config, campaign.as_deref(), format).await
         }

@@ -2,6 +2,7 @@
 
 mod api;
 mod callbacks;
+mod sms;
 mod webhooks;
 
 use std::net::SocketAddr;
@@ -35,6 +36,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/followups/{id}/resolve", post(api::resolve))
         .route("/stats", get(api::stats))
         .route("/callbacks", post(callbacks::request))
+        .route("/optouts", get(sms::list).post(sms::add))
         .layer(middleware::from_fn_with_state(state.clone(), authorize));
     Router::new()
         .route("/healthz", get(healthz))
@@ -45,6 +47,8 @@ pub fn router(state: HttpState) -> Router {
         .route("/webhooks/twilio/voice/missed", post(callbacks::missed))
         .route("/webhooks/twilio/voice/bridge", post(callbacks::bridge))
         .route("/webhooks/twilio/voice/agent", post(callbacks::agent))
+        .route("/webhooks/twilio/sms/inbound", post(sms::inbound))
+        .route("/webhooks/twilio/sms/status", post(sms::status))
         .nest("/v1", api)
         .with_state(state)
 }

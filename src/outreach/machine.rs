@@ -67,6 +67,76 @@ impl CallStatus {
 }
 
 /// Who answered, as machine detection (`AnsweredBy`) reports it.
+/// A message's status as the provider reports it; like a call's, it only moves forward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmsStatus {
+    Queued,
+    Sending,
+    Sent,
+    Delivered,
+    Undelivered,
+    Failed,
+}
+
+impl SmsStatus {
+    pub fn parse(s: &str) -> Option<SmsStatus> {
+        Some(match s {
+            "accepted" | "scheduled" | "queued" => SmsStatus::Queued,
+            "sending" => SmsStatus::Sending,
+            "sent" => SmsStatus::Sent,
+            "delivered" | "read" => SmsStatus::Delivered,
+            "undelivered" => SmsStatus::Undelivered,
+            "failed" | "canceled" => SmsStatus::Failed,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SmsStatus::Queued => "queued",
+            SmsStatus::Sending => "sending",
+            SmsStatus::Sent => "sent",
+            SmsStatus::Delivered => "delivered",
+            SmsStatus::Undelivered => "undelivered",
+            SmsStatus::Failed => "failed",
+        }
+    }
+
+    /// 0 … 4, final at 4 (never 3, which marks a call answered).
+    pub fn rank(self) -> u8 {
+        match self {
+            SmsStatus::Queued => 0,
+            SmsStatus::Sending => 1,
+            SmsStatus::Sent => 2,
+            _ => 4,
+        }
+    }
+}
+
+/// What a failed message's error code means for the number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmsFailure {
+    /// 21610: the number unsubscribed (replied STOP to the sender): the opt-out ledger.
+    OptedOut,
+    /// 21614, 30006: not a mobile, a landline: no more SMS to this number.
+    NoSms,
+    /// 21211: not a valid number at all.
+    InvalidNumber,
+    /// Anything else (unreachable handset, carrier trouble): nothing final.
+    Other,
+}
+
+impl SmsFailure {
+    pub fn of(code: Option<&str>) -> SmsFailure {
+        match code {
+            Some("21610") => SmsFailure::OptedOut,
+            Some("21614" | "30006") => SmsFailure::NoSms,
+            Some("21211") => SmsFailure::InvalidNumber,
+            _ => SmsFailure::Other,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Answerer {
     Human,

@@ -1,6 +1,7 @@
 //! Outreach: one campaign, one patient, one subject, and exactly one outcome at the end.
 
 pub mod machine;
+pub mod reply;
 
 use std::fmt;
 

@@ -38,6 +38,11 @@ pub struct Request<'a> {
     pub history: Vec<Past>,
     /// The patient's contacts in every other outreach (any campaign, any channel), for the caps.
     pub others: Vec<DateTime<Utc>>,
+    /// A call of this outreach reached voicemail (a reminder then ends, after the SMS of
+    /// `[sms].on_voicemail`).
+    pub voicemail_reached: bool,
+    /// The number takes no SMS (not a mobile, or refused by the carrier).
+    pub no_sms: bool,
 }
 
 impl<'a> Request<'a> {
@@ -54,6 +59,8 @@ impl<'a> Request<'a> {
             deadline: appointment - stop,
             history: vec![],
             others: vec![],
+            voicemail_reached: false,
+            no_sms: false,
         }
     }
 
@@ -70,6 +77,8 @@ impl<'a> Request<'a> {
             deadline: requested + expire,
             history: vec![],
             others: vec![],
+            voicemail_reached: false,
+            no_sms: false,
         }
     }
 
@@ -120,7 +129,22 @@ pub fn next(req: &Request<'_>, now: DateTime<Utc>) -> Step {
             format!("the deadline {} has passed", stamp(req.zone, req.deadline)),
         );
     }
-    let channel = if sms_due(req.campaign.sms, calls, texts) {
+    let reminder = matches!(req.campaign.kind, Kind::Reminder(_));
+    let sms_allowed = !req.no_sms && texts == 0;
+    let channel = if reminder && req.voicemail_reached {
+        // The patient has the message; only the SMS of `on_voicemail` may follow.
+        match req.campaign.sms {
+            Some(SmsRules {
+                on_voicemail: true, ..
+            }) if sms_allowed => Channel::Sms,
+            _ => {
+                return end(
+                    Outcome::VoicemailLeft,
+                    "a call reached voicemail and left the message".to_string(),
+                );
+            }
+        }
+    } else if sms_allowed && sms_due(req.campaign.sms, calls, texts) {
         Channel::Sms
     } else if calls < retry.max_calls {
         Channel::Voice
@@ -154,7 +178,9 @@ pub fn next(req: &Request<'_>, now: DateTime<Utc>) -> Step {
         search.earliest(from, &Daypart::ALL)
     };
     let Some(found) = found else {
-        let outcome = if req.history.is_empty() {
+        let outcome = if reminder && req.voicemail_reached {
+            Outcome::VoicemailLeft
+        } else if req.history.is_empty() {
             Outcome::Expired
         } else {
             Outcome::Unreachable

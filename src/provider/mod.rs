@@ -32,6 +32,10 @@ pub enum ProviderError {
     /// The number cannot be called (21211, 21214, 21217): stop, record, follow up.
     #[error("invalid number (provider error {code})")]
     InvalidNumber { code: String },
+    /// The number cannot take this channel (21614: not a mobile, for SMS): final for the number
+    /// and the channel; the outreach goes on by the others.
+    #[error("the number cannot take this channel (provider error {code})")]
+    WrongChannel { code: String },
     /// The number has unsubscribed with the provider (21610): the opt-out ledger takes it.
     #[error("number opted out with the provider (error {code})")]
     OptedOut { code: String },

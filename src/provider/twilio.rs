@@ -16,6 +16,8 @@ pub struct TwilioClient {
     api_base: String,
     account_sid: String,
     auth_token: Secret,
+    /// SMS go out through this Messaging Service instead of from the campaign's number.
+    messaging_service: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -57,7 +59,14 @@ impl TwilioClient {
             api_base: api_base.trim_end_matches('/').to_string(),
             account_sid: account_sid.to_string(),
             auth_token,
+            messaging_service: None,
         }
+    }
+
+    /// Send SMS through a Messaging Service (`MG…`), which picks the sender.
+    pub fn with_messaging_service(mut self, sid: Option<String>) -> TwilioClient {
+        self.messaging_service = sid;
+        self
     }
 
     pub fn auth_token(&self) -> &Secret {
@@ -93,11 +102,19 @@ impl TwilioClient {
         form
     }
 
-    /// The form of a `POST …/Messages.json`.
-    pub fn sms_form(req: &SmsRequest) -> Vec<(&'static str, String)> {
+    /// The form of a `POST …/Messages.json`: from the campaign's number, or through the
+    /// Messaging Service when one is configured.
+    pub fn sms_form(
+        req: &SmsRequest,
+        messaging_service: Option<&str>,
+    ) -> Vec<(&'static str, String)> {
+        let sender = match messaging_service {
+            Some(sid) => ("MessagingServiceSid", sid.to_string()),
+            None => ("From", req.from.to_string()),
+        };
         vec![
             ("To", req.to.to_string()),
-            ("From", req.from.to_string()),
+            sender,
             ("Body", req.body.clone()),
             ("StatusCallback", req.status_url.clone()),
         ]
@@ -114,7 +131,8 @@ impl TwilioClient {
             "{}/2010-04-01/Accounts/{}/Messages.json",
             self.api_base, self.account_sid
         );
-        self.create(url, &Self::sms_form(req)).await
+        self.create(url, &Self::sms_form(req, self.messaging_service.as_deref()))
+            .await
     }
 
     /// `POST` a form that creates a resource (a call, a message) and map the answer.
@@ -174,7 +192,8 @@ impl TwilioClient {
             .unwrap_or_default();
         let message = error.and_then(|e| e.message).unwrap_or_default();
         Err(match (status.as_u16(), code.as_str()) {
-            (_, "21211" | "21214" | "21217" | "21614") => ProviderError::InvalidNumber { code },
+            (_, "21211" | "21214" | "21217") => ProviderError::InvalidNumber { code },
+            (_, "21614") => ProviderError::WrongChannel { code },
             (_, "21610") => ProviderError::OptedOut { code },
             (429, _) | (_, "20429") => retry(format!("rate limited ({code})"), retry_after),
             (500..=599, _) => retry(format!("HTTP {status}"), retry_after),

@@ -111,6 +111,16 @@ pub fn leave_message(text: &str, language: &str, action: &str) -> String {
     ))
 }
 
+/// An SMS answer: one `<Message>`.
+pub fn message(text: &str) -> String {
+    document(&format!("<Message>{}</Message>", escape(text)))
+}
+
+/// Nothing to answer.
+pub fn empty() -> String {
+    document("")
+}
+
 /// Nothing to do on this call.
 pub fn hang_up() -> String {
     document("<Hangup/>")

@@ -278,6 +278,21 @@ impl Db {
         Ok(())
     }
 
+    /// `phone` cannot take `channel` (a provider's final error): no more attempts on it.
+    pub async fn block_channel(
+        &self,
+        phone: &str,
+        channel: crate::outreach::Channel,
+        code: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO channel_blocks (phone, channel, code, created_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (phone, channel) DO NOTHING",
+        ).bind(phone).bind(channel.name()).bind(code).bind(millis(now)).execute(pool).await?.rows_affected());
+        Ok(())
+    }
+
     /// The patient's phone never rang on this attempt: it counts towards no limit.
     pub async fn uncount_attempt(
         &self,

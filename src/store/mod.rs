@@ -4,11 +4,13 @@
 mod callbacks;
 mod import;
 mod outreach;
+mod replies;
 mod report;
 mod sqlite_bulk;
 
 pub use callbacks::{FirstStep, KnownCaller, NewCallback, OpenCallback};
 pub use outreach::{AttemptContext, Claim, Limits};
+pub use replies::{OptOut, ReplyTarget};
 pub use report::{AttemptView, Followup, KpiFacts, OutreachView};
 
 use std::str::FromStr;
@@ -92,13 +94,33 @@ impl Db {
                 let mut migrator = sqlx::migrate!("migrations/sqlite");
                 migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
                 migrator.run(pool).await?;
-                apalis_sqlite::SqliteStorage::<()>::setup(pool)
-                    .await
-                    .map_err(|e| StoreError::Queue(e.to_string()))?;
-                // apalis turns durability off on the connection it used; keep ours.
-                sqlx::query("PRAGMA synchronous = NORMAL")
-                    .execute(pool)
-                    .await?;
+                // The queue's setup also tunes and analyses the database (`PRAGMA optimize`),
+                // which waits for every writer: only run it when its tables need migrating, so a
+                // command beside a running server (an import, an opt-out list) never waits on it.
+                let wanted = apalis_sqlite::SqliteStorage::<()>::migrations()
+                    .iter()
+                    .count() as i64;
+                let ledger: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM sqlite_master WHERE name = '_sqlx_migrations'",
+                )
+                .fetch_one(pool)
+                .await?;
+                let applied: i64 = if ledger == 0 {
+                    0
+                } else {
+                    sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
+                        .fetch_one(pool)
+                        .await?
+                };
+                if applied < wanted {
+                    apalis_sqlite::SqliteStorage::<()>::setup(pool)
+                        .await
+                        .map_err(|e| StoreError::Queue(e.to_string()))?;
+                    // apalis turns durability off on the connection it used; keep ours.
+                    sqlx::query("PRAGMA synchronous = NORMAL")
+                        .execute(pool)
+                        .await?;
+                }
             }
             Db::Postgres(pool) => {
                 let mut migrator = sqlx::migrate!("migrations/postgres");

@@ -43,8 +43,10 @@ pub struct AttemptContext {
     pub opted_out: bool,
     /// Callbacks: the `<Dial>` leg's status (`completed`, `no-answer` …, or `voicemail`).
     pub bridge_status: Option<String>,
-    /// Callbacks: whether an earlier attempt of this outreach already left a voicemail.
+    /// Whether an earlier attempt of this outreach reached voicemail (and left the message).
     pub voicemail_before: bool,
+    /// The number takes no SMS (not a mobile, or refused by the carrier).
+    pub no_sms: bool,
 }
 
 /// Live-call limits a claim must fit in.
@@ -117,16 +119,22 @@ impl Db {
                 opted_out: false,
                 bridge_status: r.try_get(24)?,
                 voicemail_before: false,
+                no_sms: false,
             };
-            let history: Vec<(i64, String)> = sqlx::query_as(
-                "SELECT COALESCE(placed_at, due_at), channel FROM attempts
+            type HistoryRow = (i64, String, Option<String>, Option<String>);
+            let history: Vec<HistoryRow> = sqlx::query_as(
+                "SELECT COALESCE(placed_at, due_at), channel, answered_by, bridge_status FROM attempts
                  WHERE outreach_id = $1 AND id <> $2 AND status IN ('dialing', 'live', 'done') AND counted = 1 ORDER BY seq",
             )
             .bind(&ctx.outreach_id).bind(id)
             .fetch_all(pool).await?;
+            ctx.voicemail_before = history.iter().any(|(_, _, answered_by, bridge)| {
+                bridge.as_deref() == Some("voicemail")
+                    || answered_by.as_deref().is_some_and(|a| a.starts_with("machine"))
+            });
             ctx.history = history
                 .into_iter()
-                .map(|(at, channel)| Past { at: instant(at), channel: Channel::parse(&channel).unwrap_or(Channel::Voice) })
+                .map(|(at, channel, ..)| Past { at: instant(at), channel: Channel::parse(&channel).unwrap_or(Channel::Voice) })
                 .collect();
             let others: Vec<(i64,)> = sqlx::query_as(
                 "SELECT COALESCE(placed_at, due_at) FROM attempts
@@ -135,16 +143,13 @@ impl Db {
             .bind(&ctx.phone).bind(&ctx.outreach_id).bind(since)
             .fetch_all(pool).await?;
             ctx.others = others.into_iter().map(|(t,)| instant(t)).collect();
-            let opted: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM optouts WHERE phone = $1")
-                .bind(&ctx.phone).fetch_one(pool).await?;
+            let (opted, blocked): (i64, i64) = sqlx::query_as(
+                "SELECT (SELECT COUNT(*) FROM optouts WHERE phone = $1),
+                        (SELECT COUNT(*) FROM channel_blocks WHERE phone = $1 AND channel = 'sms')",
+            )
+            .bind(&ctx.phone).fetch_one(pool).await?;
             ctx.opted_out = opted > 0;
-            if ctx.kind == "callback" {
-                let left: i64 = sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM attempts WHERE outreach_id = $1 AND id <> $2
-                     AND (bridge_status = 'voicemail' OR (answered_by LIKE 'machine%' AND status = 'done'))",
-                ).bind(&ctx.outreach_id).bind(id).fetch_one(pool).await?;
-                ctx.voicemail_before = left > 0;
-            }
+            ctx.no_sms = blocked > 0;
             Ok(Some(ctx))
         })
     }

@@ -114,6 +114,8 @@ pub struct KpiFacts {
     pub outreach: Vec<OutreachFacts>,
     pub attempts: Vec<AttemptFacts>,
     pub opt_outs: i64,
+    /// SMS replies from patients to this campaign's outreach.
+    pub replies: i64,
 }
 
 impl Db {
@@ -246,9 +248,15 @@ impl Db {
                  WHERE o.campaign = $1 AND t.status IN ('dialing', 'live', 'done')",
             ).bind(campaign).fetch_all(pool).await?;
             let opt_outs = sqlx::query_scalar(
-                "SELECT COUNT(DISTINCT phone) FROM outreach WHERE campaign = $1 AND outcome = 'opted_out'",
+                "SELECT COUNT(DISTINCT o.phone) FROM outreach o
+                 WHERE o.campaign = $1 AND (o.outcome = 'opted_out'
+                    OR o.phone IN (SELECT phone FROM optouts WHERE source IN ('keypad', 'sms', 'provider')))",
             ).bind(campaign).fetch_one(pool).await?;
-            Ok(KpiFacts { outreach, attempts, opt_outs })
+            let replies = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM outreach_events e JOIN outreach o ON o.id = e.outreach_id
+                 WHERE o.campaign = $1 AND e.kind = 'sms_reply'",
+            ).bind(campaign).fetch_one(pool).await?;
+            Ok(KpiFacts { outreach, attempts, opt_outs, replies })
         })
     }
 }

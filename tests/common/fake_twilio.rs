@@ -26,6 +26,8 @@ pub enum Script {
     Refuse(u16, &'static str),
     /// The call is accepted, but no status callback ever comes (only a `GET` tells what became of it).
     Silent,
+    /// An SMS is accepted, then fails with this error code in its status callback.
+    SmsFails(&'static str),
 }
 
 /// What the fake saw and answered.
@@ -43,6 +45,8 @@ pub struct Log {
     pub webhooks: Vec<(String, u16, String)>,
     /// Numbers a `<Dial>` connected a call to.
     pub dialed: Vec<String>,
+    /// Every `Messages.json` form, accepted or not.
+    pub messages: Vec<HashMap<String, String>>,
 }
 
 #[derive(Clone)]
@@ -71,6 +75,10 @@ impl FakeTwilio {
         let app = Router::new()
             .route("/2010-04-01/Accounts/{sid}/Calls.json", post(create_call))
             .route("/2010-04-01/Accounts/{sid}/Calls/{call}", get(fetch_call))
+            .route(
+                "/2010-04-01/Accounts/{sid}/Messages.json",
+                post(create_message),
+            )
             .with_state(fake.clone());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         fake
@@ -202,7 +210,7 @@ impl FakeTwilio {
                 self.post(&answer_url, &answered).await;
                 "completed"
             }
-            Script::NoAnswer => "no-answer",
+            Script::NoAnswer | Script::SmsFails(_) => "no-answer",
             Script::Busy => "busy",
             Script::Refuse(..) | Script::Silent => return,
         };
@@ -283,6 +291,49 @@ async fn create_call(
         log.accepted_at.push(std::time::Instant::now());
     }
     tokio::spawn(fake.clone().play(sid.clone(), map, script));
+    (
+        StatusCode::CREATED,
+        [("content-type", "application/json")],
+        format!("{{\"sid\":\"{sid}\",\"status\":\"queued\"}}"),
+    )
+        .into_response()
+}
+
+async fn create_message(
+    State(fake): State<FakeTwilio>,
+    Path(_sid): Path<String>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> impl IntoResponse {
+    let map: HashMap<String, String> = form.into_iter().collect();
+    fake.log.lock().unwrap().messages.push(map.clone());
+    let to = map.get("To").cloned().unwrap_or_default();
+    let script = fake.scripts.lock().unwrap().get(&to).cloned();
+    if let Some(Script::Refuse(status, code)) = script {
+        let body = format!("{{\"code\":{code},\"message\":\"refused\",\"status\":{status}}}");
+        return (
+            StatusCode::from_u16(status).unwrap(),
+            [("content-type", "application/json")],
+            body,
+        )
+            .into_response();
+    }
+    let sid = format!("SM{}", ulid::Ulid::generate().to_string().to_lowercase());
+    let status_url = map.get("StatusCallback").cloned().unwrap_or_default();
+    let play = fake.clone();
+    let message = sid.clone();
+    tokio::spawn(async move {
+        let last: Vec<(&str, &str)> = match script {
+            Some(Script::SmsFails(code)) => {
+                vec![("MessageStatus", "undelivered"), ("ErrorCode", code)]
+            }
+            _ => vec![("MessageStatus", "delivered")],
+        };
+        for step in [vec![("MessageStatus", "sent")], last.clone(), last] {
+            let mut params = vec![("MessageSid", message.as_str()), ("To", to.as_str())];
+            params.extend(step);
+            play.post(&status_url, &params).await;
+        }
+    });
     (
         StatusCode::CREATED,
         [("content-type", "application/json")],

@@ -1,0 +1,201 @@
+//! Patients' SMS replies and the opt-out ledger's other doors (START, lists, the API).
+
+use chrono::{DateTime, Utc};
+
+use super::{BeginWrite, Db, StoreError, instant, millis, new_id, on_pool};
+use crate::outreach::Outcome;
+use crate::outreach::machine::FollowupReason;
+
+/// Outcomes a later reply may still turn into the patient's own answer.
+macro_rules! undecided {
+    () => {
+        "('voicemail_left', 'sms_sent', 'reached', 'unreachable', 'expired')"
+    };
+}
+
+/// The outreach a reply from a number answers.
+#[derive(Debug, Clone)]
+pub struct ReplyTarget {
+    pub outreach_id: String,
+    pub campaign: String,
+    pub language: String,
+}
+
+/// One entry of the opt-out ledger.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OptOut {
+    pub phone: String,
+    pub source: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Db {
+    /// The patient's most recent open reminder for `phone`; else their latest reminder for a
+    /// visit still ahead that ended without their answer (voicemail, SMS, no answer).
+    pub async fn reply_target(
+        &self,
+        phone: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ReplyTarget>, StoreError> {
+        const SQL: &str = concat!(
+            "SELECT o.id, o.campaign, o.language FROM outreach o LEFT JOIN appointments a ON a.id = o.appointment_id
+             WHERE o.phone = $1 AND o.kind = 'reminder'
+               AND (o.state = 'active' OR (o.outcome IN ",
+            undecided!(),
+            " AND a.starts_at > $2 AND a.status = 'booked'))
+             ORDER BY CASE WHEN o.state = 'active' THEN 0 ELSE 1 END, o.created_at DESC, o.id DESC LIMIT 1"
+        );
+        let row: Option<(String, String, String)> = on_pool!(self, pool => sqlx::query_as(SQL)
+            .bind(phone).bind(millis(now)).fetch_optional(pool).await?);
+        Ok(row.map(|(outreach_id, campaign, language)| ReplyTarget {
+            outreach_id,
+            campaign,
+            language,
+        }))
+    }
+
+    /// A reply decides the outreach: `outcome` (even over an earlier voicemail or SMS), planned
+    /// attempts withdrawn, a follow-up when staff must act. `false` if it was decided already.
+    pub async fn apply_reply(
+        &self,
+        outreach_id: &str,
+        outcome: Outcome,
+        followup: Option<(FollowupReason, String)>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let now = millis(now);
+        const SQL: &str = concat!(
+            "UPDATE outreach SET state = 'finished', outcome = $2, outcome_at = $3, updated_at = $3
+             WHERE id = $1 AND (state = 'active' OR outcome IN ",
+            undecided!(),
+            ")"
+        );
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_with(pool.write_begin()).await?;
+            let changed = sqlx::query(SQL).bind(outreach_id).bind(outcome.name()).bind(now)
+                .execute(&mut *tx).await?.rows_affected() == 1;
+            if changed {
+                sqlx::query("UPDATE attempts SET status = 'withdrawn', updated_at = $2 WHERE outreach_id = $1 AND status = 'planned'")
+                    .bind(outreach_id).bind(now).execute(&mut *tx).await?;
+                if let Some((reason, detail)) = followup {
+                    sqlx::query(
+                        "INSERT INTO followups (id, campaign, outreach_id, phone, reason, detail, status, created_at)
+                         SELECT $1, campaign, id, phone, $2, $3, 'open', $4 FROM outreach WHERE id = $5",
+                    ).bind(new_id()).bind(reason.name()).bind(detail).bind(now).bind(outreach_id).execute(&mut *tx).await?;
+                }
+                sqlx::query("INSERT INTO outreach_events (id, outreach_id, at, kind, detail) VALUES ($1, $2, $3, 'finished', $4)")
+                    .bind(new_id()).bind(outreach_id).bind(now).bind(outcome.name()).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(changed)
+        })
+    }
+
+    /// Count a reply on the outreach it answers (the `sms.replies` KPI).
+    pub async fn record_reply(
+        &self,
+        outreach_id: &str,
+        kind: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO outreach_events (id, outreach_id, at, kind, detail) VALUES ($1, $2, $3, 'sms_reply', $4)",
+        ).bind(new_id()).bind(outreach_id).bind(millis(now)).bind(kind).execute(pool).await?.rows_affected());
+        Ok(())
+    }
+
+    /// A follow-up carrying a patient's own words, tied to the outreach they answer if any.
+    pub async fn patient_message(
+        &self,
+        campaign: &str,
+        outreach_id: Option<&str>,
+        phone: &str,
+        text: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO followups (id, campaign, outreach_id, phone, reason, detail, status, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, 'open', $7)",
+        ).bind(new_id()).bind(campaign).bind(outreach_id).bind(phone).bind(FollowupReason::PatientMessage.name())
+         .bind(text).bind(millis(now)).execute(pool).await?.rows_affected());
+        Ok(())
+    }
+
+    /// The campaign that last reached `phone` (for a reply that answers no open outreach).
+    pub async fn last_campaign_of(&self, phone: &str) -> Result<Option<String>, StoreError> {
+        Ok(on_pool!(self, pool => sqlx::query_scalar(
+            "SELECT campaign FROM outreach WHERE phone = $1 ORDER BY created_at DESC, id DESC LIMIT 1",
+        ).bind(phone).fetch_optional(pool).await?))
+    }
+
+    /// START: take `phone` off the ledger if the patient put it there themselves (keypad, SMS,
+    /// the provider's STOP). A clinic's do-not-call entry stays. `true` if it was removed.
+    pub async fn opt_in(&self, phone: &str) -> Result<bool, StoreError> {
+        let n = on_pool!(self, pool => sqlx::query(
+            "DELETE FROM optouts WHERE phone = $1 AND source IN ('keypad', 'sms', 'provider', 'ledger')",
+        ).bind(phone).execute(pool).await?.rows_affected());
+        Ok(n > 0)
+    }
+
+    /// The whole opt-out ledger, newest first.
+    pub async fn optouts(&self) -> Result<Vec<OptOut>, StoreError> {
+        let rows: Vec<(String, String, i64)> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT phone, source, created_at FROM optouts ORDER BY created_at DESC, phone",
+        ).fetch_all(pool).await?);
+        Ok(rows
+            .into_iter()
+            .map(|(phone, source, at)| OptOut {
+                phone,
+                source,
+                created_at: instant(at),
+            })
+            .collect())
+    }
+
+    /// Whether `phone` is on the ledger, and why.
+    pub async fn optout_of(&self, phone: &str) -> Result<Option<String>, StoreError> {
+        Ok(
+            on_pool!(self, pool => sqlx::query_scalar("SELECT source FROM optouts WHERE phone = $1")
+            .bind(phone).fetch_optional(pool).await?),
+        )
+    }
+
+    /// Put many numbers on the ledger in one transaction (a do-not-call list). Returns how many
+    /// were new and how many planned attempts were withdrawn.
+    pub async fn opt_out_many(
+        &self,
+        phones: &[String],
+        source: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(u64, u64), StoreError> {
+        let now = millis(now);
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_with(pool.write_begin()).await?;
+            let (mut added, mut withdrawn) = (0, 0);
+            for phone in phones {
+                added += sqlx::query("INSERT INTO optouts (phone, source, created_at) VALUES ($1, $2, $3) ON CONFLICT (phone) DO NOTHING")
+                    .bind(phone).bind(source).bind(now).execute(&mut *tx).await?.rows_affected();
+                withdrawn += sqlx::query("UPDATE attempts SET status = 'withdrawn', updated_at = $2 WHERE phone = $1 AND status = 'planned'")
+                    .bind(phone).bind(now).execute(&mut *tx).await?.rows_affected();
+                sqlx::query(
+                    "UPDATE outreach SET state = 'finished', outcome = 'opted_out', outcome_at = $2, updated_at = $2
+                     WHERE phone = $1 AND state = 'active'",
+                ).bind(phone).bind(now).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok((added, withdrawn))
+        })
+    }
+
+    /// A failed message's error code, kept on its attempt.
+    pub async fn set_error_code(
+        &self,
+        attempt: &str,
+        code: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, pool => sqlx::query("UPDATE attempts SET error_code = $2, updated_at = $3 WHERE id = $1")
+            .bind(attempt).bind(code).bind(millis(now)).execute(pool).await?.rows_affected());
+        Ok(())
+    }
+}
