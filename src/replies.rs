@@ -29,44 +29,64 @@ pub struct SmsReport {
 impl App {
     /// A patient's SMS from `from` to the clinic number `to`: applied, and answered with TwiML
     /// (a short `<Message>` in the patient's language).
+    /// `delivery`: the message's id, so a repeated delivery is answered but applied once.
     pub async fn on_sms(
         &self,
         from: &Phone,
         to: Option<&str>,
         body: &str,
+        delivery: Option<&str>,
     ) -> Result<String, StoreError> {
         let now = Utc::now();
         let phone = from.as_str();
+        let reply = classify(body);
+        // An opt-out lands before anything else, so no call due meanwhile is placed: the ledger
+        // entry and the withdrawal of every planned attempt in one transaction.
+        if reply == Reply::Stop {
+            let withdrawn = self.db.opt_out(phone, "sms", now).await?;
+            info!(to = %mask(phone), withdrawn, "opted out by SMS");
+        }
+        if let Some(key) = delivery
+            && !self
+                .db
+                .first_delivery(&format!("sms-in:{key}"), now)
+                .await?
+        {
+            return Ok(twiml::empty());
+        }
         let target = self.db.reply_target(phone, now).await?;
         let last = match &target {
-            Some(t) => Some(t.campaign.clone()),
-            None => self.db.last_campaign_of(phone).await?,
+            Some(t) => Some((
+                t.outreach_id.clone(),
+                t.campaign.clone(),
+                t.language.clone(),
+            )),
+            None => self.db.last_outreach_of(phone).await?,
         };
         let campaign = last
-            .and_then(|id| self.campaigns.get(&id))
+            .as_ref()
+            .and_then(|(_, id, _)| self.campaigns.get(id))
             .or_else(|| self.campaign_for_number(to))
             .or_else(|| self.campaigns.campaigns.values().next());
         let Some(campaign) = campaign else {
             return Ok(twiml::empty());
         };
-        let lang = target
+        let lang = last
             .as_ref()
-            .map(|t| t.language.clone())
-            .unwrap_or_else(|| campaign.default_language.clone());
+            .map_or_else(|| campaign.default_language.clone(), |(_, _, l)| l.clone());
         let lang = campaign.messages_for(&lang).0.to_string();
         let w = words(&lang);
-        let reply = classify(body);
-        if let Some(t) = &target {
-            self.db
-                .record_reply(&t.outreach_id, reply_name(reply), now)
-                .await?;
+        // Counted on the outreach it answers (a STOP: the one it just ended).
+        let answered = match (&target, reply) {
+            (Some(t), _) => Some(t.outreach_id.clone()),
+            (None, Reply::Stop) => last.as_ref().map(|(id, ..)| id.clone()),
+            _ => None,
+        };
+        if let Some(id) = &answered {
+            self.db.record_reply(id, reply_name(reply), now).await?;
         }
         let answer = match reply {
-            Reply::Stop => {
-                let withdrawn = self.db.opt_out(phone, "sms", now).await?;
-                info!(to = %mask(phone), withdrawn, "opted out by SMS");
-                w.stopped
-            }
+            Reply::Stop => w.stopped,
             Reply::Start => {
                 if self.db.opt_in(phone).await? {
                     info!(to = %mask(phone), "opted back in by SMS");

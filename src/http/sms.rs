@@ -43,20 +43,11 @@ pub async fn inbound(
         );
     }
     let key = param(&params, "MessageSid").or_else(|| param(&params, "SmsSid"));
-    if let Some(sid) = key {
-        // A repeated delivery is answered, not applied again.
-        match state
-            .app
-            .db
-            .first_delivery(&format!("sms-in:{sid}"), Utc::now())
-            .await
-        {
-            Ok(true) => {}
-            Ok(false) => return xml(crate::provider::twiml::empty()),
-            Err(e) => return unavailable(e),
-        }
-    }
-    match state.app.on_sms(&from, param(&params, "To"), body).await {
+    match state
+        .app
+        .on_sms(&from, param(&params, "To"), body, key)
+        .await
+    {
         Ok(twiml) => xml(twiml),
         Err(e) => unavailable(e),
     }

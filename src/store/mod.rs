@@ -72,6 +72,13 @@ impl Db {
                 .pragma("temp_store", "memory");
             let pool = SqlitePoolOptions::new()
                 .max_connections(4)
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        let mut handle = conn.lock_handle().await?;
+                        sqlite_bulk::short_busy_waits(handle.as_raw_handle().as_ptr());
+                        Ok(())
+                    })
+                })
                 .connect_with(options)
                 .await?;
             Ok(Db::Sqlite(pool))

@@ -121,10 +121,14 @@ impl Db {
         Ok(())
     }
 
-    /// The campaign that last reached `phone` (for a reply that answers no open outreach).
-    pub async fn last_campaign_of(&self, phone: &str) -> Result<Option<String>, StoreError> {
-        Ok(on_pool!(self, pool => sqlx::query_scalar(
-            "SELECT campaign FROM outreach WHERE phone = $1 ORDER BY created_at DESC, id DESC LIMIT 1",
+    /// The outreach that last reached `phone`: its id, campaign and language (for a reply that
+    /// answers no open outreach).
+    pub async fn last_outreach_of(
+        &self,
+        phone: &str,
+    ) -> Result<Option<(String, String, String)>, StoreError> {
+        Ok(on_pool!(self, pool => sqlx::query_as(
+            "SELECT id, campaign, language FROM outreach WHERE phone = $1 ORDER BY created_at DESC, id DESC LIMIT 1",
         ).bind(phone).fetch_optional(pool).await?))
     }
 
