@@ -204,7 +204,7 @@ async fn main() {
         .collect();
     lat.sort_by(f64::total_cmp);
     let pct = |p: f64| lat[((p * lat.len() as f64).ceil() as usize).clamp(1, lat.len()) - 1];
-    let placed = placed.lock().unwrap();
+    let placed = placed.lock().unwrap().clone();
     let (mut before, mut inside, mut after) = (0, 0, 0);
     let (mut placed_before, mut placed_inside, mut placed_after) = (0, 0, 0);
     for (i, sent, done) in &answered {
