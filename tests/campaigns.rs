@@ -157,3 +157,27 @@ async fn plan_refuses_bad_arguments_with_exit_1() {
     .assert_code(1);
     env.ringback(&["plan", "--campaign", "nope"]).assert_code(1);
 }
+
+#[tokio::test]
+async fn an_sms_that_cannot_fit_one_message_is_rejected_at_its_line() {
+    let env = TestEnv::new(Backend::Sqlite).await;
+    let dir = env.path().join("long");
+    std::fs::create_dir_all(&dir).unwrap();
+    let shipped = std::fs::read_to_string(format!("{SHIPPED_CAMPAIGNS}/reminders.toml")).unwrap();
+    // A Russian text is UCS-2: 70 characters, and the longest date and names must fit too.
+    let toml = format!(
+        "{shipped}\n[messages.ru]\nvoice = \"Здравствуйте\"\nvoicemail = \"Здравствуйте, {{clinic}}\"\nsms = \"{{clinic}}: визит {{date}} в {{time}}. Ответьте 1 для подтверждения, 2 для отмены.\"\n"
+    );
+    let line = toml.lines().position(|l| l.starts_with("sms = \"{clinic}: визит")).unwrap() + 1;
+    std::fs::write(dir.join("reminders.toml"), &toml).unwrap();
+    let run = env.ringback(&["campaigns", "check", dir.to_str().unwrap()]);
+    run.assert_code(1);
+    let out = run.stdout();
+    assert!(
+        out.contains(&format!("reminders.toml:{line}:7: [messages.ru] sms does not fit one message")),
+        "{out}"
+    );
+    assert!(out.contains("of 70 UCS-2 characters"), "{out}");
+    // The shipped Catalan, Spanish and English texts fit (GSM-7, 160).
+    assert_eq!(out.matches("does not fit").count(), 1, "{out}");
+}
