@@ -168,13 +168,19 @@ async fn an_sms_that_cannot_fit_one_message_is_rejected_at_its_line() {
     let toml = format!(
         "{shipped}\n[messages.ru]\nvoice = \"Здравствуйте\"\nvoicemail = \"Здравствуйте, {{clinic}}\"\nsms = \"{{clinic}}: визит {{date}} в {{time}}. Ответьте 1 для подтверждения, 2 для отмены.\"\n"
     );
-    let line = toml.lines().position(|l| l.starts_with("sms = \"{clinic}: визит")).unwrap() + 1;
+    let line = toml
+        .lines()
+        .position(|l| l.starts_with("sms = \"{clinic}: визит"))
+        .unwrap()
+        + 1;
     std::fs::write(dir.join("reminders.toml"), &toml).unwrap();
     let run = env.ringback(&["campaigns", "check", dir.to_str().unwrap()]);
     run.assert_code(1);
     let out = run.stdout();
     assert!(
-        out.contains(&format!("reminders.toml:{line}:7: [messages.ru] sms does not fit one message")),
+        out.contains(&format!(
+            "reminders.toml:{line}:7: [messages.ru] sms does not fit one message"
+        )),
         "{out}"
     );
     assert!(out.contains("of 70 UCS-2 characters"), "{out}");

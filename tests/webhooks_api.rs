@@ -271,3 +271,53 @@ both_backends!(
         running.stop().await;
     }
 );
+
+both_backends!(
+    the_dashboard_shows_campaigns_and_the_worklist_to_staff_only,
+    |env: TestEnv| async move {
+        let (_fake, running) = setup(&env).await;
+        running
+            .app
+            .db
+            .add_followup(
+                "test",
+                Some("+34612000991"),
+                ringback::outreach::machine::FollowupReason::PatientMessage,
+                "<b>call me</b>",
+                Utc::now(),
+            )
+            .await
+            .unwrap();
+        let http = reqwest::Client::new();
+        let r = http.get(format!("{}/", running.url)).send().await.unwrap();
+        assert_eq!(r.status(), 401);
+        assert!(
+            r.headers()["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .starts_with("Basic")
+        );
+        let r = http
+            .get(format!("{}/", running.url))
+            .basic_auth("staff", Some("wrong"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+        let r = http
+            .get(format!("{}/", running.url))
+            .basic_auth("staff", Some("api-token"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let page = r.text().await.unwrap();
+        running.stop().await;
+        assert!(page.contains("Test reminders"), "{page}");
+        assert!(page.contains("Follow-ups (1)"), "{page}");
+        assert!(
+            page.contains("&lt;b&gt;call me&lt;/b&gt;"),
+            "escaped: {page}"
+        );
+    }
+);

@@ -2,6 +2,7 @@
 
 mod api;
 mod callbacks;
+mod dashboard;
 mod sms;
 mod webhooks;
 
@@ -38,7 +39,11 @@ pub fn router(state: HttpState) -> Router {
         .route("/callbacks", post(callbacks::request))
         .route("/optouts", get(sms::list).post(sms::add))
         .layer(middleware::from_fn_with_state(state.clone(), authorize));
+    let dashboard = Router::new()
+        .route("/", get(dashboard::page))
+        .layer(middleware::from_fn_with_state(state.clone(), authorize));
     Router::new()
+        .merge(dashboard)
         .route("/healthz", get(healthz))
         .route("/metrics", get(api::metrics))
         .route("/webhooks/twilio/voice/answer", post(webhooks::answer))
@@ -73,11 +78,7 @@ async fn authorize(
             .get::<ConnectInfo<SocketAddr>>()
             .is_some_and(|ConnectInfo(addr)| addr.ip().is_loopback())
     } else {
-        let given = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or_default();
+        let given = given_token(&headers).unwrap_or_default();
         state
             .api_tokens
             .iter()
@@ -86,13 +87,34 @@ async fn authorize(
     if allowed {
         next.run(request).await
     } else {
-        ApiError::new(
+        let mut response = ApiError::new(
             StatusCode::UNAUTHORIZED,
             "missing or wrong bearer token",
             None,
         )
-        .into_response()
+        .into_response();
+        // A browser asks for the token as the password of its login prompt.
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Basic realm=\"ringback\", charset=\"UTF-8\""),
+        );
+        response
     }
+}
+
+/// The token a request carries: `Bearer TOKEN`, or `Basic` with the token as the password.
+fn given_token(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    if let Some(token) = value.strip_prefix("Bearer ") {
+        return Some(token.to_string());
+    }
+    use base64::Engine;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(value.strip_prefix("Basic ")?)
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    text.split_once(':')
+        .map(|(_, password)| password.to_string())
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
