@@ -81,6 +81,10 @@ impl App {
         let Some(campaign) = self.campaigns.get(&ctx.campaign) else {
             return Ok(Some(twiml::hang_up()));
         };
+        // A callback's keys are not a reminder's answers.
+        if ctx.kind == "callback" {
+            return Ok(Some(twiml::hang_up()));
+        }
         let lang = campaign.messages_for(&ctx.language).0.to_string();
         self.db.set_digits(attempt_id, digits, now).await?;
         let key = KeyPress::parse(digits);

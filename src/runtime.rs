@@ -53,10 +53,23 @@ pub async fn pump_simulator(app: Arc<App>, mut events: mpsc::UnboundedReceiver<S
                 attempt_id,
                 answered_by,
                 ..
-            } => app
-                .on_answer(&attempt_id, Some(&answered_by))
-                .await
-                .map(|_| ()),
+            } => match app.on_answer(&attempt_id, Some(&answered_by)).await {
+                // A callback's `<Dial>`: the other side picks up, most of the time.
+                Ok(Some(twiml)) if twiml.contains("/voice/bridge?") => {
+                    let seed = attempt_id
+                        .bytes()
+                        .fold(0u64, |h, b| h.wrapping_mul(31) ^ u64::from(b));
+                    let status = if seed % 100 < 85 {
+                        "completed"
+                    } else {
+                        "no-answer"
+                    };
+                    app.on_bridge(&attempt_id, status, Some(40))
+                        .await
+                        .map(|_| ())
+                }
+                other => other.map(|_| ()),
+            },
             SimEvent::Digits {
                 attempt_id, digits, ..
             } => app.on_gather(&attempt_id, &digits).await.map(|_| ()),

@@ -47,7 +47,7 @@ pub struct KnownCaller {
 pub struct OpenCallback {
     pub id: String,
     pub requests: i64,
-    /// The next planned attempt's instant.
+    /// Its first attempt's instant (placed, or planned).
     pub next_due: Option<DateTime<Utc>>,
 }
 
@@ -97,7 +97,7 @@ impl Db {
     ) -> Result<Option<OpenCallback>, StoreError> {
         let row: Option<(String, i64, Option<i64>)> = on_pool!(self, pool => sqlx::query_as(
             "SELECT o.id, o.requests,
-                    (SELECT MIN(due_at) FROM attempts t WHERE t.outreach_id = o.id AND t.status = 'planned')
+                    (SELECT MIN(COALESCE(t.placed_at, t.due_at)) FROM attempts t WHERE t.outreach_id = o.id AND t.status <> 'withdrawn')
              FROM outreach o WHERE o.campaign = $1 AND o.phone = $2 AND o.kind = 'callback' AND o.state = 'active'",
         ).bind(campaign).bind(phone).fetch_optional(pool).await?);
         Ok(row.map(|(id, requests, next)| OpenCallback {
