@@ -707,3 +707,86 @@ both_backends!(
         assert!(fake.log().requests.is_empty());
     }
 );
+
+both_backends!(
+    a_callback_leaves_one_voicemail_and_staff_can_say_they_only_reached_one,
+    |env: TestEnv| async move {
+        // Patient first: the machine gets the message once; the next attempt to a machine hangs up.
+        use_campaign(&env, callback_campaign(daytime_zone(), "patient_first"));
+        let fake = FakeTwilio::start("test-auth-token").await;
+        fake.script("+34612000091", Script::Machine);
+        let running = start(&env, &fake).await;
+        let (_, body) = post_callback(&running.url, json!({"phone": "+34612000091"})).await;
+        let id = body["id"].as_str().unwrap().to_string();
+        wait_for("the retry to be planned", Duration::from_secs(20), || async {
+            env.scalar(&format!("SELECT COUNT(*) FROM attempts WHERE outreach_id = '{id}' AND seq = 2 AND status = 'planned'")).await == 1
+        })
+        .await;
+        let first = &fake
+            .log()
+            .webhooks
+            .iter()
+            .find(|w| w.0 == "twilio/voice/answer")
+            .unwrap()
+            .2
+            .clone();
+        assert!(
+            first.contains("returning your call. Please call us on"),
+            "{first}"
+        );
+        let second = env
+            .rows(&format!(
+                "SELECT id FROM attempts WHERE outreach_id = '{id}' AND seq = 2"
+            ))
+            .await
+            .remove(0)
+            .remove(0)
+            .unwrap();
+        let twiml = running
+            .app
+            .on_answer(&second, Some("machine_end_beep"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            !twiml.contains("<Say"),
+            "a second message is never left: {twiml}"
+        );
+        running.stop().await;
+        assert_eq!(outcome_of(&env, &id).await[0].as_deref(), Some("active"));
+    }
+);
+
+both_backends!(
+    staff_who_only_reached_voicemail_press_2_and_the_callback_goes_on,
+    |env: TestEnv| async move {
+        use_campaign(&env, callback_campaign(daytime_zone(), "agent_first"));
+        let fake = FakeTwilio::start("test-auth-token").await;
+        // Staff answer, the patient's line picks up (a machine), and staff press 2 afterwards.
+        fake.script(CLINIC, Script::Human(Some("2")));
+        fake.script("+34612000092", Script::Machine);
+        let running = start(&env, &fake).await;
+        let (_, body) = post_callback(&running.url, json!({"phone": "+34612000092"})).await;
+        let id = body["id"].as_str().unwrap().to_string();
+        wait_for("the retry to be planned", Duration::from_secs(20), || async {
+            env.scalar(&format!("SELECT COUNT(*) FROM attempts WHERE outreach_id = '{id}' AND seq = 2 AND status = 'planned'")).await == 1
+        })
+        .await;
+        running.stop().await;
+        assert_eq!(
+            outcome_of(&env, &id).await[0].as_deref(),
+            Some("active"),
+            "not connected"
+        );
+        assert_eq!(
+            env.scalar(&format!("SELECT COUNT(*) FROM attempts WHERE outreach_id = '{id}' AND seq = 1 AND bridge_status = 'voicemail'")).await,
+            1
+        );
+        let agent = fake
+            .log()
+            .webhooks
+            .iter()
+            .any(|w| w.0 == "twilio/voice/agent" && w.2.contains("try again later"));
+        assert!(agent, "{:?}", fake.log().webhooks);
+    }
+);
