@@ -85,9 +85,9 @@ impl App {
         if let Some(id) = &answered {
             self.db.record_reply(id, reply_name(reply), now).await?;
         }
-        let answer = match reply {
-            Reply::Stop => w.stopped,
-            Reply::Start => {
+        let answer = match (reply, &target) {
+            (Reply::Stop, _) => w.stopped,
+            (Reply::Start, _) => {
                 if self.db.opt_in(phone).await? {
                     info!(to = %mask(phone), "opted back in by SMS");
                     w.started
@@ -97,9 +97,8 @@ impl App {
                     w.started
                 }
             }
-            Reply::Help => w.help,
-            Reply::Confirm | Reply::Cancel | Reply::Reschedule if target.is_some() => {
-                let t = target.as_ref().expect("checked");
+            (Reply::Help, _) => w.help,
+            (Reply::Confirm | Reply::Cancel | Reply::Reschedule, Some(t)) => {
                 let (outcome, followup, text) = match reply {
                     Reply::Confirm => (Outcome::Confirmed, None, w.confirmed),
                     Reply::Cancel => (

@@ -8,11 +8,10 @@ use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
 use chrono_tz::Tz;
-use common::app::{daytime_zone, start, use_test_campaign, wait_for};
+use common::app::{daytime_zone, night_zone, start, use_test_campaign, wait_for};
 use common::fake_twilio::{FakeTwilio, Script};
 use common::*;
 use ringback::callbacks::{CallbackRequest, Source};
-use ringback::plan::calendar;
 use serde_json::{Value, json};
 
 const CLINIC: &str = "+34930000001";
@@ -49,31 +48,6 @@ voicemail = "Hello, {{clinic}} returning your call. Please call us on {{clinic_p
 agent = "Callback for {{first_name}}. Connecting."
 "#
     )
-}
-
-/// A zone where it is now night (22:00–06:00), so nothing may be dialled.
-fn night_zone() -> Tz {
-    let zones = [
-        "Europe/Madrid",
-        "America/New_York",
-        "America/Los_Angeles",
-        "Pacific/Honolulu",
-        "Pacific/Auckland",
-        "Asia/Tokyo",
-        "Asia/Kolkata",
-        "Europe/London",
-        "Asia/Dubai",
-        "Australia/Sydney",
-    ];
-    let now = Utc::now();
-    zones
-        .iter()
-        .map(|z| z.parse::<Tz>().unwrap())
-        .find(|z| {
-            let m = calendar::local_minute(*z, now);
-            !(6 * 60..22 * 60).contains(&m)
-        })
-        .expect("some zone has night")
 }
 
 /// The test campaign alone (the shipped callback campaign would make the choice ambiguous).

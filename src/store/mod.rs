@@ -1,6 +1,13 @@
 //! Storage: one API over SQLite (the default, nothing to install) and PostgreSQL (scale-out),
 //! picked by the URL scheme. The tables are the truth; the queue only wakes things up.
 
+/// Outcomes a later answer of the patient's own (an SMS reply) may still replace, as SQL.
+macro_rules! undecided {
+    () => {
+        "('voicemail_left', 'sms_sent', 'reached', 'unreachable', 'expired')"
+    };
+}
+
 mod callbacks;
 mod import;
 mod outreach;

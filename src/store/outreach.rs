@@ -306,12 +306,29 @@ impl Db {
         followup: Option<(FollowupReason, String)>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        self.decide_outreach(outreach_id, outcome, followup, false, now)
+            .await
+    }
+
+    /// [`Db::finish_outreach`]; with `over_undecided`, also over an outcome the patient's own
+    /// answer may still replace (voicemail, SMS, no answer: a later SMS reply decides).
+    pub(super) async fn decide_outreach(
+        &self,
+        outreach_id: &str,
+        outcome: Outcome,
+        followup: Option<(FollowupReason, String)>,
+        over_undecided: bool,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         let now = millis(now);
         on_pool!(self, pool => {
             let mut tx = pool.begin_with(pool.write_begin()).await?;
-            let ended = sqlx::query(
-                "UPDATE outreach SET state = 'finished', outcome = $2, outcome_at = $3, updated_at = $3 WHERE id = $1 AND state = 'active'",
-            ).bind(outreach_id).bind(outcome.name()).bind(now).execute(&mut *tx).await?.rows_affected() == 1;
+            let ended = sqlx::query(concat!(
+                "UPDATE outreach SET state = 'finished', outcome = $2, outcome_at = $3, updated_at = $3
+                 WHERE id = $1 AND (state = 'active' OR ($4 AND outcome IN ",
+                undecided!(),
+                "))"
+            )).bind(outreach_id).bind(outcome.name()).bind(now).bind(over_undecided).execute(&mut *tx).await?.rows_affected() == 1;
             if ended {
                 sqlx::query("UPDATE attempts SET status = 'withdrawn', updated_at = $2 WHERE outreach_id = $1 AND status = 'planned'")
                     .bind(outreach_id).bind(now).execute(&mut *tx).await?;

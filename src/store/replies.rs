@@ -6,13 +6,6 @@ use super::{BeginWrite, Db, StoreError, instant, millis, new_id, on_pool};
 use crate::outreach::Outcome;
 use crate::outreach::machine::FollowupReason;
 
-/// Outcomes a later reply may still turn into the patient's own answer.
-macro_rules! undecided {
-    () => {
-        "('voicemail_left', 'sms_sent', 'reached', 'unreachable', 'expired')"
-    };
-}
-
 /// The outreach a reply from a number answers.
 #[derive(Debug, Clone)]
 pub struct ReplyTarget {
@@ -63,32 +56,8 @@ impl Db {
         followup: Option<(FollowupReason, String)>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let now = millis(now);
-        const SQL: &str = concat!(
-            "UPDATE outreach SET state = 'finished', outcome = $2, outcome_at = $3, updated_at = $3
-             WHERE id = $1 AND (state = 'active' OR outcome IN ",
-            undecided!(),
-            ")"
-        );
-        on_pool!(self, pool => {
-            let mut tx = pool.begin_with(pool.write_begin()).await?;
-            let changed = sqlx::query(SQL).bind(outreach_id).bind(outcome.name()).bind(now)
-                .execute(&mut *tx).await?.rows_affected() == 1;
-            if changed {
-                sqlx::query("UPDATE attempts SET status = 'withdrawn', updated_at = $2 WHERE outreach_id = $1 AND status = 'planned'")
-                    .bind(outreach_id).bind(now).execute(&mut *tx).await?;
-                if let Some((reason, detail)) = followup {
-                    sqlx::query(
-                        "INSERT INTO followups (id, campaign, outreach_id, phone, reason, detail, status, created_at)
-                         SELECT $1, campaign, id, phone, $2, $3, 'open', $4 FROM outreach WHERE id = $5",
-                    ).bind(new_id()).bind(reason.name()).bind(detail).bind(now).bind(outreach_id).execute(&mut *tx).await?;
-                }
-                sqlx::query("INSERT INTO outreach_events (id, outreach_id, at, kind, detail) VALUES ($1, $2, $3, 'finished', $4)")
-                    .bind(new_id()).bind(outreach_id).bind(now).bind(outcome.name()).execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-            Ok(changed)
-        })
+        self.decide_outreach(outreach_id, outcome, followup, true, now)
+            .await
     }
 
     /// Count a reply on the outreach it answers (the `sms.replies` KPI).

@@ -45,6 +45,28 @@ pub fn daytime_zone() -> Tz {
         .expect("some zone has daytime")
 }
 
+/// A zone where it is now night (22:00–06:00), so nothing may be dialled or sent.
+pub fn night_zone() -> Tz {
+    let zones = [
+        "Europe/Madrid",
+        "America/New_York",
+        "America/Los_Angeles",
+        "Pacific/Honolulu",
+        "Pacific/Auckland",
+        "Asia/Tokyo",
+        "Asia/Kolkata",
+        "Europe/London",
+        "Asia/Dubai",
+        "Australia/Sydney",
+    ];
+    let now = Utc::now();
+    zones
+        .iter()
+        .map(|z| z.parse::<Tz>().unwrap())
+        .find(|z| !(6 * 60..22 * 60).contains(&calendar::local_minute(*z, now)))
+        .expect("some zone has night")
+}
+
 /// A reminder campaign open every day in `zone`, paced for tests.
 pub fn test_campaign(zone: Tz, calls_per_second: f64) -> String {
     format!(
