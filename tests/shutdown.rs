@@ -1,0 +1,120 @@
+//! `ringback serve` as a process: on SIGTERM it starts no more calls, keeps answering the
+//! webhooks of the calls in flight, and exits once they have ended — on SQLite and PostgreSQL.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::app::{appointments_csv, daytime_zone, test_campaign, use_test_campaign, wait_for};
+use common::fake_twilio::{FakeTwilio, Script};
+use common::*;
+
+both_backends!(
+    sigterm_drains_calls_in_flight_and_starts_no_new_one,
+    |env: TestEnv| async move {
+        use_test_campaign(&env, test_campaign(daytime_zone(), 50.0), true);
+        let fake = FakeTwilio::start("test-auth-token").await;
+        // The first patient answers and stays on the line: no final status until we send it.
+        fake.script("+34612000301", Script::Silent);
+        let first = env.write(
+            "first.csv",
+            appointments_csv(&[("+34612000301".into(), "Anna".into(), String::new())]),
+        );
+        env.ringback(&["import", "--campaign", "test", first.to_str().unwrap()])
+            .assert_code(0);
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let base = format!("http://127.0.0.1:{port}");
+        let mut serve = Command::new(env!("CARGO_BIN_EXE_ringback"))
+            .arg("serve")
+            .current_dir(env.path())
+            .env("RINGBACK_DATABASE_URL", &env.url)
+            .env("RINGBACK_CAMPAIGNS_DIR", env.campaigns())
+            .env("RINGBACK_LISTEN", format!("127.0.0.1:{port}"))
+            .env("RINGBACK_PUBLIC_URL", &base)
+            .env("RINGBACK_PROVIDER", "twilio")
+            .env("RINGBACK_TWILIO_API_BASE", &fake.url)
+            .env("RINGBACK_TWILIO_ACCOUNT_SID", "ACtest")
+            .env("RINGBACK_TWILIO_AUTH_TOKEN", &fake.token)
+            .env_remove("DATABASE_URL")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_for("the first call", Duration::from_secs(60), || async {
+            fake.log().requests.len() == 1
+        })
+        .await;
+
+        Command::new("kill")
+            .args(["-TERM", &serve.id().to_string()])
+            .status()
+            .unwrap();
+        // A second patient due now, while the server drains.
+        let second = env.write(
+            "second.csv",
+            appointments_csv(&[("+34612000302".into(), "Joan".into(), String::new())])
+                .replace("A0,P0", "A1,P1"),
+        );
+        env.ringback(&["import", "--campaign", "test", second.to_str().unwrap()])
+            .assert_code(0);
+        // Longer than the queue takes to place a due call (a feed and a poll, a second each).
+        let window = Instant::now();
+        while window.elapsed() < Duration::from_secs(4) {
+            assert!(
+                serve.try_wait().unwrap().is_none(),
+                "exited with a call in flight"
+            );
+            let health = reqwest::get(format!("{base}/healthz")).await.unwrap();
+            assert_eq!(health.status(), 200, "still answering while it drains");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        assert_eq!(fake.log().requests.len(), 1, "no new call after SIGTERM");
+
+        // The call in flight ends: its status webhook is still applied, then the server exits.
+        let status_url = fake.log().requests[0]["StatusCallback"].clone();
+        let (code, _) = fake
+            .post(
+                &status_url,
+                &[
+                    ("CallSid", "CAdrain"),
+                    ("CallStatus", "completed"),
+                    ("AnsweredBy", "human"),
+                ],
+            )
+            .await;
+        assert_eq!(code, 204);
+        let exited = Instant::now();
+        let status = loop {
+            if let Some(status) = serve.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                exited.elapsed() < Duration::from_secs(20),
+                "did not exit after draining"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert!(status.success(), "{status:?}");
+        assert_eq!(fake.log().requests.len(), 1);
+        assert_eq!(
+            env.scalar(
+                "SELECT COUNT(*) FROM attempts WHERE phone = '+34612000302' AND status = 'planned'"
+            )
+            .await,
+            1,
+            "the second call is kept for the next start"
+        );
+        assert_eq!(
+            env.scalar(
+                "SELECT COUNT(*) FROM outreach WHERE phone = '+34612000301' AND outcome = 'reached'"
+            )
+            .await,
+            1
+        );
+    }
+);
