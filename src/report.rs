@@ -70,78 +70,93 @@ pub fn stats(campaign: &str, facts: &KpiFacts) -> Stats {
     let mut outcomes: BTreeMap<&'static str, u64> =
         Outcome::ALL.iter().map(|o| (o.name(), 0)).collect();
     let mut counts = Counts::default();
-    let (mut first_attempt, mut contact) = (Vec::new(), Vec::new());
     let (mut finished_reminders, mut confirmed, mut contacted) = (0u64, 0u64, 0u64);
-    for (kind, state, outcome, created, first_placed, first_answered) in &facts.outreach {
-        counts.total += 1;
-        if let Some(placed) = first_placed {
-            first_attempt.push((placed - created) as f64 / 1000.0);
-        }
-        if let Some(answered) = first_answered {
-            contact.push((answered - created) as f64 / 1000.0);
-        }
+    for (kind, state, outcome, n) in &facts.outreach {
+        let n = (*n).max(0) as u64;
+        counts.total += n;
         if state == "active" {
-            counts.active += 1;
+            counts.active += n;
             continue;
         }
-        counts.finished += 1;
+        counts.finished += n;
         let outcome = outcome.as_deref().and_then(Outcome::parse);
         if let Some(o) = outcome {
-            *outcomes.entry(o.name()).or_default() += 1;
+            *outcomes.entry(o.name()).or_default() += n;
             if CONTACTED.contains(&o) {
-                contacted += 1;
+                contacted += n;
             }
         }
         if kind == "reminder" {
-            finished_reminders += 1;
-            confirmed += u64::from(outcome == Some(Outcome::Confirmed));
+            finished_reminders += n;
+            if outcome == Some(Outcome::Confirmed) {
+                confirmed += n;
+            }
         }
     }
+    let seconds = |ms: i64| ms as f64 / 1000.0;
+    let first_attempt = facts
+        .waits
+        .iter()
+        .filter_map(|w| w.0)
+        .map(seconds)
+        .collect();
+    let contact = facts
+        .waits
+        .iter()
+        .filter_map(|w| w.1)
+        .map(seconds)
+        .collect();
     let mut calls = Calls::default();
     let mut sms = Sms::default();
     let mut by_hour: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-    for (channel, _status, call_status, answered_by, placed_at, timezone) in &facts.attempts {
+    let mut attempts = 0u64;
+    for (channel, call_status, answerer, timezone, quarter, n) in &facts.attempts {
+        let n = (*n).max(0) as u64;
+        attempts += n;
         if channel == "sms" {
-            sms.sent += 1;
-            sms.delivered += u64::from(call_status.as_deref() == Some("delivered"));
+            sms.sent += n;
+            if call_status.as_deref() == Some("delivered") {
+                sms.delivered += n;
+            }
             continue;
         }
-        calls.placed += 1;
-        let answered = match (call_status.as_deref(), answered_by.as_deref()) {
-            (_, Some(a)) if a.starts_with("machine") || a == "fax" => {
-                calls.machine += 1;
+        calls.placed += n;
+        let answered = match (answerer.as_deref(), call_status.as_deref()) {
+            (Some("machine"), _) => {
+                calls.machine += n;
                 false
             }
-            (_, Some(_)) => {
-                calls.human += 1;
+            (Some(_), _) => {
+                calls.human += n;
                 true
             }
-            (Some("no-answer"), _) => {
-                calls.no_answer += 1;
+            (None, Some("no-answer")) => {
+                calls.no_answer += n;
                 false
             }
-            (Some("busy"), _) => {
-                calls.busy += 1;
+            (None, Some("busy")) => {
+                calls.busy += n;
                 false
             }
-            (Some("failed") | Some("canceled"), _) => {
-                calls.failed += 1;
+            (None, Some("failed" | "canceled")) => {
+                calls.failed += n;
                 false
             }
             _ => false,
         };
-        if let (Some(at), Ok(zone)) = (placed_at, timezone.parse::<Tz>()) {
-            let hour = DateTime::from_timestamp_millis(*at)
+        if let (Some(quarter), Ok(zone)) = (quarter, timezone.parse::<Tz>()) {
+            let hour = DateTime::from_timestamp_millis(quarter * 900_000)
                 .unwrap_or_default()
                 .with_timezone(&zone)
                 .hour();
             let slot = by_hour.entry(format!("{hour:02}")).or_default();
-            slot.0 += 1;
-            slot.1 += u64::from(answered);
+            slot.0 += n;
+            if answered {
+                slot.1 += n;
+            }
         }
     }
     sms.replies = facts.replies.max(0) as u64;
-    let attempts = facts.attempts.len() as f64;
     Stats {
         campaign: campaign.to_string(),
         contact_rate: ratio(contacted, counts.finished),
@@ -149,7 +164,7 @@ pub fn stats(campaign: &str, facts: &KpiFacts) -> Stats {
         attempts_per_outreach: if counts.total == 0 {
             0.0
         } else {
-            round(attempts / counts.total as f64)
+            round(attempts as f64 / counts.total as f64)
         },
         outreach: counts,
         outcomes,
@@ -204,52 +219,51 @@ mod tests {
                     "reminder".into(),
                     "finished".into(),
                     Some("confirmed".into()),
-                    0,
-                    Some(10_000),
-                    Some(20_000),
+                    1,
                 ),
                 (
                     "reminder".into(),
                     "finished".into(),
                     Some("voicemail_left".into()),
-                    0,
-                    Some(30_000),
-                    None,
+                    1,
                 ),
                 (
                     "reminder".into(),
                     "finished".into(),
                     Some("unreachable".into()),
-                    0,
-                    Some(50_000),
-                    None,
+                    1,
                 ),
-                ("reminder".into(), "active".into(), None, 0, None, None),
+                ("reminder".into(), "active".into(), None, 1),
+            ],
+            waits: vec![
+                (Some(10_000), Some(20_000)),
+                (Some(30_000), None),
+                (Some(50_000), None),
             ],
             attempts: vec![
                 (
                     "voice".into(),
-                    "done".into(),
                     Some("completed".into()),
                     Some("human".into()),
-                    Some(0),
                     "UTC".into(),
+                    Some(0),
+                    1,
                 ),
                 (
                     "voice".into(),
-                    "done".into(),
                     Some("completed".into()),
-                    Some("machine_end_beep".into()),
-                    Some(0),
+                    Some("machine".into()),
                     "UTC".into(),
+                    Some(0),
+                    1,
                 ),
                 (
                     "voice".into(),
-                    "done".into(),
                     Some("no-answer".into()),
                     None,
-                    Some(3_600_000),
                     "UTC".into(),
+                    Some(4),
+                    1,
                 ),
             ],
             opt_outs: 0,

@@ -117,8 +117,11 @@ both_backends!(
         // Planned again for later, not dialled again at once; the same attempt, nothing new.
         assert_eq!(env.scalar("SELECT COUNT(*) FROM attempts").await, 1);
         assert_eq!(fake.log().requests.len(), 1);
-        // Make it due now, as if its backoff had passed: it is placed once, and the patient confirms.
-        env.execute("UPDATE attempts SET due_at = 0").await;
+        // Make it due now, as if its backoff had passed (and its wake-up, queued for the end of
+        // the backoff, were lost): it is placed once, and the patient confirms. The queued
+        // wake-up that still comes later finds it taken.
+        env.execute("UPDATE attempts SET due_at = 0, task_id = NULL")
+            .await;
         wait_for(
             "the retried call to confirm",
             Duration::from_secs(45),

@@ -102,7 +102,7 @@ async fn feed_batch(
         // Take the right to queue it first, so two feeders never queue one attempt twice.
         if !app
             .db
-            .take_for_queue(&attempt, &task_id.to_string())
+            .take_for_queue(&attempt, &task_id.to_string(), Some(at))
             .await
             .map_err(|e| e.to_string())?
         {
@@ -124,7 +124,7 @@ async fn feed_batch(
 pub fn dial_now(app: Arc<App>, attempt: String) {
     tokio::spawn(async move {
         let task = format!("{DIRECT}{}", ulid::Ulid::generate());
-        match app.db.take_for_queue(&attempt, &task).await {
+        match app.db.take_for_queue(&attempt, &task, None).await {
             Ok(true) => {}
             Ok(false) => return,
             Err(e) => {

@@ -445,10 +445,18 @@ impl Db {
     }
 
     /// Take the right to queue `id` (`false` if another worker did), recording its job id.
-    pub async fn take_for_queue(&self, id: &str, task_id: &str) -> Result<bool, StoreError> {
+    /// With `due`, only while the attempt is still due then: a re-plan that moved it meanwhile
+    /// makes the feeder read it again rather than wake it at the old instant.
+    pub async fn take_for_queue(
+        &self,
+        id: &str,
+        task_id: &str,
+        due: Option<DateTime<Utc>>,
+    ) -> Result<bool, StoreError> {
         let done = on_pool!(self, pool => sqlx::query(
-            "UPDATE attempts SET task_id = $2 WHERE id = $1 AND task_id IS NULL AND status = 'planned'",
-        ).bind(id).bind(task_id).execute(pool).await?.rows_affected());
+            "UPDATE attempts SET task_id = $2 WHERE id = $1 AND task_id IS NULL AND status = 'planned'
+             AND ($3 IS NULL OR due_at = $3)",
+        ).bind(id).bind(task_id).bind(due.map(millis)).execute(pool).await?.rows_affected());
         Ok(done == 1)
     }
 
