@@ -436,19 +436,34 @@ impl Db {
                 };
                 // Take the write lock up front: preparing a statement reads the schema, and a
                 // read that later upgrades to a write can be refused outright under contention.
-                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                sqlite_insert(&mut tx, &PATIENTS, &rows.patients).await?;
-                lap("patients");
-                updates!(tx, changes, now, patients);
-                sqlite_insert(&mut tx, &APPOINTMENTS, &rows.appointments).await?;
-                lap("appointments");
-                updates!(tx, changes, now, appointments);
-                sqlite_insert(&mut tx, &OUTREACH, &rows.outreach).await?;
-                lap("outreach");
-                sqlite_insert(&mut tx, &ATTEMPTS, &rows.attempts).await?;
-                lap("attempts");
-                tx.commit().await?;
-                lap("commit");
+                let mut conn = pool.acquire().await?;
+                // A large import keeps its index pages in memory (64 MiB on this connection,
+                // for the import only).
+                sqlx::query("PRAGMA cache_size = -65536")
+                    .execute(&mut *conn)
+                    .await?;
+                let result = async {
+                    let mut tx =
+                        sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
+                    sqlite_insert(&mut tx, &PATIENTS, &rows.patients).await?;
+                    lap("patients");
+                    updates!(tx, changes, now, patients);
+                    sqlite_insert(&mut tx, &APPOINTMENTS, &rows.appointments).await?;
+                    lap("appointments");
+                    updates!(tx, changes, now, appointments);
+                    sqlite_insert(&mut tx, &OUTREACH, &rows.outreach).await?;
+                    lap("outreach");
+                    sqlite_insert(&mut tx, &ATTEMPTS, &rows.attempts).await?;
+                    lap("attempts");
+                    tx.commit().await?;
+                    lap("commit");
+                    Ok::<(), StoreError>(())
+                }
+                .await;
+                sqlx::query("PRAGMA cache_size = -8192")
+                    .execute(&mut *conn)
+                    .await?;
+                result?;
             }
             Db::Postgres(pool) => {
                 let mut tx = pool.begin().await?;

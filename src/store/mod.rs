@@ -74,8 +74,8 @@ impl Db {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
-                // 64 MiB of page cache: a large import's index pages stay in memory.
-                .pragma("cache_size", "-65536")
+                // 8 MiB of page cache per connection (a large import takes more, for itself).
+                .pragma("cache_size", "-8192")
                 .pragma("temp_store", "memory");
             let pool = SqlitePoolOptions::new()
                 .max_connections(4)
