@@ -72,6 +72,10 @@ impl App {
                 campaign = ctx.campaign,
                 "campaign no longer loaded; attempt left planned"
             );
+            // Looked at again in a while: dialled (after every check) once the campaign is back.
+            self.db
+                .postpone(id, now + TimeDelta::minutes(5), now)
+                .await?;
             return Ok(Dialed::Skipped);
         };
         if ctx.opted_out {
@@ -110,6 +114,8 @@ impl App {
         }
 
         if !self.dialing() {
+            // Shutting down: left planned, for the next start (or another worker) to queue.
+            self.db.release_queue(id).await?;
             return Ok(Dialed::Skipped);
         }
         let limits = self.limits(campaign, slot.channel);

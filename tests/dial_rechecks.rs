@@ -178,3 +178,22 @@ async fn logs_carry_ids_and_masked_numbers_never_names_or_full_numbers() {
         assert!(!logs.contains(secret), "{secret} in logs:\n{logs}");
     }
 }
+
+both_backends!(
+    a_job_that_wakes_while_shutting_down_leaves_its_attempt_to_be_queued_again,
+    |env: TestEnv| async move {
+        let fake = FakeTwilio::start("t").await;
+        let app = app_without_worker(&env, &fake, daytime_zone()).await;
+        let id = plan_one(&env, &app, "+34612000401").await;
+        // The feeder queued it; then the process is told to stop before the job runs.
+        assert!(app.db.take_for_queue(&id, "01TASK", None).await.unwrap());
+        app.stop_dialing();
+        assert_eq!(app.dial(&id).await.unwrap(), Dialed::Skipped);
+        assert!(fake.log().requests.is_empty());
+        assert_eq!(
+            env.scalar(&format!("SELECT COUNT(*) FROM attempts WHERE id = '{id}' AND status = 'planned' AND task_id IS NULL")).await,
+            1,
+            "planned, and free for the next start to queue"
+        );
+    }
+);

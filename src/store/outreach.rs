@@ -472,6 +472,19 @@ impl Db {
         ).bind(format!("{prefix}%")).bind(millis(before)).execute(pool).await?.rows_affected()))
     }
 
+    /// A planned attempt that cannot be decided now is looked at again at `due`.
+    pub async fn postpone(
+        &self,
+        id: &str,
+        due: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, pool => sqlx::query(
+            "UPDATE attempts SET due_at = $2, task_id = NULL, updated_at = $3 WHERE id = $1 AND status = 'planned'",
+        ).bind(id).bind(millis(due)).bind(millis(now)).execute(pool).await?.rows_affected());
+        Ok(())
+    }
+
     /// Give back the right to queue `id` when pushing its job failed.
     pub async fn release_queue(&self, id: &str) -> Result<(), StoreError> {
         on_pool!(self, pool => sqlx::query("UPDATE attempts SET task_id = NULL WHERE id = $1 AND status = 'planned'")
