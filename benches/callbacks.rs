@@ -5,6 +5,8 @@
 //! webhooks are sent at 50/s, as a busy clinic's bursts of missed calls would never reach.
 //! Run: `cargo bench --bench callbacks`. N=… sets the number of callbacks, RATE=… the webhooks/s.
 
+mod support;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -12,7 +14,6 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::extract::{Form, State};
 use axum::routing::post;
-use chrono::Utc;
 use ringback::app::App;
 use ringback::campaign::load_dir;
 use ringback::config::Secret;
@@ -52,20 +53,7 @@ async fn calls(
 }
 
 fn campaign() -> String {
-    let zone = [
-        "Europe/Madrid",
-        "America/New_York",
-        "America/Los_Angeles",
-        "Asia/Tokyo",
-        "Asia/Kolkata",
-        "Pacific/Auckland",
-        "Europe/London",
-        "Asia/Dubai",
-    ]
-    .iter()
-    .map(|z| z.parse::<chrono_tz::Tz>().unwrap())
-    .find(|z| (9 * 60..18 * 60).contains(&ringback::plan::calendar::local_minute(*z, Utc::now())))
-    .unwrap_or(chrono_tz::Europe::Madrid);
+    let zone = support::daytime_zone();
     format!(
         "name = \"Bench callbacks\"\nclinic = \"C\"\nkind = \"callback\"\ntimezone = \"{zone}\"\ncountry = \"ES\"\n\
          caller_id = \"+34930000000\"\nclinic_phone = \"{CLINIC}\"\ndefault_language = \"en\"\n\

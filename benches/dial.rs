@@ -4,6 +4,8 @@
 //!   c) due instant → provider request latency, p50 and p99.
 //! Run: `cargo bench --bench dial` (all), or `cargo bench --bench dial -- a` (one). N=… sets (a)'s size.
 
+mod support;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -85,21 +87,7 @@ async fn fake() -> (String, Arrivals) {
 }
 
 fn campaign(cps: f64, burst: u32) -> String {
-    // UTC all week: the bench runs when it runs; quiet hours still apply, so pick the zone to be daytime.
-    let zone = [
-        "Europe/Madrid",
-        "America/New_York",
-        "America/Los_Angeles",
-        "Asia/Tokyo",
-        "Asia/Kolkata",
-        "Pacific/Auckland",
-        "Europe/London",
-        "Asia/Dubai",
-    ]
-    .iter()
-    .map(|z| z.parse::<chrono_tz::Tz>().unwrap())
-    .find(|z| (9 * 60..18 * 60).contains(&ringback::plan::calendar::local_minute(*z, Utc::now())))
-    .unwrap_or(chrono_tz::Europe::Madrid);
+    let zone = support::daytime_zone();
     format!(
         "name = \"Bench\"\nclinic = \"C\"\nkind = \"reminder\"\ntimezone = \"{zone}\"\ncountry = \"ES\"\ncaller_id = \"+34930000000\"\n\
          clinic_phone = \"+34930000001\"\ndefault_language = \"en\"\n[window]\nmon-sun = \"08:00-21:00\"\n[reminder]\nstart = \"48h\"\nstop = \"10m\"\n\

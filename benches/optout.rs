@@ -7,6 +7,8 @@
 //! Run: `cargo bench --bench optout`. N=… patients, GAP_MS=… between STOPs, LEAD_MS=… from a
 //! STOP to its call's due instant.
 
+mod support;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -60,20 +62,7 @@ fn env(name: &str, default: u64) -> u64 {
 }
 
 fn campaign() -> String {
-    let zone = [
-        "Europe/Madrid",
-        "America/New_York",
-        "America/Los_Angeles",
-        "Asia/Tokyo",
-        "Asia/Kolkata",
-        "Pacific/Auckland",
-        "Europe/London",
-        "Asia/Dubai",
-    ]
-    .iter()
-    .map(|z| z.parse::<chrono_tz::Tz>().unwrap())
-    .find(|z| (9 * 60..18 * 60).contains(&ringback::plan::calendar::local_minute(*z, Utc::now())))
-    .unwrap_or(chrono_tz::Europe::Madrid);
+    let zone = support::daytime_zone();
     format!(
         "name = \"Bench\"\nclinic = \"C\"\nkind = \"reminder\"\ntimezone = \"{zone}\"\ncountry = \"ES\"\ncaller_id = \"+34930000000\"\n\
          clinic_phone = \"+34930000001\"\ndefault_language = \"en\"\n[window]\nmon-sun = \"08:00-21:00\"\n[reminder]\nstart = \"48h\"\nstop = \"10m\"\n\
