@@ -14,18 +14,12 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::extract::{Form, State};
 use axum::routing::post;
-use ringback::app::App;
 use ringback::campaign::load_dir;
-use ringback::config::Secret;
-use ringback::provider::Provider;
-use ringback::provider::twilio::TwilioClient;
 use ringback::store::Db;
-use tokio::sync::watch;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const TOKEN: &str = "bench-token";
 const CLINIC: &str = "+34930000001";
 
 /// When each number's call request arrived.
@@ -95,26 +89,8 @@ async fn main() {
     let fake_url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, fake).await.unwrap() });
 
-    let client = TwilioClient::new(
-        &fake_url,
-        "ACbench",
-        Secret::new(TOKEN),
-        Duration::from_secs(5),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let public = format!("http://{}", listener.local_addr().unwrap());
-    let app = Arc::new(App::new(db, catalog, Provider::Twilio(client), &public));
-    let state = ringback::http::HttpState {
-        app: app.clone(),
-        api_tokens: Arc::new(vec![]),
-    };
-    tokio::spawn(async move {
-        axum::serve(listener, ringback::http::router(state))
-            .await
-            .unwrap()
-    });
-    let (stop, stop_rx) = watch::channel(false);
-    let worker = tokio::spawn(ringback::jobs::run(app, 32, stop_rx));
+    let running = support::start(db, catalog, &fake_url).await;
+    let public = running.public.clone();
 
     let http = reqwest::Client::new();
     let url = format!("{public}/webhooks/twilio/voice/missed");
@@ -130,7 +106,7 @@ async fn main() {
             ("To".to_string(), CLINIC.to_string()),
             ("DialCallStatus".to_string(), "no-answer".to_string()),
         ];
-        let signature = ringback::provider::signature::sign(TOKEN, &url, &params);
+        let signature = ringback::provider::signature::sign(support::TOKEN, &url, &params);
         let (http, url, sent) = (http.clone(), url.clone(), sent.clone());
         tokio::time::sleep_until((started + spacing * i as u32).into()).await;
         tasks.push(tokio::spawn(async move {
@@ -152,8 +128,7 @@ async fn main() {
     while arrivals.lock().unwrap().len() < n && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let _ = stop.send(true);
-    let _ = worker.await;
+    running.stop().await;
 
     let sent = sent.lock().unwrap();
     let arrivals = arrivals.lock().unwrap();

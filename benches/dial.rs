@@ -13,14 +13,9 @@ use axum::Router;
 use axum::extract::{Form, State};
 use axum::routing::post;
 use chrono::{DateTime, TimeDelta, Utc};
-use ringback::app::App;
 use ringback::campaign::load_dir;
-use ringback::config::Secret;
 use ringback::import::{self, Format};
-use ringback::provider::Provider;
-use ringback::provider::twilio::TwilioClient;
 use ringback::store::Db;
-use tokio::sync::watch;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -35,7 +30,7 @@ async fn end_call(status_url: String, sid: String) {
         ("CallStatus".to_string(), "completed".to_string()),
         ("AnsweredBy".to_string(), "machine_end_beep".to_string()),
     ];
-    let signature = ringback::provider::signature::sign(TOKEN, &status_url, &params);
+    let signature = ringback::provider::signature::sign(support::TOKEN, &status_url, &params);
     let _ = HTTP
         .post(&status_url)
         .header("X-Twilio-Signature", signature)
@@ -44,7 +39,6 @@ async fn end_call(status_url: String, sid: String) {
         .await;
 }
 
-const TOKEN: &str = "bench-token";
 static HTTP: std::sync::LazyLock<reqwest::Client> = std::sync::LazyLock::new(reqwest::Client::new);
 
 async fn calls(
@@ -145,32 +139,12 @@ async fn run(n: usize, cps: f64, burst: u32, limit: Duration, due_in: Option<Dur
         .unwrap();
     }
     let (url, arrivals) = fake().await;
-    let client = TwilioClient::new(&url, "ACbench", Secret::new(TOKEN), Duration::from_secs(5));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let public = format!("http://{}", listener.local_addr().unwrap());
-    let app = Arc::new(App::new(
-        db.clone(),
-        catalog,
-        Provider::Twilio(client),
-        &public,
-    ));
-    let state = ringback::http::HttpState {
-        app: app.clone(),
-        api_tokens: Arc::new(vec![]),
-    };
-    tokio::spawn(async move {
-        axum::serve(listener, ringback::http::router(state))
-            .await
-            .unwrap()
-    });
-    let (stop, stop_rx) = watch::channel(false);
-    let worker = tokio::spawn(ringback::jobs::run(app, 32, stop_rx));
+    let running = support::start(db.clone(), catalog, &url).await;
     let started = Instant::now();
     while arrivals.lock().unwrap().len() < n && started.elapsed() < limit {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let _ = stop.send(true);
-    let _ = worker.await;
+    running.stop().await;
     std::mem::forget(dir);
     Run { arrivals, db }
 }

@@ -17,19 +17,12 @@ use axum::Router;
 use axum::extract::{Form, State};
 use axum::routing::post;
 use chrono::{DateTime, TimeDelta, Utc};
-use ringback::app::App;
 use ringback::campaign::load_dir;
-use ringback::config::Secret;
 use ringback::import::{self, Format};
-use ringback::provider::Provider;
-use ringback::provider::twilio::TwilioClient;
 use ringback::store::Db;
-use tokio::sync::watch;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-const TOKEN: &str = "bench-token";
 
 /// Call requests that reached the provider, by number.
 type Calls = Arc<Mutex<HashMap<String, DateTime<Utc>>>>;
@@ -125,31 +118,8 @@ async fn main() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let fake_url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, fake).await.unwrap() });
-    let client = TwilioClient::new(
-        &fake_url,
-        "ACbench",
-        Secret::new(TOKEN),
-        Duration::from_secs(5),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let public = format!("http://{}", listener.local_addr().unwrap());
-    let app = Arc::new(App::new(
-        db.clone(),
-        catalog,
-        Provider::Twilio(client),
-        &public,
-    ));
-    let state = ringback::http::HttpState {
-        app: app.clone(),
-        api_tokens: Arc::new(vec![]),
-    };
-    tokio::spawn(async move {
-        axum::serve(listener, ringback::http::router(state))
-            .await
-            .unwrap()
-    });
-    let (stop, stop_rx) = watch::channel(false);
-    let worker = tokio::spawn(ringback::jobs::run(app, 64, stop_rx));
+    let running = support::start(db.clone(), catalog, &fake_url).await;
+    let public = running.public.clone();
 
     let http = reqwest::Client::new();
     let url = format!("{public}/webhooks/twilio/sms/inbound");
@@ -163,7 +133,7 @@ async fn main() {
             ("To".to_string(), "+34930000000".to_string()),
             ("Body".to_string(), "STOP".to_string()),
         ];
-        let signature = ringback::provider::signature::sign(TOKEN, &url, &params);
+        let signature = ringback::provider::signature::sign(support::TOKEN, &url, &params);
         let (http, url) = (http.clone(), url.clone());
         tokio::time::sleep_until((started + gap * i as u32).into()).await;
         tasks.push(tokio::spawn(async move {
@@ -184,8 +154,7 @@ async fn main() {
         answered.push(t.await.unwrap());
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let _ = stop.send(true);
-    let _ = worker.await;
+    running.stop().await;
 
     let mut lat: Vec<f64> = answered
         .iter()

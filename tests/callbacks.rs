@@ -67,18 +67,6 @@ async fn post_callback(url: &str, body: Value) -> (u16, Value) {
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
-async fn outcome_of(env: &TestEnv, id: &str) -> Vec<Option<String>> {
-    env.rows(&format!(
-        "SELECT state, outcome FROM outreach WHERE id = '{id}'"
-    ))
-    .await
-    .remove(0)
-}
-
-fn finished(o: &str) -> Vec<Option<String>> {
-    vec![Some("finished".into()), Some(o.into())]
-}
-
 both_backends!(
     an_agent_first_callback_rings_staff_then_bridges_the_patient,
     |env: TestEnv| async move {
@@ -103,12 +91,12 @@ both_backends!(
         wait_for(
             "the callback to connect",
             Duration::from_secs(20),
-            || async { outcome_of(&env, &id).await[0].as_deref() == Some("finished") },
+            || async { env.outreach_state("id", &id).await[0].as_deref() == Some("finished") },
         )
         .await;
         let url = running.url.clone();
         running.stop().await;
-        assert_eq!(outcome_of(&env, &id).await, finished("connected"));
+        assert_eq!(env.outreach_state("id", &id).await, finished("connected"));
 
         let log = fake.log();
         assert_eq!(log.requests.len(), 1, "one provider request");
@@ -171,10 +159,10 @@ both_backends!(
         wait_for(
             "the first callback to connect",
             Duration::from_secs(20),
-            || async { outcome_of(&env, &a).await[0].as_deref() == Some("finished") },
+            || async { env.outreach_state("id", &a).await[0].as_deref() == Some("finished") },
         )
         .await;
-        assert_eq!(outcome_of(&env, &a).await, finished("connected"));
+        assert_eq!(env.outreach_state("id", &a).await, finished("connected"));
         let log = fake.log();
         assert_eq!(
             log.requests[0]["To"], "+34612000021",
@@ -207,11 +195,11 @@ both_backends!(
         wait_for(
             "the second callback to end",
             Duration::from_secs(20),
-            || async { outcome_of(&env, &b).await[0].as_deref() == Some("finished") },
+            || async { env.outreach_state("id", &b).await[0].as_deref() == Some("finished") },
         )
         .await;
         running.stop().await;
-        assert_eq!(outcome_of(&env, &b).await, finished("reached"));
+        assert_eq!(env.outreach_state("id", &b).await, finished("reached"));
         assert_eq!(
             env.scalar(&format!("SELECT COUNT(*) FROM followups WHERE outreach_id = '{b}' AND reason = 'callback_not_connected' AND status = 'open'")).await,
             1
@@ -238,7 +226,10 @@ both_backends!(
         })
         .await;
         running.stop().await;
-        assert_eq!(outcome_of(&env, &id).await[0].as_deref(), Some("active"));
+        assert_eq!(
+            env.outreach_state("id", &id).await[0].as_deref(),
+            Some("active")
+        );
         assert_eq!(
             env.scalar(&format!(
                 "SELECT counted FROM attempts WHERE outreach_id = '{id}' AND seq = 1"
@@ -348,7 +339,7 @@ both_backends!(
         )
         .await;
         running.stop().await;
-        assert_eq!(outcome_of(&env, &id).await, finished("withdrawn"));
+        assert_eq!(env.outreach_state("id", &id).await, finished("withdrawn"));
         assert_eq!(
             env.scalar(&format!(
                 "SELECT COUNT(*) FROM attempts WHERE outreach_id = '{id}' AND status = 'withdrawn'"
@@ -673,7 +664,10 @@ both_backends!(
             dialed,
             ringback::dial::Dialed::Ended(ringback::outreach::Outcome::Expired)
         );
-        assert_eq!(outcome_of(&env, &accepted.id).await, finished("expired"));
+        assert_eq!(
+            env.outreach_state("id", &accepted.id).await,
+            finished("expired")
+        );
         assert_eq!(
             env.scalar(&format!("SELECT COUNT(*) FROM followups WHERE outreach_id = '{}' AND reason = 'callback_not_connected'", accepted.id)).await,
             1
@@ -727,7 +721,10 @@ both_backends!(
             "a second message is never left: {twiml}"
         );
         running.stop().await;
-        assert_eq!(outcome_of(&env, &id).await[0].as_deref(), Some("active"));
+        assert_eq!(
+            env.outreach_state("id", &id).await[0].as_deref(),
+            Some("active")
+        );
     }
 );
 
@@ -748,7 +745,7 @@ both_backends!(
         .await;
         running.stop().await;
         assert_eq!(
-            outcome_of(&env, &id).await[0].as_deref(),
+            env.outreach_state("id", &id).await[0].as_deref(),
             Some("active"),
             "not connected"
         );

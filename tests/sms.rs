@@ -97,18 +97,6 @@ async fn yesterday(env: &TestEnv) {
     .await;
 }
 
-async fn outcome(env: &TestEnv, phone: &str) -> Vec<Option<String>> {
-    env.rows(&format!(
-        "SELECT state, outcome FROM outreach WHERE phone = '{phone}'"
-    ))
-    .await
-    .remove(0)
-}
-
-fn finished(o: &str) -> Vec<Option<String>> {
-    vec![Some("finished".into()), Some(o.into())]
-}
-
 both_backends!(
     sms_first_is_sent_delivered_and_counted,
     |env: TestEnv| async move {
@@ -212,7 +200,7 @@ both_backends!(
         })
         .await;
         assert_eq!(
-            outcome(&env, "+34612000112").await[0].as_deref(),
+            env.outreach_state("phone", "+34612000112").await[0].as_deref(),
             Some("active")
         );
         // A day and a half later.
@@ -224,16 +212,18 @@ both_backends!(
         wait_for(
             "the voicemail outreach to end",
             Duration::from_secs(10),
-            || async { outcome(&env, "+34612000112").await[0].as_deref() == Some("finished") },
+            || async {
+                env.outreach_state("phone", "+34612000112").await[0].as_deref() == Some("finished")
+            },
         )
         .await;
         running.stop().await;
         assert_eq!(
-            outcome(&env, "+34612000112").await,
+            env.outreach_state("phone", "+34612000112").await,
             finished("voicemail_left")
         );
         assert_eq!(
-            outcome(&env, "+34612000111").await[0].as_deref(),
+            env.outreach_state("phone", "+34612000111").await[0].as_deref(),
             Some("active"),
             "calls go on after the SMS"
         );
@@ -306,7 +296,7 @@ both_backends!(
         }
         running.stop().await;
         for (phone, _, reply, expected, _) in cases {
-            let got = outcome(&env, phone).await;
+            let got = env.outreach_state("phone", phone).await;
             if expected.is_empty() {
                 assert_eq!(got[0].as_deref(), Some("active"), "{reply}");
                 assert_eq!(
@@ -360,7 +350,10 @@ both_backends!(
             .await;
         assert_eq!(code, 200);
         assert!(twiml.contains("Reply START"), "{twiml}");
-        assert_eq!(outcome(&env, "+34612000131").await, finished("opted_out"));
+        assert_eq!(
+            env.outreach_state("phone", "+34612000131").await,
+            finished("opted_out")
+        );
         assert_eq!(
             env.scalar(&format!(
                 "SELECT COUNT(*) FROM attempts WHERE id = '{attempt}' AND status = 'withdrawn'"
@@ -533,7 +526,10 @@ both_backends!(
         .await;
         running.stop().await;
         assert_eq!(env.scalar("SELECT COUNT(*) FROM channel_blocks WHERE phone = '+34930000151' AND channel = 'sms' AND code = '21614'").await, 1);
-        assert_eq!(outcome(&env, "+34612000152").await, finished("opted_out"));
+        assert_eq!(
+            env.outreach_state("phone", "+34612000152").await,
+            finished("opted_out")
+        );
         assert_eq!(
             env.scalar(
                 "SELECT COUNT(*) FROM attempts WHERE phone = '+34612000152' AND status = 'planned'"
@@ -576,7 +572,10 @@ both_backends!(
             "{}",
             run.stderr()
         );
-        assert_eq!(outcome(&env, "+34612000161").await, finished("opted_out"));
+        assert_eq!(
+            env.outreach_state("phone", "+34612000161").await,
+            finished("opted_out")
+        );
 
         let http = reqwest::Client::new();
         let post = |body: Value| {

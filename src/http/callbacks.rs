@@ -1,10 +1,9 @@
 //! Callback requests over HTTP: `POST /v1/callbacks` (web forms, other phone systems) and the
 //! clinic number's missed-call webhook; and the two webhooks of a bridged callback call.
 
-use axum::Form;
 use axum::body::Bytes;
-use axum::extract::{OriginalUri, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde::Deserialize;
@@ -12,8 +11,7 @@ use serde_json::json;
 use tracing::warn;
 
 use super::webhooks::{
-    Params, param, query_value, reject, twiml_or_hang_up, unavailable, verify, verify_signature,
-    xml,
+    Signed, SignedAttempt, param, query_value, reject, twiml_or_hang_up, unavailable, xml,
 };
 use super::{ApiError, HttpState};
 use crate::callbacks::{Accepted, CallbackError, CallbackRequest, Source, is_withheld};
@@ -108,15 +106,7 @@ fn refused(e: CallbackError) -> ApiError {
 /// `POST /webhooks/twilio/voice/missed[?campaign=ID]`: the clinic number's `<Dial action>`,
 /// status callback or `<Record action>`. A missed call (or a voicemail) becomes a callback to
 /// `From`; an answered one withdraws that number's open callback.
-pub async fn missed(
-    State(state): State<HttpState>,
-    uri: OriginalUri,
-    headers: HeaderMap,
-    Form(params): Form<Params>,
-) -> Response {
-    if let Err((status, why)) = verify_signature(&state, &uri, &headers, &params) {
-        return reject(status, why);
-    }
+pub async fn missed(State(state): State<HttpState>, Signed { uri, params }: Signed) -> Response {
     let app = &state.app;
     let Some(from) = params
         .iter()
@@ -294,14 +284,8 @@ fn missed_words(lang: &str) -> MissedWords {
 /// `POST /webhooks/twilio/voice/bridge?attempt=ID`: the `<Dial>` of a callback ended.
 pub async fn bridge(
     State(state): State<HttpState>,
-    uri: OriginalUri,
-    headers: HeaderMap,
-    Form(params): Form<Params>,
+    SignedAttempt { attempt, params }: SignedAttempt,
 ) -> Response {
-    let attempt = match verify(&state, &uri, &headers, &params) {
-        Ok(a) => a,
-        Err((status, why)) => return reject(status, why),
-    };
     let Some(status) = param(&params, "DialCallStatus").filter(|s| {
         matches!(
             *s,
@@ -317,14 +301,8 @@ pub async fn bridge(
 /// `POST /webhooks/twilio/voice/agent?attempt=ID`: staff pressed a key after a callback.
 pub async fn agent(
     State(state): State<HttpState>,
-    uri: OriginalUri,
-    headers: HeaderMap,
-    Form(params): Form<Params>,
+    SignedAttempt { attempt, params }: SignedAttempt,
 ) -> Response {
-    let attempt = match verify(&state, &uri, &headers, &params) {
-        Ok(a) => a,
-        Err((status, why)) => return reject(status, why),
-    };
     let digits = param(&params, "Digits").unwrap_or_default();
     if digits.len() > 8 {
         return reject(StatusCode::BAD_REQUEST, "bad Digits");

@@ -1,30 +1,22 @@
 //! SMS webhooks (a patient's reply, a message's status) and the opt-out ledger API.
 
+use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{OriginalUri, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::{Form, Json};
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::webhooks::{Params, param, reject, unavailable, verify, verify_signature, xml};
+use super::webhooks::{Signed, SignedAttempt, param, reject, unavailable, xml};
 use super::{ApiError, HttpState};
 use crate::outreach::machine::SmsStatus;
 use crate::phone::Phone;
 use crate::replies::{BODY_MAX, SmsReport};
 
 /// `POST /webhooks/twilio/sms/inbound`: a patient's SMS (`From`, `Body`).
-pub async fn inbound(
-    State(state): State<HttpState>,
-    uri: OriginalUri,
-    headers: HeaderMap,
-    Form(params): Form<Params>,
-) -> Response {
-    if let Err((status, why)) = verify_signature(&state, &uri, &headers, &params) {
-        return reject(status, why);
-    }
+pub async fn inbound(State(state): State<HttpState>, Signed { params, .. }: Signed) -> Response {
     let Some(from) = param(&params, "From") else {
         return reject(StatusCode::BAD_REQUEST, "missing From");
     };
@@ -56,14 +48,8 @@ pub async fn inbound(
 /// `POST /webhooks/twilio/sms/status?attempt=ID`: a message's status callback.
 pub async fn status(
     State(state): State<HttpState>,
-    uri: OriginalUri,
-    headers: HeaderMap,
-    Form(params): Form<Params>,
+    SignedAttempt { attempt, params }: SignedAttempt,
 ) -> Response {
-    let attempt = match verify(&state, &uri, &headers, &params) {
-        Ok(a) => a,
-        Err((status, why)) => return reject(status, why),
-    };
     let Some(status) = param(&params, "MessageStatus")
         .or_else(|| param(&params, "SmsStatus"))
         .and_then(SmsStatus::parse)

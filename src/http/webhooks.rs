@@ -2,7 +2,7 @@
 //! answers 403 on a mismatch; malformed ones get 400, never 500.
 
 use axum::Form;
-use axum::extract::{OriginalUri, State};
+use axum::extract::{FromRequest, FromRequestParts, OriginalUri, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -14,7 +14,7 @@ use crate::provider::{signature, twiml};
 pub(super) type Params = Vec<(String, String)>;
 
 /// Why a webhook is refused: 400 or 403, and a word.
-pub(super) type Refusal = (StatusCode, &'static str);
+type Refusal = (StatusCode, &'static str);
 
 pub(super) fn param<'a>(params: &'a Params, name: &str) -> Option<&'a str> {
     params
@@ -32,17 +32,50 @@ pub(super) fn xml(body: String) -> Response {
     ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], body).into_response()
 }
 
-/// The attempt id of a correctly signed webhook, or the response that refuses it.
-pub(super) fn verify(
-    state: &HttpState,
-    uri: &OriginalUri,
-    headers: &HeaderMap,
-    params: &Params,
-) -> Result<String, Refusal> {
-    verify_signature(state, uri, headers, params)?;
-    query_value(uri, "attempt")
-        .filter(|a| !a.is_empty() && a.len() <= 64 && a.chars().all(|c| c.is_ascii_alphanumeric()))
-        .ok_or((StatusCode::BAD_REQUEST, "missing attempt"))
+/// A correctly signed webhook: its form parameters and the URI it was posted to. Refused with
+/// 403 (bad or missing signature) or 400 (not a form) before any handler runs.
+pub(super) struct Signed {
+    pub uri: OriginalUri,
+    pub params: Params,
+}
+
+impl FromRequest<HttpState> for Signed {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &HttpState) -> Result<Signed, Response> {
+        let (mut parts, body) = req.into_parts();
+        let uri = match OriginalUri::from_request_parts(&mut parts, state).await {
+            Ok(uri) => uri,
+            Err(never) => match never {},
+        };
+        let headers = parts.headers.clone();
+        let Form(params) = Form::<Params>::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        verify_signature(state, &uri, &headers, &params)
+            .map_err(|(status, why)| reject(status, why))?;
+        Ok(Signed { uri, params })
+    }
+}
+
+/// A correctly signed webhook about one attempt (`?attempt=ID`).
+pub(super) struct SignedAttempt {
+    pub attempt: String,
+    pub params: Params,
+}
+
+impl FromRequest<HttpState> for SignedAttempt {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &HttpState) -> Result<SignedAttempt, Response> {
+        let Signed { uri, params } = Signed::from_request(req, state).await?;
+        let attempt = query_value(&uri, "attempt")
+            .filter(|a| {
+                !a.is_empty() && a.len() <= 64 && a.chars().all(|c| c.is_ascii_alphanumeric())
+            })
+            .ok_or_else(|| reject(StatusCode::BAD_REQUEST, "missing attempt"))?;
+        Ok(SignedAttempt { attempt, params })
+    }
 }
 
 /// The value of `name` in the query string (ids only: no escapes to decode).
@@ -54,7 +87,7 @@ pub(super) fn query_value(uri: &OriginalUri, name: &str) -> Option<String> {
 }
 
 /// `Ok` when `X-Twilio-Signature` signs `public_url` + path + query and the parameters.
-pub(super) fn verify_signature(
+fn verify_signature(
     state: &HttpState,
     uri: &OriginalUri,
     headers: &HeaderMap,
@@ -100,14 +133,8 @@ pub(super) fn unavailable(e: crate::store::StoreError) -> Response {
 
 pub async fn answer(
     State(state): State<HttpState>,
-    uri: OriginalUri,
-    headers: HeaderMap,
-    Form(params): Form<Params>,
+    SignedAttempt { attempt, params }: SignedAttempt,
 ) -> Response {
-    let attempt = match verify(&state, &uri, &headers, &params) {
-        Ok(a) => a,
-        Err((status, why)) => return reject(status, why),
-    };
     twiml_or_hang_up(
         state
             .app
@@ -118,14 +145,8 @@ pub async fn answer(
 
 pub async fn gather(
     State(state): State<HttpState>,
-    uri: OriginalUri,
-    headers: HeaderMap,
-    Form(params): Form<Params>,
+    SignedAttempt { attempt, params }: SignedAttempt,
 ) -> Response {
-    let attempt = match verify(&state, &uri, &headers, &params) {
-        Ok(a) => a,
-        Err((status, why)) => return reject(status, why),
-    };
     let Some(digits) = param(&params, "Digits") else {
         return xml(twiml::hang_up());
     };
@@ -141,14 +162,8 @@ pub async fn gather(
 
 pub async fn status(
     State(state): State<HttpState>,
-    uri: OriginalUri,
-    headers: HeaderMap,
-    Form(params): Form<Params>,
+    SignedAttempt { attempt, params }: SignedAttempt,
 ) -> Response {
-    let attempt = match verify(&state, &uri, &headers, &params) {
-        Ok(a) => a,
-        Err((status, why)) => return reject(status, why),
-    };
     let Some(status) = param(&params, "CallStatus").and_then(CallStatus::parse) else {
         return reject(StatusCode::BAD_REQUEST, "missing or unknown CallStatus");
     };

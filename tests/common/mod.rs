@@ -182,6 +182,15 @@ impl TestEnv {
         rows
     }
 
+    /// `[state, outcome]` of the one outreach whose `column` is `value`.
+    pub async fn outreach_state(&self, column: &str, value: &str) -> Vec<Option<String>> {
+        self.rows(&format!(
+            "SELECT state, outcome FROM outreach WHERE {column} = '{value}'"
+        ))
+        .await
+        .remove(0)
+    }
+
     pub async fn execute(&self, sql: &str) {
         let db = self.db().await;
         match &db {
@@ -297,6 +306,12 @@ pub fn csv_rows(n: usize, days: u64) -> String {
 }
 
 /// Generate a test for each backend: `both_backends!(name, |env| async move { … })`.
+/// `[state, outcome]` of an outreach that ended with `outcome`.
+#[allow(dead_code)]
+pub fn finished(outcome: &str) -> Vec<Option<String>> {
+    vec![Some("finished".into()), Some(outcome.into())]
+}
+
 #[macro_export]
 macro_rules! both_backends {
     ($name:ident, $body:expr) => {
