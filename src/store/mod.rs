@@ -79,6 +79,9 @@ impl Db {
                 .pragma("temp_store", "memory");
             let pool = SqlitePoolOptions::new()
                 .max_connections(4)
+                // Each statement is a round trip to the connection's own thread; a ping before
+                // each one would double them, and a file on this machine never goes stale.
+                .test_before_acquire(false)
                 .after_connect(|conn, _| {
                     Box::pin(async move {
                         let mut handle = conn.lock_handle().await?;
@@ -86,8 +89,12 @@ impl Db {
                         Ok(())
                     })
                 })
-                .connect_with(options)
-                .await?;
+                // Opened as they are needed, after `migrate` (see there); the file is checked now.
+                .connect_lazy_with(options.clone());
+            sqlx::Connection::close(
+                <sqlx::SqliteConnection as sqlx::Connection>::connect_with(&options).await?,
+            )
+            .await?;
             Ok(Db::Sqlite(pool))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = PgPoolOptions::new()
@@ -104,7 +111,13 @@ impl Db {
     /// Apply ringback's migrations and create the queue's tables beside them.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match self {
-            Db::Sqlite(pool) => {
+            Db::Sqlite(server) => {
+                // On a connection of its own: a connection reads the planner's statistics as it
+                // opens, so the pool's, opened after this, all plan with those pinned below.
+                let pool = &SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .connect_with((*server.connect_options()).clone())
+                    .await?;
                 let mut migrator = sqlx::migrate!("migrations/sqlite");
                 migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
                 migrator.run(pool).await?;
@@ -135,6 +148,8 @@ impl Db {
                         .execute(pool)
                         .await?;
                 }
+                pin_queue_statistics(pool).await?;
+                pool.close().await;
             }
             Db::Postgres(pool) => {
                 let mut migrator = sqlx::migrate!("migrations/postgres");
@@ -154,6 +169,77 @@ impl Db {
     pub async fn close(&self) {
         on_pool!(self, pool => pool.close().await)
     }
+}
+
+/// What SQLite's planner is told about the queue's `Jobs` table, whatever it holds now: many
+/// jobs, few per worker (`lock_by` keeps the worker's name after the job is done), a handful of
+/// statuses, one job per id. Without it, an empty or young table has no statistics and the planner
+/// takes the queue's per-task updates (`… WHERE id IN (SELECT value FROM json_each(?))` and the
+/// acknowledgement joined on `lock_by`) through the worker's or the status's index: every job
+/// finished or waiting is read and the task list parsed again for each, so each dial grows
+/// slower with the jobs behind it. Told this, it goes straight to the id.
+const QUEUE_STATISTICS: &[(&str, &str)] = &[
+    ("sqlite_autoindex_Jobs_1", "1000000 1"),
+    ("LIdx", "1000000 100000"),
+    ("idx_jobs_job_type_status_run_at", "1000000 200000 100000 2"),
+    ("idx_jobs_status_run_at", "1000000 500000 2"),
+    ("idx_jobs_completed_done_at", "1000000 300000 2 1"),
+    ("idx_jobs_running", "1000 2"),
+    ("idx_jobs_idempotency_key", "1000000 200000 1"),
+    ("idx_jobs_pending", "100000 20000 20000 2 1"),
+    ("idx_jobs_failed", "100000 100000 100000 2 1"),
+    ("idx_jobs_claimable", "1000000 500000 500000"),
+];
+
+/// Write [`QUEUE_STATISTICS`] unless they are there already (connections opened after this plan
+/// with them).
+async fn pin_queue_statistics(pool: &SqlitePool) -> Result<(), StoreError> {
+    let mut conn = pool.acquire().await?;
+    let indexes: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'Jobs'",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let wanted: Vec<(&str, &str)> = QUEUE_STATISTICS
+        .iter()
+        .copied()
+        .filter(|(index, _)| indexes.iter().any(|i| i == index))
+        .collect();
+    let has_table: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = 'sqlite_stat1'")
+            .fetch_one(&mut *conn)
+            .await?;
+    if has_table == 1 {
+        let present: Vec<(String, String)> =
+            sqlx::query_as("SELECT idx, stat FROM sqlite_stat1 WHERE tbl = 'Jobs' ORDER BY idx")
+                .fetch_all(&mut *conn)
+                .await?;
+        let mut expected: Vec<(String, String)> = wanted
+            .iter()
+            .map(|(i, s)| (i.to_string(), s.to_string()))
+            .collect();
+        expected.sort();
+        if present == expected {
+            return Ok(());
+        }
+    }
+    let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
+    // Creates `sqlite_stat1` if need be, and gathers nothing (the schema table has no indexes).
+    sqlx::query("ANALYZE sqlite_schema")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM sqlite_stat1 WHERE tbl = 'Jobs'")
+        .execute(&mut *tx)
+        .await?;
+    for (index, stat) in &wanted {
+        sqlx::query("INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES ('Jobs', $1, $2)")
+            .bind(index)
+            .bind(stat)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 /// How a transaction that writes begins: SQLite takes the write lock at once, since a transaction
