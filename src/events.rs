@@ -134,13 +134,11 @@ impl App {
         report: &StatusReport,
     ) -> Result<bool, StoreError> {
         let now = Utc::now();
-        if !self.db.first_delivery(&report.delivery_key, now).await? {
-            return Ok(false);
-        }
         let status = report.status;
-        let advanced = self
+        let Some(advanced) = self
             .db
-            .advance_call(
+            .apply_status(
+                &report.delivery_key,
                 attempt_id,
                 status.name(),
                 i64::from(status.rank()),
@@ -149,7 +147,10 @@ impl App {
                 status.is_final(),
                 now,
             )
-            .await?;
+            .await?
+        else {
+            return Ok(false);
+        };
         if !advanced || !status.is_final() {
             return Ok(advanced);
         }

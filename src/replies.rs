@@ -155,14 +155,12 @@ impl App {
         report: &SmsReport,
     ) -> Result<bool, StoreError> {
         let now = Utc::now();
-        if !self.db.first_delivery(&report.delivery_key, now).await? {
-            return Ok(false);
-        }
         let status = report.status;
         let last = status.rank() == 4;
-        let advanced = self
+        let Some(advanced) = self
             .db
-            .advance_call(
+            .apply_status(
+                &report.delivery_key,
                 attempt_id,
                 status.name(),
                 i64::from(status.rank()),
@@ -171,7 +169,10 @@ impl App {
                 last,
                 now,
             )
-            .await?;
+            .await?
+        else {
+            return Ok(false);
+        };
         if !advanced || !matches!(status, SmsStatus::Failed | SmsStatus::Undelivered) {
             return Ok(advanced);
         }

@@ -43,24 +43,25 @@ impl Queue {
         }
     }
 
-    /// Queue one wake-up at `run_at`, with a ULID task id and a single try (the attempt's own
-    /// state decides any retry, never the queue).
-    pub async fn push(
+    /// Queue one wake-up per `(attempt, task id, run_at)`, all in one transaction, each with a
+    /// ULID task id and a single try (the attempt's own state decides any retry, never the queue).
+    pub async fn push_many(
         &self,
-        attempt: &str,
-        task_id: ulid::Ulid,
-        run_at: DateTime<Utc>,
+        wakeups: &[(&str, ulid::Ulid, DateTime<Utc>)],
     ) -> Result<(), String> {
-        let task = TaskBuilder::new(DialJob {
-            attempt: attempt.to_string(),
-        })
-        .task_id(TaskId::from_ulid(task_id))
-        .run_at_timestamp(run_at.timestamp().max(0) as u64)
-        .max_attempts(1)
-        .build();
+        let tasks = wakeups.iter().map(|(attempt, task_id, run_at)| {
+            TaskBuilder::new(DialJob {
+                attempt: attempt.to_string(),
+            })
+            .task_id(TaskId::from_ulid(*task_id))
+            .run_at_timestamp(run_at.timestamp().max(0) as u64)
+            .max_attempts(1)
+            .build()
+        });
+        let tasks = futures::stream::iter(tasks.collect::<Vec<_>>());
         match self.clone() {
-            Queue::Sqlite(mut s) => s.push_task(task).await.map_err(|e| e.to_string()),
-            Queue::Postgres(mut s) => s.push_task(task).await.map_err(|e| e.to_string()),
+            Queue::Sqlite(mut s) => s.push_all(tasks).await.map_err(|e| e.to_string()),
+            Queue::Postgres(mut s) => s.push_all(tasks).await.map_err(|e| e.to_string()),
         }
     }
 }
@@ -96,26 +97,35 @@ async fn feed_batch(
     queue: &Queue,
     due: Vec<(String, DateTime<Utc>)>,
 ) -> Result<usize, String> {
-    let mut queued = 0;
-    for (attempt, at) in due {
-        let task_id = ulid::Ulid::generate();
-        // Take the right to queue it first, so two feeders never queue one attempt twice.
-        if !app
-            .db
-            .take_for_queue(&attempt, &task_id.to_string(), Some(at))
-            .await
-            .map_err(|e| e.to_string())?
-        {
-            continue;
-        }
-        if let Err(e) = queue.push(&attempt, task_id, at).await {
-            warn!(attempt, error = %e, "could not queue; will try again");
-            let _ = app.db.release_queue(&attempt).await;
-            continue;
-        }
-        queued += 1;
+    let planned: Vec<(&str, ulid::Ulid, DateTime<Utc>)> = due
+        .iter()
+        .map(|(attempt, at)| (attempt.as_str(), ulid::Ulid::generate(), *at))
+        .collect();
+    let batch: Vec<(&str, String, DateTime<Utc>)> = planned
+        .iter()
+        .map(|(attempt, task, at)| (*attempt, task.to_string(), *at))
+        .collect();
+    // Take the right to queue each first, so two feeders never queue one attempt twice.
+    let taken = app
+        .db
+        .take_many_for_queue(&batch)
+        .await
+        .map_err(|e| e.to_string())?;
+    let wakeups: Vec<(&str, ulid::Ulid, DateTime<Utc>)> = planned
+        .into_iter()
+        .zip(taken)
+        .filter_map(|(wakeup, taken)| taken.then_some(wakeup))
+        .collect();
+    if wakeups.is_empty() {
+        return Ok(0);
     }
-    Ok(queued)
+    if let Err(e) = queue.push_many(&wakeups).await {
+        warn!(attempts = wakeups.len(), error = %e, "could not queue; will try again");
+        let ids: Vec<&str> = wakeups.iter().map(|w| w.0).collect();
+        let _ = app.db.release_many(&ids).await;
+        return Ok(0);
+    }
+    Ok(wakeups.len())
 }
 
 /// Dial an attempt that is due now without waiting for the queue to poll (a callback). It is

@@ -77,6 +77,17 @@ const CONTEXT_SQL: &str = "SELECT t.id, t.outreach_id, t.seq, t.channel, t.phone
     LEFT JOIN appointments a ON a.id = o.appointment_id
     WHERE t.id = $1";
 
+/// A call or message status moves forward only: `$1` attempt, `$2` status, `$3` its rank,
+/// `$4` who answered, `$5` duration, `$6` now, `$7` whether it is the last.
+const ADVANCE: &str = "UPDATE attempts SET call_status = $2, status_rank = $3,
+        answered_by = COALESCE($4, answered_by), duration_s = COALESCE($5, duration_s),
+        answered_at = CASE WHEN $3 = 3 THEN $6 ELSE answered_at END,
+        ended_at = CASE WHEN $7 THEN $6 ELSE ended_at END,
+        status = CASE WHEN $7 THEN 'done' ELSE status END,
+        result = CASE WHEN $7 THEN $2 ELSE result END,
+        updated_at = $6
+    WHERE id = $1 AND status_rank < $3";
+
 impl Db {
     /// The attempt `id` and its outreach, history, the number's other contacts and opt-out.
     pub async fn attempt_context(
@@ -86,7 +97,9 @@ impl Db {
     ) -> Result<Option<AttemptContext>, StoreError> {
         let since = millis(now - TimeDelta::days(8));
         on_pool!(self, pool => {
-            let Some(r) = sqlx::query(CONTEXT_SQL).bind(id).fetch_optional(pool).await? else {
+            // One connection for the four reads: each pool checkout costs a round trip more.
+            let mut conn = pool.acquire().await?;
+            let Some(r) = sqlx::query(CONTEXT_SQL).bind(id).fetch_optional(&mut *conn).await? else {
                 return Ok(None);
             };
             let mut ctx = AttemptContext {
@@ -127,7 +140,7 @@ impl Db {
                  WHERE outreach_id = $1 AND id <> $2 AND status IN ('dialing', 'live', 'done') AND counted = 1 ORDER BY seq",
             )
             .bind(&ctx.outreach_id).bind(id)
-            .fetch_all(pool).await?;
+            .fetch_all(&mut *conn).await?;
             ctx.voicemail_before = history.iter().any(|(_, _, answered_by, bridge)| {
                 bridge.as_deref() == Some("voicemail")
                     || answered_by.as_deref().is_some_and(|a| a.starts_with("machine"))
@@ -141,13 +154,13 @@ impl Db {
                  WHERE phone = $1 AND outreach_id <> $2 AND status <> 'withdrawn' AND counted = 1 AND due_at >= $3",
             )
             .bind(&ctx.phone).bind(&ctx.outreach_id).bind(since)
-            .fetch_all(pool).await?;
+            .fetch_all(&mut *conn).await?;
             ctx.others = others.into_iter().map(|(t,)| instant(t)).collect();
             let (opted, blocked): (i64, i64) = sqlx::query_as(
                 "SELECT (SELECT COUNT(*) FROM optouts WHERE phone = $1),
                         (SELECT COUNT(*) FROM channel_blocks WHERE phone = $1 AND channel = 'sms')",
             )
-            .bind(&ctx.phone).fetch_one(pool).await?;
+            .bind(&ctx.phone).fetch_one(&mut *conn).await?;
             ctx.opted_out = opted > 0;
             ctx.no_sms = blocked > 0;
             Ok(Some(ctx))
@@ -367,18 +380,43 @@ impl Db {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let now = millis(now);
-        let changed = on_pool!(self, pool => sqlx::query(
-            "UPDATE attempts SET call_status = $2, status_rank = $3,
-                 answered_by = COALESCE($4, answered_by), duration_s = COALESCE($5, duration_s),
-                 answered_at = CASE WHEN $3 = 3 THEN $6 ELSE answered_at END,
-                 ended_at = CASE WHEN $7 THEN $6 ELSE ended_at END,
-                 status = CASE WHEN $7 THEN 'done' ELSE status END,
-                 result = CASE WHEN $7 THEN $2 ELSE result END,
-                 updated_at = $6
-             WHERE id = $1 AND status_rank < $3",
-        ).bind(id).bind(status).bind(rank).bind(answered_by).bind(duration_s).bind(now).bind(done)
-         .execute(pool).await?.rows_affected());
+        let changed = on_pool!(self, pool => sqlx::query(ADVANCE)
+            .bind(id).bind(status).bind(rank).bind(answered_by).bind(duration_s).bind(now).bind(done)
+            .execute(pool).await?.rows_affected());
         Ok(changed == 1)
+    }
+
+    /// A provider status report: remembered by its delivery key and applied (forward only,
+    /// as [`Db::advance_call`]) in one transaction, so a report that fails half-way is applied
+    /// whole when the provider sends it again. `None` if it was seen before; else whether the
+    /// status moved forward.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn apply_status(
+        &self,
+        key: &str,
+        id: &str,
+        status: &str,
+        rank: i64,
+        answered_by: Option<&str>,
+        duration_s: Option<i64>,
+        done: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Option<bool>, StoreError> {
+        let now = millis(now);
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_with(pool.write_begin()).await?;
+            let first = sqlx::query(
+                "INSERT INTO webhook_deliveries (key, received_at) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+            ).bind(key).bind(now).execute(&mut *tx).await?.rows_affected() == 1;
+            if !first {
+                return Ok(None);
+            }
+            let changed = sqlx::query(ADVANCE)
+                .bind(id).bind(status).bind(rank).bind(answered_by).bind(duration_s).bind(now).bind(done)
+                .execute(&mut *tx).await?.rows_affected();
+            tx.commit().await?;
+            Ok(Some(changed == 1))
+        })
     }
 
     /// Record who answered (machine detection), without changing the status.
@@ -458,6 +496,39 @@ impl Db {
              AND ($3 IS NULL OR due_at = $3)",
         ).bind(id).bind(task_id).bind(due.map(millis)).execute(pool).await?.rows_affected());
         Ok(done == 1)
+    }
+
+    /// [`Db::take_for_queue`] for many attempts `(id, task id, due)` in one transaction: the
+    /// ones taken, in order.
+    pub async fn take_many_for_queue(
+        &self,
+        batch: &[(&str, String, DateTime<Utc>)],
+    ) -> Result<Vec<bool>, StoreError> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_with(pool.write_begin()).await?;
+            let mut taken = Vec::with_capacity(batch.len());
+            for (id, task_id, due) in batch {
+                let n = sqlx::query(
+                    "UPDATE attempts SET task_id = $2 WHERE id = $1 AND task_id IS NULL AND status = 'planned' AND due_at = $3",
+                ).bind(id).bind(task_id).bind(millis(*due)).execute(&mut *tx).await?.rows_affected();
+                taken.push(n == 1);
+            }
+            tx.commit().await?;
+            Ok(taken)
+        })
+    }
+
+    /// [`Db::release_queue`] for many attempts, in one transaction.
+    pub async fn release_many(&self, ids: &[&str]) -> Result<(), StoreError> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_with(pool.write_begin()).await?;
+            for id in ids {
+                sqlx::query("UPDATE attempts SET task_id = NULL WHERE id = $1 AND status = 'planned'")
+                    .bind(id).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
     }
 
     /// Attempts taken for dialling at once (task id `prefix…`) and still planned though due
