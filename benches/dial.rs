@@ -1,8 +1,12 @@
 //! Dialing benchmarks against a Twilio-compatible fake on loopback, SQLite, the real worker:
-//!   a) dials/s with pacing off, 10,000 attempts;
+//!   a) dials/s with pacing off (1,000 calls/s, the most a campaign may set, turns the limiter off,
+//!      and the live-call limit is the highest allowed, 10,000), 10,000 attempts;
 //!   b) pacing at 10 calls/s for 60 s: the mean rate and the busiest 1-s window;
 //!   c) due instant → provider request latency, p50 and p99.
-//! Run: `cargo bench --bench dial` (all), or `cargo bench --bench dial -- a` (one). N=… sets (a)'s size.
+//! Run: `cargo bench --bench dial` (all), or `cargo bench --bench dial -- a` (one). N=… sets (a)'s size;
+//! PER_SECOND=1 prints (a)'s calls in each second; CALLS_STAY_UP=1 has the fake send no final
+//! status (by default each call ends at once, so its webhook and the next step load the database
+//! while dialing goes on).
 
 mod support;
 
@@ -62,7 +66,9 @@ async fn calls(
         a.push((now, attempt));
         format!("CA{:032}", a.len())
     };
-    tokio::spawn(end_call(status_url, sid.clone()));
+    if std::env::var("CALLS_STAY_UP").is_err() {
+        tokio::spawn(end_call(status_url, sid.clone()));
+    }
     (
         axum::http::StatusCode::CREATED,
         format!("{{\"sid\":\"{sid}\"}}"),
@@ -81,11 +87,12 @@ async fn fake() -> (String, Arrivals) {
 }
 
 fn campaign(cps: f64, burst: u32) -> String {
+    let lines = if cps >= 1000.0 { 10_000 } else { 100 };
     let zone = support::daytime_zone();
     format!(
         "name = \"Bench\"\nclinic = \"C\"\nkind = \"reminder\"\ntimezone = \"{zone}\"\ncountry = \"ES\"\ncaller_id = \"+34930000000\"\n\
          clinic_phone = \"+34930000001\"\ndefault_language = \"en\"\n[window]\nmon-sun = \"08:00-21:00\"\n[reminder]\nstart = \"48h\"\nstop = \"10m\"\n\
-         [pacing]\ncalls_per_second = {cps}\nburst = {burst}\nmax_concurrent_calls = 100\n\
+         [pacing]\ncalls_per_second = {cps}\nburst = {burst}\nmax_concurrent_calls = {lines}\n\
          [messages.en]\nvoice = \"Hi {{first_name}}\"\nvoicemail = \"Call {{clinic_phone}}\"\n"
     )
 }
@@ -170,6 +177,13 @@ async fn bench_a() {
     let first = a.iter().map(|x| x.0).min().unwrap();
     let last = a.iter().map(|x| x.0).max().unwrap();
     let secs = (last - first).num_milliseconds() as f64 / 1000.0;
+    if std::env::var("PER_SECOND").is_ok() {
+        let mut per = vec![0; secs as usize + 1];
+        for x in &a {
+            per[((x.0 - first).num_milliseconds() / 1000) as usize] += 1;
+        }
+        println!("per second: {per:?}");
+    }
     let mut ids: Vec<_> = a.iter().map(|x| &x.1).collect();
     ids.sort();
     ids.dedup();
@@ -236,6 +250,11 @@ async fn bench_c() {
 
 #[tokio::main]
 async fn main() {
+    if std::env::var("RUST_LOG").is_ok() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .init();
+    }
     let which: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))

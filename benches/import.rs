@@ -31,6 +31,9 @@ fn main() {
     .expect("campaigns");
     let campaign = catalog.require("reminders").expect("reminders campaign");
 
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .init();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
     let seconds = rt.block_on(async {
