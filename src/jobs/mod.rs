@@ -97,9 +97,16 @@ async fn feed_batch(
     queue: &Queue,
     due: Vec<(String, DateTime<Utc>)>,
 ) -> Result<usize, String> {
+    // The queue runs jobs due in the same second by id: ids that rise with the batch (which is
+    // soonest first) keep the soonest attempt first, where random ones in one millisecond would
+    // not.
+    let mut ids = ulid::Generator::new();
     let planned: Vec<(&str, ulid::Ulid, DateTime<Utc>)> = due
         .iter()
-        .map(|(attempt, at)| (attempt.as_str(), ulid::Ulid::generate(), *at))
+        .map(|(attempt, at)| {
+            let id = ids.generate().unwrap_or_else(|_| ulid::Ulid::generate());
+            (attempt.as_str(), id, *at)
+        })
         .collect();
     let batch: Vec<(&str, String, DateTime<Utc>)> = planned
         .iter()
