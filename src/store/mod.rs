@@ -43,6 +43,8 @@ pub enum StoreError {
     Bulk(String),
     #[error("queue tables: {0}")]
     Queue(String),
+    #[error("stored data: {0}")]
+    Stored(String),
 }
 
 /// A connection pool on one of the two backends.

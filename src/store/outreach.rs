@@ -69,13 +69,47 @@ pub enum Claim {
     Full,
 }
 
-const CONTEXT_SQL: &str = "SELECT t.id, t.outreach_id, t.seq, t.channel, t.phone, t.status, t.due_at, t.provider_id,
-        t.answered_by, t.digits, t.call_status, t.status_rank, o.campaign, o.kind, o.state, o.timezone, o.language,
-        o.opens_at, o.deadline, a.starts_at, a.provider, a.location, p.first_name, p.last_name,
-        t.bridge_status
-    FROM attempts t JOIN outreach o ON o.id = t.outreach_id JOIN patients p ON p.id = o.patient_id
-    LEFT JOIN appointments a ON a.id = o.appointment_id
-    WHERE t.id = $1";
+/// An attempt with its outreach, patient and appointment, and (as JSON arrays) the outreach's
+/// attempts made so far and the number's other contacts since `$2`, and whether the number is on
+/// the opt-out ledger or blocked for SMS: one statement (each checkout of a pooled connection
+/// is a round trip more), its two aggregates written per backend.
+macro_rules! context_sql {
+    ($history:literal, $others:literal) => {
+        concat!(
+            "SELECT t.id, t.outreach_id, t.seq, t.channel, t.phone, t.status, t.due_at, t.provider_id,
+                t.answered_by, t.digits, t.call_status, t.status_rank, o.campaign, o.kind, o.state, o.timezone,
+                o.language, o.opens_at, o.deadline, a.starts_at, a.provider, a.location, p.first_name,
+                p.last_name, t.bridge_status, ",
+            $history,
+            " AS history, ",
+            $others,
+            " AS others,
+                (SELECT COUNT(*) FROM optouts WHERE phone = t.phone) AS opted,
+                (SELECT COUNT(*) FROM channel_blocks WHERE phone = t.phone AND channel = 'sms') AS blocked
+            FROM attempts t JOIN outreach o ON o.id = t.outreach_id JOIN patients p ON p.id = o.patient_id
+            LEFT JOIN appointments a ON a.id = o.appointment_id
+            WHERE t.id = $1"
+        )
+    };
+}
+
+const CONTEXT_SQLITE: &str = context_sql!(
+    "(SELECT json_group_array(json_array(COALESCE(h.placed_at, h.due_at), h.channel, h.answered_by, h.bridge_status) ORDER BY h.seq)
+        FROM attempts h WHERE h.outreach_id = t.outreach_id AND h.id <> t.id
+        AND h.status IN ('dialing', 'live', 'done') AND h.counted = 1)",
+    "(SELECT json_group_array(COALESCE(x.placed_at, x.due_at)) FROM attempts x
+        WHERE x.phone = t.phone AND x.outreach_id <> t.outreach_id AND x.status <> 'withdrawn'
+        AND x.counted = 1 AND x.due_at >= $2)"
+);
+
+const CONTEXT_POSTGRES: &str = context_sql!(
+    "(SELECT COALESCE(json_agg(json_build_array(COALESCE(h.placed_at, h.due_at), h.channel, h.answered_by, h.bridge_status) ORDER BY h.seq), '[]')::text
+        FROM attempts h WHERE h.outreach_id = t.outreach_id AND h.id <> t.id
+        AND h.status IN ('dialing', 'live', 'done') AND h.counted = 1)",
+    "(SELECT COALESCE(json_agg(COALESCE(x.placed_at, x.due_at)), '[]')::text FROM attempts x
+        WHERE x.phone = t.phone AND x.outreach_id <> t.outreach_id AND x.status <> 'withdrawn'
+        AND x.counted = 1 AND x.due_at >= $2)"
+);
 
 /// A call or message status moves forward only: `$1` attempt, `$2` status, `$3` its rank,
 /// `$4` who answered, `$5` duration, `$6` now, `$7` whether it is the last.
@@ -96,13 +130,21 @@ impl Db {
         now: DateTime<Utc>,
     ) -> Result<Option<AttemptContext>, StoreError> {
         let since = millis(now - TimeDelta::days(8));
+        let sql = match self {
+            Db::Sqlite(_) => CONTEXT_SQLITE,
+            Db::Postgres(_) => CONTEXT_POSTGRES,
+        };
         on_pool!(self, pool => {
-            // One connection for the four reads: each pool checkout costs a round trip more.
-            let mut conn = pool.acquire().await?;
-            let Some(r) = sqlx::query(CONTEXT_SQL).bind(id).fetch_optional(&mut *conn).await? else {
+            let Some(r) = sqlx::query(sql).bind(id).bind(since).fetch_optional(pool).await? else {
                 return Ok(None);
             };
-            let mut ctx = AttemptContext {
+            type HistoryRow = (i64, String, Option<String>, Option<String>);
+            let history: Vec<HistoryRow> = serde_json::from_str(&r.try_get::<String, _>(25)?)
+                .map_err(|e| StoreError::Stored(format!("attempt history: {e}")))?;
+            let others: Vec<i64> = serde_json::from_str(&r.try_get::<String, _>(26)?)
+                .map_err(|e| StoreError::Stored(format!("other contacts: {e}")))?;
+            let (opted, blocked): (i64, i64) = (r.try_get(27)?, r.try_get(28)?);
+            Ok(Some(AttemptContext {
                 attempt_id: r.try_get(0)?,
                 outreach_id: r.try_get(1)?,
                 seq: r.try_get(2)?,
@@ -127,43 +169,22 @@ impl Db {
                 location: r.try_get(21)?,
                 first_name: r.try_get(22)?,
                 last_name: r.try_get(23)?,
-                history: vec![],
-                others: vec![],
-                opted_out: false,
+                voicemail_before: history.iter().any(|(_, _, answered_by, bridge)| {
+                    bridge.as_deref() == Some("voicemail")
+                        || answered_by.as_deref().is_some_and(|a| a.starts_with("machine"))
+                }),
+                history: history
+                    .into_iter()
+                    .map(|(at, channel, ..)| Past {
+                        at: instant(at),
+                        channel: Channel::parse(&channel).unwrap_or(Channel::Voice),
+                    })
+                    .collect(),
+                others: others.into_iter().map(instant).collect(),
+                opted_out: opted > 0,
                 bridge_status: r.try_get(24)?,
-                voicemail_before: false,
-                no_sms: false,
-            };
-            type HistoryRow = (i64, String, Option<String>, Option<String>);
-            let history: Vec<HistoryRow> = sqlx::query_as(
-                "SELECT COALESCE(placed_at, due_at), channel, answered_by, bridge_status FROM attempts
-                 WHERE outreach_id = $1 AND id <> $2 AND status IN ('dialing', 'live', 'done') AND counted = 1 ORDER BY seq",
-            )
-            .bind(&ctx.outreach_id).bind(id)
-            .fetch_all(&mut *conn).await?;
-            ctx.voicemail_before = history.iter().any(|(_, _, answered_by, bridge)| {
-                bridge.as_deref() == Some("voicemail")
-                    || answered_by.as_deref().is_some_and(|a| a.starts_with("machine"))
-            });
-            ctx.history = history
-                .into_iter()
-                .map(|(at, channel, ..)| Past { at: instant(at), channel: Channel::parse(&channel).unwrap_or(Channel::Voice) })
-                .collect();
-            let others: Vec<(i64,)> = sqlx::query_as(
-                "SELECT COALESCE(placed_at, due_at) FROM attempts
-                 WHERE phone = $1 AND outreach_id <> $2 AND status <> 'withdrawn' AND counted = 1 AND due_at >= $3",
-            )
-            .bind(&ctx.phone).bind(&ctx.outreach_id).bind(since)
-            .fetch_all(&mut *conn).await?;
-            ctx.others = others.into_iter().map(|(t,)| instant(t)).collect();
-            let (opted, blocked): (i64, i64) = sqlx::query_as(
-                "SELECT (SELECT COUNT(*) FROM optouts WHERE phone = $1),
-                        (SELECT COUNT(*) FROM channel_blocks WHERE phone = $1 AND channel = 'sms')",
-            )
-            .bind(&ctx.phone).fetch_one(&mut *conn).await?;
-            ctx.opted_out = opted > 0;
-            ctx.no_sms = blocked > 0;
-            Ok(Some(ctx))
+                no_sms: blocked > 0,
+            }))
         })
     }
 
