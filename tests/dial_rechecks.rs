@@ -186,7 +186,7 @@ both_backends!(
         let app = app_without_worker(&env, &fake, daytime_zone()).await;
         let id = plan_one(&env, &app, "+34612000401").await;
         // The feeder queued it; then the process is told to stop before the job runs.
-        assert!(app.db.take_for_queue(&id, "01TASK", None).await.unwrap());
+        assert!(app.db.take_for_queue(&id, "01TASK").await.unwrap());
         app.stop_dialing();
         assert_eq!(app.dial(&id).await.unwrap(), Dialed::Skipped);
         assert!(fake.log().requests.is_empty());

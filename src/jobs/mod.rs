@@ -141,7 +141,7 @@ async fn feed_batch(
 pub fn dial_now(app: Arc<App>, attempt: String) {
     tokio::spawn(async move {
         let task = format!("{DIRECT}{}", ulid::Ulid::generate());
-        match app.db.take_for_queue(&attempt, &task, None).await {
+        match app.db.take_for_queue(&attempt, &task).await {
             Ok(true) => {}
             Ok(false) => return,
             Err(e) => {

@@ -11,6 +11,7 @@ macro_rules! undecided {
 mod callbacks;
 mod import;
 mod outreach;
+mod queue;
 mod replies;
 mod report;
 mod sqlite_bulk;
