@@ -108,14 +108,10 @@ async fn feed_batch(
             (attempt.as_str(), id, *at)
         })
         .collect();
-    let batch: Vec<(&str, String, DateTime<Utc>)> = planned
-        .iter()
-        .map(|(attempt, task, at)| (*attempt, task.to_string(), *at))
-        .collect();
     // Take the right to queue each first, so two feeders never queue one attempt twice.
     let taken = app
         .db
-        .take_many_for_queue(&batch)
+        .take_many_for_queue(&planned)
         .await
         .map_err(|e| e.to_string())?;
     let wakeups: Vec<(&str, ulid::Ulid, DateTime<Utc>)> = planned

@@ -38,14 +38,14 @@ impl Db {
     /// it again rather than wake it at the old instant): the ones taken, in order.
     pub async fn take_many_for_queue(
         &self,
-        batch: &[(&str, String, DateTime<Utc>)],
+        batch: &[(&str, ulid::Ulid, DateTime<Utc>)],
     ) -> Result<Vec<bool>, StoreError> {
         on_pool!(self, pool => {
             let mut tx = pool.begin_with(pool.write_begin()).await?;
             let mut taken = Vec::with_capacity(batch.len());
             for (id, task_id, due) in batch {
                 let n = sqlx::query(TAKE)
-                    .bind(id).bind(task_id).bind(Some(millis(*due))).execute(&mut *tx).await?.rows_affected();
+                    .bind(id).bind(task_id.to_string()).bind(Some(millis(*due))).execute(&mut *tx).await?.rows_affected();
                 taken.push(n == 1);
             }
             tx.commit().await?;
