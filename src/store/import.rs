@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
+use super::outreach::WITHDRAW_OUTREACH;
 use super::{Db, StoreError, instant, millis, on_pool, sqlite_bulk};
 use crate::campaign::Campaign;
 use crate::import::Changes;
@@ -310,8 +311,8 @@ macro_rules! updates {
             .bind($now).bind(id)
             .execute(&mut *$conn)
             .await?;
-            sqlx::query("UPDATE attempts SET status = 'withdrawn', updated_at = $1 WHERE outreach_id = $2 AND status = 'planned'")
-                .bind($now).bind(id)
+            sqlx::query(WITHDRAW_OUTREACH)
+                .bind(id).bind($now)
                 .execute(&mut *$conn)
                 .await?;
         }

@@ -151,7 +151,7 @@ impl Db {
                         .execute(pool)
                         .await?;
                 }
-                pin_queue_statistics(pool).await?;
+                pin_statistics(pool).await?;
                 pool.close().await;
             }
             Db::Postgres(pool) => {
@@ -174,55 +174,107 @@ impl Db {
     }
 }
 
-/// What SQLite's planner is told about the queue's `Jobs` table, whatever it holds now: many
-/// jobs, few per worker (`lock_by` keeps the worker's name after the job is done), a handful of
-/// statuses, one job per id. Without it, an empty or young table has no statistics and the planner
-/// takes the queue's per-task updates (`… WHERE id IN (SELECT value FROM json_each(?))` and the
-/// acknowledgement joined on `lock_by`) through the worker's or the status's index: every job
-/// finished or waiting is read and the task list parsed again for each, so each dial grows
-/// slower with the jobs behind it. Told this, it goes straight to the id.
-const QUEUE_STATISTICS: &[(&str, &str)] = &[
-    ("sqlite_autoindex_Jobs_1", "1000000 1"),
-    ("LIdx", "1000000 100000"),
-    ("idx_jobs_job_type_status_run_at", "1000000 200000 100000 2"),
-    ("idx_jobs_status_run_at", "1000000 500000 2"),
-    ("idx_jobs_completed_done_at", "1000000 300000 2 1"),
-    ("idx_jobs_running", "1000 2"),
-    ("idx_jobs_idempotency_key", "1000000 200000 1"),
-    ("idx_jobs_pending", "100000 20000 20000 2 1"),
-    ("idx_jobs_failed", "100000 100000 100000 2 1"),
-    ("idx_jobs_claimable", "1000000 500000 500000"),
+/// What SQLite's planner is told about each table, whatever it holds now: `(table, index, stat)`
+/// as `sqlite_stat1` keeps them (rows, then rows per distinct prefix of the index's columns).
+/// A young table has no statistics, and without them the planner guesses, often wrongly:
+///
+/// - The queue's `Jobs`: many jobs, few per worker (`lock_by` keeps the worker's name after the
+///   job is done), a handful of statuses, one job per id. Unpinned, the queue's per-task updates
+///   (`… WHERE id IN (SELECT value FROM json_each(?))` and the acknowledgement joined on
+///   `lock_by`) go through the worker's or the status's index: every job finished or waiting is
+///   read and the task list parsed again for each, so each dial grows slower with the jobs
+///   behind it.
+/// - ringback's own tables: an attempt's status has a handful of values and an outreach, a
+///   number or an appointment a few rows each. Unpinned, `… WHERE outreach_id = ? AND status =
+///   'planned'` (ending an outreach) and `… WHERE phone = ? AND status = 'planned'` (an opt-out)
+///   read every planned attempt instead of the outreach's or the number's few.
+///
+/// The figures describe a large clinic group (a million attempts); only their proportions matter.
+const STATISTICS: &[(&str, &str, &str)] = &[
+    ("Jobs", "sqlite_autoindex_Jobs_1", "1000000 1"),
+    ("Jobs", "LIdx", "1000000 100000"),
+    (
+        "Jobs",
+        "idx_jobs_job_type_status_run_at",
+        "1000000 200000 100000 2",
+    ),
+    ("Jobs", "idx_jobs_status_run_at", "1000000 500000 2"),
+    ("Jobs", "idx_jobs_completed_done_at", "1000000 300000 2 1"),
+    ("Jobs", "idx_jobs_running", "1000 2"),
+    ("Jobs", "idx_jobs_idempotency_key", "1000000 200000 1"),
+    ("Jobs", "idx_jobs_pending", "100000 20000 20000 2 1"),
+    ("Jobs", "idx_jobs_failed", "100000 100000 100000 2 1"),
+    ("Jobs", "idx_jobs_claimable", "1000000 500000 500000"),
+    // id; (clinic, external_id); phone.
+    ("patients", "sqlite_autoindex_patients_1", "100000 1"),
+    ("patients", "sqlite_autoindex_patients_2", "100000 100000 1"),
+    ("patients", "patients_phone", "100000 1"),
+    // id; (campaign, external_id).
+    (
+        "appointments",
+        "sqlite_autoindex_appointments_1",
+        "300000 1",
+    ),
+    (
+        "appointments",
+        "sqlite_autoindex_appointments_2",
+        "300000 30000 1",
+    ),
+    ("outreach", "sqlite_autoindex_outreach_1", "300000 1"),
+    ("outreach", "outreach_campaign_state", "300000 30000 10000"),
+    ("outreach", "outreach_phone_state", "300000 3 2"),
+    ("outreach", "outreach_one_open_per_appointment", "20000 1"),
+    ("outreach", "outreach_one_open_callback", "1000 100 1"),
+    // id; (outreach_id, seq).
+    ("attempts", "sqlite_autoindex_attempts_1", "1000000 1"),
+    ("attempts", "sqlite_autoindex_attempts_2", "1000000 3 1"),
+    ("attempts", "attempts_phone_due", "1000000 8 1"),
+    ("attempts", "attempts_status_due", "1000000 200000 2"),
+    ("attempts", "attempts_provider_id", "700000 1"),
+    ("attempts", "attempts_in_flight", "100 50"),
+    ("followups", "sqlite_autoindex_followups_1", "50000 1"),
+    ("followups", "followups_campaign_status", "50000 5000 2500"),
+    (
+        "outreach_events",
+        "sqlite_autoindex_outreach_events_1",
+        "1000000 1",
+    ),
+    ("outreach_events", "outreach_events_outreach", "1000000 3 1"),
 ];
 
-/// Write [`QUEUE_STATISTICS`] unless they are there already (connections opened after this plan
-/// with them).
-async fn pin_queue_statistics(pool: &SqlitePool) -> Result<(), StoreError> {
+/// Write [`STATISTICS`] unless they are there already (connections opened after this plan with
+/// them).
+async fn pin_statistics(pool: &SqlitePool) -> Result<(), StoreError> {
     let mut conn = pool.acquire().await?;
-    let indexes: Vec<String> = sqlx::query_scalar(
-        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'Jobs'",
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    let wanted: Vec<(&str, &str)> = QUEUE_STATISTICS
+    let indexes: Vec<(String, String)> =
+        sqlx::query_as("SELECT tbl_name, name FROM sqlite_master WHERE type = 'index'")
+            .fetch_all(&mut *conn)
+            .await?;
+    let mut wanted: Vec<(String, String, String)> = STATISTICS
         .iter()
-        .copied()
-        .filter(|(index, _)| indexes.iter().any(|i| i == index))
+        .filter(|(table, index, _)| indexes.iter().any(|(t, i)| t == table && i == index))
+        .map(|(t, i, s)| (t.to_string(), i.to_string(), s.to_string()))
         .collect();
+    wanted.sort();
+    let tables: Vec<&str> = {
+        let mut t: Vec<&str> = STATISTICS.iter().map(|(t, ..)| *t).collect();
+        t.dedup();
+        t
+    };
+    let tables_json = serde_json::to_string(&tables).expect("names serialise");
     let has_table: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = 'sqlite_stat1'")
             .fetch_one(&mut *conn)
             .await?;
     if has_table == 1 {
-        let present: Vec<(String, String)> =
-            sqlx::query_as("SELECT idx, stat FROM sqlite_stat1 WHERE tbl = 'Jobs' ORDER BY idx")
-                .fetch_all(&mut *conn)
-                .await?;
-        let mut expected: Vec<(String, String)> = wanted
-            .iter()
-            .map(|(i, s)| (i.to_string(), s.to_string()))
-            .collect();
-        expected.sort();
-        if present == expected {
+        let present: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT tbl, idx, stat FROM sqlite_stat1 WHERE tbl IN (SELECT value FROM json_each($1))
+             ORDER BY tbl, idx",
+        )
+        .bind(&tables_json)
+        .fetch_all(&mut *conn)
+        .await?;
+        if present == wanted {
             return Ok(());
         }
     }
@@ -231,11 +283,13 @@ async fn pin_queue_statistics(pool: &SqlitePool) -> Result<(), StoreError> {
     sqlx::query("ANALYZE sqlite_schema")
         .execute(&mut *tx)
         .await?;
-    sqlx::query("DELETE FROM sqlite_stat1 WHERE tbl = 'Jobs'")
+    sqlx::query("DELETE FROM sqlite_stat1 WHERE tbl IN (SELECT value FROM json_each($1))")
+        .bind(&tables_json)
         .execute(&mut *tx)
         .await?;
-    for (index, stat) in &wanted {
-        sqlx::query("INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES ('Jobs', $1, $2)")
+    for (table, index, stat) in &wanted {
+        sqlx::query("INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES ($1, $2, $3)")
+            .bind(table)
             .bind(index)
             .bind(stat)
             .execute(&mut *tx)

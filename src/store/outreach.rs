@@ -122,6 +122,20 @@ const ADVANCE: &str = "UPDATE attempts SET call_status = $2, status_rank = $3,
         updated_at = $6
     WHERE id = $1 AND status_rank < $3";
 
+/// `planned → dialing` for attempt `$1` at `$2`, only while the voice calls in flight stay under
+/// `$3` and, with `$4`, that campaign's under `$5`.
+pub(super) const CLAIM: &str = "UPDATE attempts SET status = 'dialing', placed_at = $2, updated_at = $2
+     WHERE id = $1 AND status = 'planned'
+       AND ($3 IS NULL OR (SELECT COUNT(*) FROM attempts WHERE channel = 'voice' AND status IN ('dialing', 'live')) < $3)
+       AND ($4 IS NULL OR (SELECT COUNT(*) FROM attempts l JOIN outreach o ON o.id = l.outreach_id
+                           WHERE l.channel = 'voice' AND l.status IN ('dialing', 'live') AND o.campaign = $4) < $5)";
+
+/// Withdraw what outreach `$1` still has planned (`$2` now).
+pub(super) const WITHDRAW_OUTREACH: &str = "UPDATE attempts SET status = 'withdrawn', updated_at = $2 WHERE outreach_id = $1 AND status = 'planned'";
+
+/// Withdraw every attempt planned to number `$1`, any campaign (`$2` now).
+pub(super) const WITHDRAW_NUMBER: &str = "UPDATE attempts SET status = 'withdrawn', updated_at = $2 WHERE phone = $1 AND status = 'planned'";
+
 impl Db {
     /// The attempt `id` and its outreach, history, the number's other contacts and opt-out.
     pub async fn attempt_context(
@@ -196,11 +210,6 @@ impl Db {
         now: DateTime<Utc>,
         limits: &Limits<'_>,
     ) -> Result<Claim, StoreError> {
-        const CLAIM: &str = "UPDATE attempts SET status = 'dialing', placed_at = $2, updated_at = $2
-             WHERE id = $1 AND status = 'planned'
-               AND ($3 IS NULL OR (SELECT COUNT(*) FROM attempts WHERE channel = 'voice' AND status IN ('dialing', 'live')) < $3)
-               AND ($4 IS NULL OR (SELECT COUNT(*) FROM attempts l JOIN outreach o ON o.id = l.outreach_id
-                                   WHERE l.channel = 'voice' AND l.status IN ('dialing', 'live') AND o.campaign = $4) < $5)";
         let now = millis(now);
         let (campaign, agents) = limits
             .agents
@@ -364,7 +373,7 @@ impl Db {
                 "))"
             )).bind(outreach_id).bind(outcome.name()).bind(now).bind(over_undecided).execute(&mut *tx).await?.rows_affected() == 1;
             if ended {
-                sqlx::query("UPDATE attempts SET status = 'withdrawn', updated_at = $2 WHERE outreach_id = $1 AND status = 'planned'")
+                sqlx::query(WITHDRAW_OUTREACH)
                     .bind(outreach_id).bind(now).execute(&mut *tx).await?;
                 if let Some((reason, detail)) = followup {
                     sqlx::query(
@@ -478,9 +487,7 @@ impl Db {
             let mut tx = pool.begin_with(pool.write_begin()).await?;
             sqlx::query("INSERT INTO optouts (phone, source, created_at) VALUES ($1, $2, $3) ON CONFLICT (phone) DO NOTHING")
                 .bind(phone).bind(source).bind(now).execute(&mut *tx).await?;
-            let withdrawn = sqlx::query(
-                "UPDATE attempts SET status = 'withdrawn', updated_at = $2 WHERE phone = $1 AND status = 'planned'",
-            ).bind(phone).bind(now).execute(&mut *tx).await?.rows_affected();
+            let withdrawn = sqlx::query(WITHDRAW_NUMBER).bind(phone).bind(now).execute(&mut *tx).await?.rows_affected();
             sqlx::query(
                 "UPDATE outreach SET state = 'finished', outcome = 'opted_out', outcome_at = $2, updated_at = $2
                  WHERE phone = $1 AND state = 'active'",
@@ -521,5 +528,91 @@ impl Db {
         Ok(on_pool!(self, pool => sqlx::query_scalar::<_, i64>(
             "SELECT COUNT(*) FROM attempts WHERE (status = 'planned' AND due_at <= $1) OR status IN ('dialing', 'live')",
         ).bind(millis(now)).fetch_one(pool).await?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SQLite's plan for `sql`, its `params` parameters bound to NULL.
+    async fn plan(conn: &mut sqlx::SqliteConnection, sql: &str, params: usize) -> String {
+        let text = format!("EXPLAIN QUERY PLAN {sql}");
+        let mut query = sqlx::query_as::<_, (i64, i64, i64, String)>(sqlx::AssertSqlSafe(text));
+        for _ in 0..params {
+            query = query.bind(None::<String>);
+        }
+        let rows = query.fetch_all(conn).await.expect("plan");
+        rows.into_iter().map(|r| r.3).collect::<Vec<_>>().join("\n")
+    }
+
+    /// The statements each dial and each outcome run touch only the rows they are about, however
+    /// many attempts are planned: not one of them walks the planned attempts by their status.
+    #[tokio::test]
+    async fn per_attempt_statements_go_straight_to_their_rows() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("plans.db").display());
+        let db = Db::connect(&url).await.expect("connect");
+        db.migrate().await.expect("migrate");
+        let Db::Sqlite(pool) = &db else {
+            unreachable!()
+        };
+        let mut conn = pool.acquire().await.expect("connection");
+        let checks = [
+            (
+                WITHDRAW_OUTREACH,
+                2,
+                vec!["SEARCH attempts USING INDEX sqlite_autoindex_attempts_2 (outreach_id=?)"],
+            ),
+            (
+                WITHDRAW_NUMBER,
+                2,
+                vec!["SEARCH attempts USING INDEX attempts_phone_due (phone=?)"],
+            ),
+            (
+                ADVANCE,
+                7,
+                vec!["SEARCH attempts USING INDEX sqlite_autoindex_attempts_1 (id=?)"],
+            ),
+            (
+                CLAIM,
+                5,
+                vec![
+                    "SEARCH attempts USING INDEX sqlite_autoindex_attempts_1 (id=?)",
+                    "SEARCH attempts USING INDEX attempts_in_flight (channel=?)",
+                ],
+            ),
+            (
+                CONTEXT_SQLITE,
+                2,
+                vec![
+                    "SEARCH t USING INDEX sqlite_autoindex_attempts_1 (id=?)",
+                    "SEARCH h USING INDEX sqlite_autoindex_attempts_2 (outreach_id=?)",
+                    "SEARCH x USING INDEX attempts_phone_due (phone=? AND due_at>?)",
+                ],
+            ),
+        ];
+        for (sql, params, wanted) in checks {
+            let plan = plan(&mut conn, sql, params).await;
+            for line in wanted {
+                assert!(plan.contains(line), "{sql}\nwanted: {line}\nplan:\n{plan}");
+            }
+            assert!(!plan.contains("attempts_status_due"), "{sql}\n{plan}");
+        }
+
+        // Without the pinned statistics, SQLite walks every planned attempt to end one outreach.
+        sqlx::query("DELETE FROM sqlite_stat1 WHERE tbl = 'attempts'")
+            .execute(&mut *conn)
+            .await
+            .expect("unpin");
+        sqlx::query("ANALYZE sqlite_schema")
+            .execute(&mut *conn)
+            .await
+            .expect("reload");
+        let unpinned = plan(&mut conn, WITHDRAW_OUTREACH, 2).await;
+        assert!(
+            unpinned.contains("attempts_status_due (status=?)"),
+            "{unpinned}"
+        );
     }
 }

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::outreach::WITHDRAW_NUMBER;
 use super::{BeginWrite, Db, StoreError, instant, millis, new_id, on_pool};
 use crate::outreach::Outcome;
 use crate::outreach::machine::FollowupReason;
@@ -148,7 +149,7 @@ impl Db {
             for phone in phones {
                 added += sqlx::query("INSERT INTO optouts (phone, source, created_at) VALUES ($1, $2, $3) ON CONFLICT (phone) DO NOTHING")
                     .bind(phone).bind(source).bind(now).execute(&mut *tx).await?.rows_affected();
-                withdrawn += sqlx::query("UPDATE attempts SET status = 'withdrawn', updated_at = $2 WHERE phone = $1 AND status = 'planned'")
+                withdrawn += sqlx::query(WITHDRAW_NUMBER)
                     .bind(phone).bind(now).execute(&mut *tx).await?.rows_affected();
                 sqlx::query(
                     "UPDATE outreach SET state = 'finished', outcome = 'opted_out', outcome_at = $2, updated_at = $2
