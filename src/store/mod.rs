@@ -343,3 +343,90 @@ pub fn new_id() -> String {
         .unwrap_or_else(ulid::Ulid::generate)
         .to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::outreach::{ADVANCE, CLAIM, CONTEXT_SQLITE, WITHDRAW_NUMBER, WITHDRAW_OUTREACH};
+    use super::*;
+
+    /// SQLite's plan for `sql`, its `params` parameters bound to NULL.
+    async fn plan(conn: &mut sqlx::SqliteConnection, sql: &str, params: usize) -> String {
+        let text = format!("EXPLAIN QUERY PLAN {sql}");
+        let mut query = sqlx::query_as::<_, (i64, i64, i64, String)>(sqlx::AssertSqlSafe(text));
+        for _ in 0..params {
+            query = query.bind(None::<String>);
+        }
+        let rows = query.fetch_all(conn).await.expect("plan");
+        rows.into_iter().map(|r| r.3).collect::<Vec<_>>().join("\n")
+    }
+
+    /// The statements each dial and each outcome run touch only the rows they are about, however
+    /// many attempts are planned: not one of them walks the planned attempts by their status.
+    #[tokio::test]
+    async fn per_attempt_statements_go_straight_to_their_rows() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("plans.db").display());
+        let db = Db::connect(&url).await.expect("connect");
+        db.migrate().await.expect("migrate");
+        let Db::Sqlite(pool) = &db else {
+            unreachable!()
+        };
+        let mut conn = pool.acquire().await.expect("connection");
+        let checks = [
+            (
+                WITHDRAW_OUTREACH,
+                2,
+                vec!["SEARCH attempts USING INDEX sqlite_autoindex_attempts_2 (outreach_id=?)"],
+            ),
+            (
+                WITHDRAW_NUMBER,
+                2,
+                vec!["SEARCH attempts USING INDEX attempts_phone_due (phone=?)"],
+            ),
+            (
+                ADVANCE,
+                7,
+                vec!["SEARCH attempts USING INDEX sqlite_autoindex_attempts_1 (id=?)"],
+            ),
+            (
+                CLAIM,
+                5,
+                vec![
+                    "SEARCH attempts USING INDEX sqlite_autoindex_attempts_1 (id=?)",
+                    "SEARCH attempts USING INDEX attempts_in_flight (channel=?)",
+                ],
+            ),
+            (
+                CONTEXT_SQLITE,
+                2,
+                vec![
+                    "SEARCH t USING INDEX sqlite_autoindex_attempts_1 (id=?)",
+                    "SEARCH h USING INDEX sqlite_autoindex_attempts_2 (outreach_id=?)",
+                    "SEARCH x USING INDEX attempts_phone_due (phone=? AND due_at>?)",
+                ],
+            ),
+        ];
+        for (sql, params, wanted) in checks {
+            let plan = plan(&mut conn, sql, params).await;
+            for line in wanted {
+                assert!(plan.contains(line), "{sql}\nwanted: {line}\nplan:\n{plan}");
+            }
+            assert!(!plan.contains("attempts_status_due"), "{sql}\n{plan}");
+        }
+
+        // Without the pinned statistics, SQLite walks every planned attempt to end one outreach.
+        sqlx::query("DELETE FROM sqlite_stat1 WHERE tbl = 'attempts'")
+            .execute(&mut *conn)
+            .await
+            .expect("unpin");
+        sqlx::query("ANALYZE sqlite_schema")
+            .execute(&mut *conn)
+            .await
+            .expect("reload");
+        let unpinned = plan(&mut conn, WITHDRAW_OUTREACH, 2).await;
+        assert!(
+            unpinned.contains("attempts_status_due (status=?)"),
+            "{unpinned}"
+        );
+    }
+}

@@ -93,7 +93,7 @@ macro_rules! context_sql {
     };
 }
 
-const CONTEXT_SQLITE: &str = context_sql!(
+pub(super) const CONTEXT_SQLITE: &str = context_sql!(
     "(SELECT json_group_array(json_array(COALESCE(h.placed_at, h.due_at), h.channel, h.answered_by, h.bridge_status) ORDER BY h.seq)
         FROM attempts h WHERE h.outreach_id = t.outreach_id AND h.id <> t.id
         AND h.status IN ('dialing', 'live', 'done') AND h.counted = 1)",
@@ -113,7 +113,7 @@ const CONTEXT_POSTGRES: &str = context_sql!(
 
 /// A call or message status moves forward only: `$1` attempt, `$2` status, `$3` its rank,
 /// `$4` who answered, `$5` duration, `$6` now, `$7` whether it is the last.
-const ADVANCE: &str = "UPDATE attempts SET call_status = $2, status_rank = $3,
+pub(super) const ADVANCE: &str = "UPDATE attempts SET call_status = $2, status_rank = $3,
         answered_by = COALESCE($4, answered_by), duration_s = COALESCE($5, duration_s),
         answered_at = CASE WHEN $3 = 3 THEN $6 ELSE answered_at END,
         ended_at = CASE WHEN $7 THEN $6 ELSE ended_at END,
@@ -528,91 +528,5 @@ impl Db {
         Ok(on_pool!(self, pool => sqlx::query_scalar::<_, i64>(
             "SELECT COUNT(*) FROM attempts WHERE (status = 'planned' AND due_at <= $1) OR status IN ('dialing', 'live')",
         ).bind(millis(now)).fetch_one(pool).await?))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// SQLite's plan for `sql`, its `params` parameters bound to NULL.
-    async fn plan(conn: &mut sqlx::SqliteConnection, sql: &str, params: usize) -> String {
-        let text = format!("EXPLAIN QUERY PLAN {sql}");
-        let mut query = sqlx::query_as::<_, (i64, i64, i64, String)>(sqlx::AssertSqlSafe(text));
-        for _ in 0..params {
-            query = query.bind(None::<String>);
-        }
-        let rows = query.fetch_all(conn).await.expect("plan");
-        rows.into_iter().map(|r| r.3).collect::<Vec<_>>().join("\n")
-    }
-
-    /// The statements each dial and each outcome run touch only the rows they are about, however
-    /// many attempts are planned: not one of them walks the planned attempts by their status.
-    #[tokio::test]
-    async fn per_attempt_statements_go_straight_to_their_rows() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let url = format!("sqlite://{}", dir.path().join("plans.db").display());
-        let db = Db::connect(&url).await.expect("connect");
-        db.migrate().await.expect("migrate");
-        let Db::Sqlite(pool) = &db else {
-            unreachable!()
-        };
-        let mut conn = pool.acquire().await.expect("connection");
-        let checks = [
-            (
-                WITHDRAW_OUTREACH,
-                2,
-                vec!["SEARCH attempts USING INDEX sqlite_autoindex_attempts_2 (outreach_id=?)"],
-            ),
-            (
-                WITHDRAW_NUMBER,
-                2,
-                vec!["SEARCH attempts USING INDEX attempts_phone_due (phone=?)"],
-            ),
-            (
-                ADVANCE,
-                7,
-                vec!["SEARCH attempts USING INDEX sqlite_autoindex_attempts_1 (id=?)"],
-            ),
-            (
-                CLAIM,
-                5,
-                vec![
-                    "SEARCH attempts USING INDEX sqlite_autoindex_attempts_1 (id=?)",
-                    "SEARCH attempts USING INDEX attempts_in_flight (channel=?)",
-                ],
-            ),
-            (
-                CONTEXT_SQLITE,
-                2,
-                vec![
-                    "SEARCH t USING INDEX sqlite_autoindex_attempts_1 (id=?)",
-                    "SEARCH h USING INDEX sqlite_autoindex_attempts_2 (outreach_id=?)",
-                    "SEARCH x USING INDEX attempts_phone_due (phone=? AND due_at>?)",
-                ],
-            ),
-        ];
-        for (sql, params, wanted) in checks {
-            let plan = plan(&mut conn, sql, params).await;
-            for line in wanted {
-                assert!(plan.contains(line), "{sql}\nwanted: {line}\nplan:\n{plan}");
-            }
-            assert!(!plan.contains("attempts_status_due"), "{sql}\n{plan}");
-        }
-
-        // Without the pinned statistics, SQLite walks every planned attempt to end one outreach.
-        sqlx::query("DELETE FROM sqlite_stat1 WHERE tbl = 'attempts'")
-            .execute(&mut *conn)
-            .await
-            .expect("unpin");
-        sqlx::query("ANALYZE sqlite_schema")
-            .execute(&mut *conn)
-            .await
-            .expect("reload");
-        let unpinned = plan(&mut conn, WITHDRAW_OUTREACH, 2).await;
-        assert!(
-            unpinned.contains("attempts_status_due (status=?)"),
-            "{unpinned}"
-        );
     }
 }
