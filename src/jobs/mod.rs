@@ -225,7 +225,7 @@ pub async fn run(
             Monitor::new()
                 .register(move |_| {
                     WorkerBuilder::new(name.clone())
-                        .backend(storage.clone().poll_with_interval(POLL))
+                        .backend(storage.clone().poll_with_strategy(Every::new(POLL)))
                         .data(app.clone())
                         .concurrency(concurrency)
                         .build(dial_job)
@@ -243,8 +243,92 @@ pub async fn run(
     result.map_err(|e| e.to_string())
 }
 
+/// Wake the queue's fetch every `period`, never missing a tick.
+///
+/// apalis's own `poll_with_interval` replaces its timer when it fires without polling the new
+/// one, so no wake-up is registered for the next tick. When the fetch that follows comes back
+/// empty in the same poll (a slow fetch under load), the worker sleeps until something else
+/// wakes it: its heartbeat, 30 s later. Jobs due meanwhile waited that long.
+struct Every {
+    period: Duration,
+    ticks: Option<tokio::time::Interval>,
+}
+
+impl Every {
+    fn new(period: Duration) -> Every {
+        Every {
+            period,
+            ticks: None,
+        }
+    }
+}
+
+impl PollStrategy for Every {
+    fn poll_drive(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        _: &PollSnapshot,
+    ) -> std::task::Poll<Option<()>> {
+        let period = self.period;
+        let ticks = self.ticks.get_or_insert_with(|| {
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticks
+        });
+        // Poll until pending: that last poll is what registers the wake-up for the next tick.
+        let mut ticked = false;
+        while ticks.poll_tick(cx).is_ready() {
+            ticked = true;
+        }
+        if ticked {
+            std::task::Poll::Ready(Some(()))
+        } else {
+            std::task::Poll::Pending
+        }
+    }
+}
+
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "host".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Context, Poll};
+
+    use futures::task::{ArcWake, waker};
+
+    use super::*;
+
+    struct Count(AtomicUsize);
+
+    impl ArcWake for Count {
+        fn wake_by_ref(this: &Arc<Self>) {
+            this.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// The tick that fires also arms the next one: a worker whose poll saw the tick is woken
+    /// again a period later, whatever else happens in that poll.
+    #[tokio::test(start_paused = true)]
+    async fn every_tick_arms_the_next() {
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = waker(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut every = Every::new(Duration::from_secs(1));
+        let snapshot = PollSnapshot::default();
+        assert_eq!(every.poll_drive(&mut cx, &snapshot), Poll::Pending);
+        for tick in 1..=3 {
+            tokio::time::sleep(Duration::from_millis(1_001)).await;
+            assert_eq!(
+                count.0.load(Ordering::SeqCst),
+                tick,
+                "woken for tick {tick}"
+            );
+            assert_eq!(every.poll_drive(&mut cx, &snapshot), Poll::Ready(Some(())));
+        }
+    }
 }
