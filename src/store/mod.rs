@@ -346,7 +346,9 @@ pub fn new_id() -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::outreach::{ADVANCE, CLAIM, CONTEXT_SQLITE, WITHDRAW_NUMBER, WITHDRAW_OUTREACH};
+    use super::outreach::{
+        CLAIM, CONTEXT_SQLITE, DECIDE_SQLITE, REPORT_SQLITE, WITHDRAW_NUMBER, WITHDRAW_OUTREACH,
+    };
     use super::*;
 
     /// SQLite's plan for `sql`, its `params` parameters bound to NULL.
@@ -384,9 +386,17 @@ mod tests {
                 vec!["SEARCH attempts USING INDEX attempts_phone_due (phone=?)"],
             ),
             (
-                ADVANCE,
-                7,
+                REPORT_SQLITE,
+                8,
                 vec!["SEARCH attempts USING INDEX sqlite_autoindex_attempts_1 (id=?)"],
+            ),
+            (
+                DECIDE_SQLITE,
+                8,
+                vec![
+                    "SEARCH outreach USING INDEX sqlite_autoindex_outreach_1 (id=?)",
+                    "SEARCH attempts USING INDEX sqlite_autoindex_attempts_2 (outreach_id=?)",
+                ],
             ),
             (
                 CLAIM,
@@ -407,11 +417,20 @@ mod tests {
             ),
         ];
         for (sql, params, wanted) in checks {
-            let plan = plan(&mut conn, sql, params).await;
+            // A script's statements one by one (EXPLAIN covers only the first of several).
+            let mut plans = Vec::new();
+            for statement in sql.split(';').filter(|s| !s.trim().is_empty()) {
+                plans.push(plan(&mut conn, statement, params).await);
+            }
+            let plan = plans.join("\n");
             for line in wanted {
                 assert!(plan.contains(line), "{sql}\nwanted: {line}\nplan:\n{plan}");
             }
             assert!(!plan.contains("attempts_status_due"), "{sql}\n{plan}");
+            let scans = plan
+                .lines()
+                .any(|l| l.contains("SCAN") && !l.contains("SCAN CONSTANT ROW"));
+            assert!(!scans, "{sql}\n{plan}");
         }
 
         // Without the pinned statistics, SQLite walks every planned attempt to end one outreach.

@@ -113,14 +113,43 @@ const CONTEXT_POSTGRES: &str = context_sql!(
 
 /// A call or message status moves forward only: `$1` attempt, `$2` status, `$3` its rank,
 /// `$4` who answered, `$5` duration, `$6` now, `$7` whether it is the last.
-pub(super) const ADVANCE: &str = "UPDATE attempts SET call_status = $2, status_rank = $3,
-        answered_by = COALESCE($4, answered_by), duration_s = COALESCE($5, duration_s),
-        answered_at = CASE WHEN $3 = 3 THEN $6 ELSE answered_at END,
-        ended_at = CASE WHEN $7 THEN $6 ELSE ended_at END,
-        status = CASE WHEN $7 THEN 'done' ELSE status END,
-        result = CASE WHEN $7 THEN $2 ELSE result END,
-        updated_at = $6
-    WHERE id = $1 AND status_rank < $3";
+macro_rules! advance {
+    () => {
+        "UPDATE attempts SET call_status = $2, status_rank = $3,
+            answered_by = COALESCE($4, answered_by), duration_s = COALESCE($5, duration_s),
+            answered_at = CASE WHEN $3 = 3 THEN $6 ELSE answered_at END,
+            ended_at = CASE WHEN $7 THEN $6 ELSE ended_at END,
+            status = CASE WHEN $7 THEN 'done' ELSE status END,
+            result = CASE WHEN $7 THEN $2 ELSE result END,
+            updated_at = $6
+        WHERE id = $1 AND status_rank < $3"
+    };
+}
+
+const ADVANCE: &str = advance!();
+
+/// A status report with delivery key `$8`: remembered, and only if it is new, applied as
+/// [`ADVANCE`]. Returns whether it was new, then whether the status moved (`changes()` reads the
+/// statement before it; a `SELECT` leaves it as it was).
+pub(super) const REPORT_SQLITE: &str = concat!(
+    "INSERT INTO webhook_deliveries (key, received_at) VALUES ($8, $6) ON CONFLICT (key) DO NOTHING;
+    SELECT changes();
+    ",
+    advance!(),
+    " AND changes() = 1;
+    SELECT changes()"
+);
+
+/// [`REPORT_SQLITE`] as one PostgreSQL statement.
+const REPORT_POSTGRES: &str = concat!(
+    "WITH first AS (
+        INSERT INTO webhook_deliveries (key, received_at) VALUES ($8, $6) ON CONFLICT (key) DO NOTHING
+        RETURNING 1),
+    moved AS (",
+    advance!(),
+    " AND EXISTS (SELECT 1 FROM first) RETURNING 1)
+    SELECT (SELECT COUNT(*) FROM first) + (SELECT COUNT(*) FROM moved)"
+);
 
 /// `planned → dialing` for attempt `$1` at `$2`, only while the voice calls in flight stay under
 /// `$3` and, with `$4`, that campaign's under `$5`.
@@ -129,6 +158,43 @@ pub(super) const CLAIM: &str = "UPDATE attempts SET status = 'dialing', placed_a
        AND ($3 IS NULL OR (SELECT COUNT(*) FROM attempts WHERE channel = 'voice' AND status IN ('dialing', 'live')) < $3)
        AND ($4 IS NULL OR (SELECT COUNT(*) FROM attempts l JOIN outreach o ON o.id = l.outreach_id
                            WHERE l.channel = 'voice' AND l.status IN ('dialing', 'live') AND o.campaign = $4) < $5)";
+
+/// End outreach `$1` with outcome `$2` at `$3` (`$4`: also over an undecided outcome), and only
+/// then withdraw what it still has planned, record the event `$5`, and open follow-up `$6` for
+/// reason `$7` (none when NULL) with detail `$8`. Returns 1 if it ended now.
+pub(super) const DECIDE_SQLITE: &str = concat!(
+    "UPDATE outreach SET state = 'finished', outcome = $2, outcome_at = $3, updated_at = $3
+     WHERE id = $1 AND (state = 'active' OR ($4 AND outcome IN ",
+    undecided!(),
+    "));
+    INSERT INTO outreach_events (id, outreach_id, at, kind, detail)
+        SELECT $5, $1, $3, 'finished', $2 WHERE changes() = 1;
+    UPDATE attempts SET status = 'withdrawn', updated_at = $3
+        WHERE outreach_id = $1 AND status = 'planned' AND EXISTS (SELECT 1 FROM outreach_events WHERE id = $5);
+    INSERT INTO followups (id, campaign, outreach_id, phone, reason, detail, status, created_at)
+        SELECT $6, campaign, id, phone, $7, $8, 'open', $3 FROM outreach
+        WHERE id = $1 AND $7 IS NOT NULL AND EXISTS (SELECT 1 FROM outreach_events WHERE id = $5);
+    SELECT COUNT(*) FROM outreach_events WHERE id = $5"
+);
+
+/// [`DECIDE_SQLITE`] as one PostgreSQL statement.
+const DECIDE_POSTGRES: &str = concat!(
+    "WITH ended AS (
+        UPDATE outreach SET state = 'finished', outcome = $2, outcome_at = $3, updated_at = $3
+        WHERE id = $1 AND (state = 'active' OR ($4 AND outcome IN ",
+    undecided!(),
+    ")) RETURNING id, campaign, phone),
+    withdrawn AS (
+        UPDATE attempts SET status = 'withdrawn', updated_at = $3
+        WHERE outreach_id IN (SELECT id FROM ended) AND status = 'planned'),
+    followup AS (
+        INSERT INTO followups (id, campaign, outreach_id, phone, reason, detail, status, created_at)
+        SELECT $6, campaign, id, phone, $7, $8, 'open', $3 FROM ended WHERE $7::text IS NOT NULL),
+    event AS (
+        INSERT INTO outreach_events (id, outreach_id, at, kind, detail)
+        SELECT $5, id, $3, 'finished', $2 FROM ended)
+    SELECT COUNT(*) FROM ended"
+);
 
 /// Withdraw what outreach `$1` still has planned (`$2` now).
 pub(super) const WITHDRAW_OUTREACH: &str = "UPDATE attempts SET status = 'withdrawn', updated_at = $2 WHERE outreach_id = $1 AND status = 'planned'";
@@ -364,29 +430,42 @@ impl Db {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let now = millis(now);
-        on_pool!(self, pool => {
-            let mut tx = pool.begin_with(pool.write_begin()).await?;
-            let ended = sqlx::query(concat!(
-                "UPDATE outreach SET state = 'finished', outcome = $2, outcome_at = $3, updated_at = $3
-                 WHERE id = $1 AND (state = 'active' OR ($4 AND outcome IN ",
-                undecided!(),
-                "))"
-            )).bind(outreach_id).bind(outcome.name()).bind(now).bind(over_undecided).execute(&mut *tx).await?.rows_affected() == 1;
-            if ended {
-                sqlx::query(WITHDRAW_OUTREACH)
-                    .bind(outreach_id).bind(now).execute(&mut *tx).await?;
-                if let Some((reason, detail)) = followup {
-                    sqlx::query(
-                        "INSERT INTO followups (id, campaign, outreach_id, phone, reason, detail, status, created_at)
-                         SELECT $1, campaign, id, phone, $2, $3, 'open', $4 FROM outreach WHERE id = $5",
-                    ).bind(new_id()).bind(reason.name()).bind(detail).bind(now).bind(outreach_id).execute(&mut *tx).await?;
-                }
-                sqlx::query("INSERT INTO outreach_events (id, outreach_id, at, kind, detail) VALUES ($1, $2, $3, 'finished', $4)")
-                    .bind(new_id()).bind(outreach_id).bind(now).bind(outcome.name()).execute(&mut *tx).await?;
+        let (reason, detail) = followup.map_or((None, None), |(r, d)| (Some(r.name()), Some(d)));
+        let ended: i64 = match self {
+            // One trip to the connection's thread inside the transaction: each trip is time the
+            // write lock is held while every other writer waits.
+            Db::Sqlite(pool) => {
+                let mut tx = pool.begin_with(pool.write_begin()).await?;
+                let rows: Vec<i64> = sqlx::query_scalar(DECIDE_SQLITE)
+                    .bind(outreach_id)
+                    .bind(outcome.name())
+                    .bind(now)
+                    .bind(over_undecided)
+                    .bind(new_id())
+                    .bind(new_id())
+                    .bind(reason)
+                    .bind(detail)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                rows.first().copied().unwrap_or(0)
             }
-            tx.commit().await?;
-            Ok(ended)
-        })
+            // One statement, atomic by itself.
+            Db::Postgres(pool) => {
+                sqlx::query_scalar(DECIDE_POSTGRES)
+                    .bind(outreach_id)
+                    .bind(outcome.name())
+                    .bind(now)
+                    .bind(over_undecided)
+                    .bind(new_id())
+                    .bind(new_id())
+                    .bind(reason)
+                    .bind(detail)
+                    .fetch_one(pool)
+                    .await?
+            }
+        };
+        Ok(ended == 1)
     }
 
     /// Remember a webhook delivery; `false` if it was seen before (apply it only once).
@@ -433,19 +512,42 @@ impl Db {
         now: DateTime<Utc>,
     ) -> Result<Option<bool>, StoreError> {
         let now = millis(now);
-        on_pool!(self, pool => {
-            let mut tx = pool.begin_with(pool.write_begin()).await?;
-            let first = sqlx::query(
-                "INSERT INTO webhook_deliveries (key, received_at) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
-            ).bind(key).bind(now).execute(&mut *tx).await?.rows_affected() == 1;
-            if !first {
-                return Ok(None);
+        let applied: i64 = match self {
+            // One trip to the connection's thread inside the transaction (see `decide_outreach`).
+            Db::Sqlite(pool) => {
+                let mut tx = pool.begin_with(pool.write_begin()).await?;
+                let rows: Vec<i64> = sqlx::query_scalar(REPORT_SQLITE)
+                    .bind(id)
+                    .bind(status)
+                    .bind(rank)
+                    .bind(answered_by)
+                    .bind(duration_s)
+                    .bind(now)
+                    .bind(done)
+                    .bind(key)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                rows.iter().sum()
             }
-            let changed = sqlx::query(ADVANCE)
-                .bind(id).bind(status).bind(rank).bind(answered_by).bind(duration_s).bind(now).bind(done)
-                .execute(&mut *tx).await?.rows_affected();
-            tx.commit().await?;
-            Ok(Some(changed == 1))
+            Db::Postgres(pool) => {
+                sqlx::query_scalar(REPORT_POSTGRES)
+                    .bind(id)
+                    .bind(status)
+                    .bind(rank)
+                    .bind(answered_by)
+                    .bind(duration_s)
+                    .bind(now)
+                    .bind(done)
+                    .bind(key)
+                    .fetch_one(pool)
+                    .await?
+            }
+        };
+        // 0: seen before; 1: new, but the status was not beyond the stored one; 2: moved forward.
+        Ok(match applied {
+            0 => None,
+            n => Some(n == 2),
         })
     }
 
