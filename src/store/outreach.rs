@@ -431,39 +431,31 @@ impl Db {
     ) -> Result<bool, StoreError> {
         let now = millis(now);
         let (reason, detail) = followup.map_or((None, None), |(r, d)| (Some(r.name()), Some(d)));
+        // The same parameters for either backend's statement.
+        macro_rules! decide {
+            ($sql:expr) => {
+                sqlx::query_scalar($sql)
+                    .bind(outreach_id)
+                    .bind(outcome.name())
+                    .bind(now)
+                    .bind(over_undecided)
+                    .bind(new_id())
+                    .bind(new_id())
+                    .bind(reason)
+                    .bind(detail)
+            };
+        }
         let ended: i64 = match self {
             // One trip to the connection's thread inside the transaction: each trip is time the
             // write lock is held while every other writer waits.
             Db::Sqlite(pool) => {
                 let mut tx = pool.begin_with(pool.write_begin()).await?;
-                let rows: Vec<i64> = sqlx::query_scalar(DECIDE_SQLITE)
-                    .bind(outreach_id)
-                    .bind(outcome.name())
-                    .bind(now)
-                    .bind(over_undecided)
-                    .bind(new_id())
-                    .bind(new_id())
-                    .bind(reason)
-                    .bind(detail)
-                    .fetch_all(&mut *tx)
-                    .await?;
+                let rows: Vec<i64> = decide!(DECIDE_SQLITE).fetch_all(&mut *tx).await?;
                 tx.commit().await?;
                 rows.first().copied().unwrap_or(0)
             }
             // One statement, atomic by itself.
-            Db::Postgres(pool) => {
-                sqlx::query_scalar(DECIDE_POSTGRES)
-                    .bind(outreach_id)
-                    .bind(outcome.name())
-                    .bind(now)
-                    .bind(over_undecided)
-                    .bind(new_id())
-                    .bind(new_id())
-                    .bind(reason)
-                    .bind(detail)
-                    .fetch_one(pool)
-                    .await?
-            }
+            Db::Postgres(pool) => decide!(DECIDE_POSTGRES).fetch_one(pool).await?,
         };
         Ok(ended == 1)
     }
@@ -512,37 +504,29 @@ impl Db {
         now: DateTime<Utc>,
     ) -> Result<Option<bool>, StoreError> {
         let now = millis(now);
+        // The same parameters for either backend's statement.
+        macro_rules! report {
+            ($sql:expr) => {
+                sqlx::query_scalar($sql)
+                    .bind(id)
+                    .bind(status)
+                    .bind(rank)
+                    .bind(answered_by)
+                    .bind(duration_s)
+                    .bind(now)
+                    .bind(done)
+                    .bind(key)
+            };
+        }
         let applied: i64 = match self {
             // One trip to the connection's thread inside the transaction (see `decide_outreach`).
             Db::Sqlite(pool) => {
                 let mut tx = pool.begin_with(pool.write_begin()).await?;
-                let rows: Vec<i64> = sqlx::query_scalar(REPORT_SQLITE)
-                    .bind(id)
-                    .bind(status)
-                    .bind(rank)
-                    .bind(answered_by)
-                    .bind(duration_s)
-                    .bind(now)
-                    .bind(done)
-                    .bind(key)
-                    .fetch_all(&mut *tx)
-                    .await?;
+                let rows: Vec<i64> = report!(REPORT_SQLITE).fetch_all(&mut *tx).await?;
                 tx.commit().await?;
                 rows.iter().sum()
             }
-            Db::Postgres(pool) => {
-                sqlx::query_scalar(REPORT_POSTGRES)
-                    .bind(id)
-                    .bind(status)
-                    .bind(rank)
-                    .bind(answered_by)
-                    .bind(duration_s)
-                    .bind(now)
-                    .bind(done)
-                    .bind(key)
-                    .fetch_one(pool)
-                    .await?
-            }
+            Db::Postgres(pool) => report!(REPORT_POSTGRES).fetch_one(pool).await?,
         };
         // 0: seen before; 1: new, but the status was not beyond the stored one; 2: moved forward.
         Ok(match applied {
