@@ -1,6 +1,10 @@
 //! Import + plan of a generated 100,000-row CSV into SQLite, beside `sqlite3`'s `.import` of the
 //! same file into a bare table as the reference.
 //!
+//! Then the two re-imports a clinic makes every day: the same list again (every row unchanged),
+//! and a list in which every appointment moved an hour earlier (every outreach withdrawn and
+//! planned anew).
+//!
 //! Run: `cargo bench --bench import` (ROWS=… to change the size).
 
 use std::process::Command;
@@ -22,8 +26,9 @@ fn main() {
         .unwrap_or(100_000);
     let dir = tempfile::tempdir().expect("temp dir");
     let csv_path = dir.path().join("appointments.csv");
-    std::fs::write(&csv_path, generate(rows)).expect("write csv");
+    std::fs::write(&csv_path, generate(rows, 0)).expect("write csv");
     let bytes = std::fs::read(&csv_path).expect("read csv");
+    let moved = generate(rows, 1).into_bytes();
     let catalog = load_dir(std::path::Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/campaigns"
@@ -36,25 +41,44 @@ fn main() {
         .init();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let now = Utc::now();
     let seconds = rt.block_on(async {
         let db = Db::connect(&url).await.expect("connect");
         db.migrate().await.expect("migrate");
-        let start = Instant::now();
-        let input = import::Input {
-            bytes: &bytes,
-            format: Format::Csv,
-            now: Utc::now(),
-            dry_run: false,
+        let import = |bytes| {
+            let db = &db;
+            async move {
+                let start = Instant::now();
+                let input = import::Input {
+                    bytes,
+                    format: Format::Csv,
+                    now,
+                    dry_run: false,
+                };
+                let summary = import::run(db, campaign, input, |_, _| {}, |_| {})
+                    .await
+                    .expect("import");
+                (start.elapsed().as_secs_f64(), summary)
+            }
         };
-        let summary = import::run(&db, campaign, input, |_, _| {}, |_| {})
-            .await
-            .expect("import");
-        let seconds = start.elapsed().as_secs_f64();
+        let (seconds, summary) = import(&bytes).await;
         assert_eq!(
             summary.created as usize,
             rows,
             "{:?}",
-            &summary.rejected.first()
+            summary.rejected.first()
+        );
+        let (again, summary) = import(&bytes).await;
+        assert_eq!(summary.unchanged as usize, rows, "{summary:?}");
+        println!(
+            "re-import, every row unchanged: {rows} rows in {again:.3} s = {:.0} rows/s",
+            rows as f64 / again
+        );
+        let (moving, summary) = import(&moved).await;
+        assert_eq!(summary.updated as usize, rows, "{summary:?}");
+        println!(
+            "re-import, every appointment moved: {rows} rows in {moving:.3} s = {:.0} rows/s",
+            rows as f64 / moving
         );
         db.close().await;
         seconds
@@ -89,8 +113,9 @@ fn main() {
     }
 }
 
-/// Rows in the default column layout: distinct patients, mixed phone spellings, weekdays ahead.
-fn generate(rows: usize) -> String {
+/// Rows in the default column layout: distinct patients, mixed phone spellings, weekdays ahead;
+/// `earlier` hours before the usual times.
+fn generate(rows: usize, earlier: usize) -> String {
     let mut out = String::from(
         "appointment_id,patient_id,first_name,last_name,phone,starts_at,timezone,language,provider,location,status\n",
     );
@@ -99,7 +124,7 @@ fn generate(rows: usize) -> String {
         let day = today
             .checked_add_days(Days::new(3 + (i % 20) as u64))
             .unwrap_or(today);
-        let hour = 9 + i % 9;
+        let hour = 10 + i % 8 - earlier;
         let n = 600_000_000 + i;
         let phone = match i % 3 {
             0 => format!("{n}"),

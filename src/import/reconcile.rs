@@ -111,6 +111,7 @@ pub fn reconcile(
     changes.summary.rejected = rejected;
     let rows = drop_duplicates(rows, &mut changes.summary.rejected);
     let mut new_patient_ids: HashMap<String, usize> = HashMap::new();
+    let planned_on = planned_numbers(&existing.contacts);
 
     for row in rows {
         let (patient_id, patient_changed) =
@@ -166,12 +167,12 @@ pub fn reconcile(
                 changes.summary.unchanged += 1;
             } else {
                 changes.changed_appointments.push(updated);
-                withdraw(&stored, &mut existing, &mut changes);
+                withdraw(&stored, &planned_on, &mut existing, &mut changes);
                 changes.summary.withdrawn += 1;
             }
         } else if timing_changed {
             changes.changed_appointments.push(updated);
-            withdraw(&stored, &mut existing, &mut changes);
+            withdraw(&stored, &planned_on, &mut existing, &mut changes);
             if plan_outreach(
                 campaign,
                 &row,
@@ -305,14 +306,37 @@ fn appointment_record(
     }
 }
 
+/// The numbers each stored outreach has planned attempts to (one, unless its number changed).
+fn planned_numbers(contacts: &HashMap<String, Vec<Contact>>) -> HashMap<String, Vec<String>> {
+    let mut numbers: HashMap<String, Vec<String>> = HashMap::new();
+    for (phone, contacts) in contacts {
+        for c in contacts.iter().filter(|c| c.planned) {
+            let phones = numbers.entry(c.outreach_id.clone()).or_default();
+            if !phones.contains(phone) {
+                phones.push(phone.clone());
+            }
+        }
+    }
+    numbers
+}
+
 /// End the appointment's open outreach as withdrawn, and forget its planned attempts for the caps.
-fn withdraw(stored: &AppointmentRecord, existing: &mut Existing, changes: &mut Changes) {
+/// Only the numbers it has planned attempts to are looked at: a re-import that moves every
+/// appointment stays linear in the list's size.
+fn withdraw(
+    stored: &AppointmentRecord,
+    planned_on: &HashMap<String, Vec<String>>,
+    existing: &mut Existing,
+    changes: &mut Changes,
+) {
     let Some(outreach) = &stored.open_outreach else {
         return;
     };
     changes.withdrawn_outreach.push(outreach.clone());
-    for contacts in existing.contacts.values_mut() {
-        contacts.retain(|c| !(c.planned && c.outreach_id == *outreach));
+    for phone in planned_on.get(outreach).into_iter().flatten() {
+        if let Some(contacts) = existing.contacts.get_mut(phone) {
+            contacts.retain(|c| !(c.planned && c.outreach_id == *outreach));
+        }
     }
 }
 
@@ -374,4 +398,110 @@ fn plan_outreach(
         reason: slot.reason,
     });
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::phone::Phone;
+
+    fn reminders() -> Campaign {
+        let src = include_str!("../../campaigns/reminders.toml");
+        match crate::campaign::parse_campaign("reminders", "reminders.toml".as_ref(), src).campaign
+        {
+            Ok(c) => c,
+            Err(e) => panic!("reminders.toml: {e:?}"),
+        }
+    }
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn row(id: &str, starts_at: DateTime<Utc>) -> Row {
+        Row {
+            line: 2,
+            appointment_id: id.into(),
+            patient_id: "P1".into(),
+            first_name: "Anna".into(),
+            last_name: None,
+            phone: Phone::parse("+34600000001", None).unwrap(),
+            starts_at,
+            timezone: None,
+            language: None,
+            provider: None,
+            location: None,
+            status: Status::Booked,
+        }
+    }
+
+    /// The appointment `A1` stored with an open outreach `O1` and a call planned at `planned`,
+    /// beside another outreach's planned call to the same number an hour later.
+    fn stored(starts_at: DateTime<Utc>, planned: DateTime<Utc>) -> Existing {
+        let mut existing = Existing::default();
+        existing.patients.insert(
+            "P1".into(),
+            PatientRecord {
+                id: "p1".into(),
+                external_id: "P1".into(),
+                first_name: "Anna".into(),
+                last_name: None,
+                phone: "+34600000001".into(),
+                timezone: None,
+                language: None,
+            },
+        );
+        existing.appointments.insert(
+            "A1".into(),
+            AppointmentRecord {
+                id: "a1".into(),
+                external_id: "A1".into(),
+                patient_id: "p1".into(),
+                phone: "+34600000001".into(),
+                starts_at,
+                timezone: "Europe/Madrid".into(),
+                provider: None,
+                location: None,
+                status: "booked".into(),
+                open_outreach: Some("O1".into()),
+            },
+        );
+        let contact = |outreach: &str, at| Contact {
+            attempt_id: format!("{outreach}-1"),
+            outreach_id: outreach.into(),
+            at,
+            planned: true,
+        };
+        existing.contacts.insert(
+            "+34600000001".into(),
+            vec![
+                contact("O1", planned),
+                contact("O2", planned + chrono::TimeDelta::days(7)),
+            ],
+        );
+        existing
+    }
+
+    #[test]
+    fn a_moved_appointments_old_call_no_longer_counts_against_the_daily_cap() {
+        let campaign = reminders();
+        // Monday 2027-03-01; the appointment was on Wednesday at 10:00, its call planned for
+        // Monday at 10:00 Madrid; it moves to Wednesday 12:00, so its first call is due on
+        // Monday again, which the old call (one a day) would otherwise forbid.
+        let now = at("2027-03-01T08:00:00Z");
+        let existing = stored(at("2027-03-03T09:00:00Z"), at("2027-03-01T09:00:00Z"));
+        let rows = vec![row("A1", at("2027-03-03T11:00:00Z"))];
+        let changes = reconcile(&campaign, rows, Vec::new(), existing, now);
+        assert_eq!(changes.withdrawn_outreach, vec!["O1".to_string()]);
+        assert_eq!(changes.summary.updated, 1);
+        let attempt = &changes.new_attempts[0];
+        assert_eq!(
+            attempt.due_at.date_naive(),
+            at("2027-03-01T11:00:00Z").date_naive(),
+            "{}",
+            attempt.reason
+        );
+    }
 }
