@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::outreach::WITHDRAW_OUTREACH;
-use super::{Db, StoreError, instant, millis, on_pool, sqlite_bulk};
+use super::{Db, StoreError, instant, millis, sqlite_bulk};
 use crate::campaign::Campaign;
 use crate::import::Changes;
 use crate::import::reconcile::{AppointmentRecord, Contact, Existing, PatientRecord};
@@ -31,6 +31,21 @@ type PatientTuple = (
     Option<String>,
     Option<String>,
 );
+
+type ContactTuple = (String, String, String, i64, String);
+
+/// The campaign's appointments (`$1`), their patients' numbers and their open outreach.
+const STORED_APPOINTMENTS: &str = "SELECT a.id, a.external_id, a.patient_id, p.phone, a.starts_at, a.timezone, a.provider, a.location, a.status, o.id
+    FROM appointments a JOIN patients p ON p.id = a.patient_id
+    LEFT JOIN outreach o ON o.appointment_id = a.id AND o.state = 'active'
+    WHERE a.campaign = $1";
+/// The clinic's (`$1`) patients that came from its lists.
+const STORED_PATIENTS: &str =
+    "SELECT id, external_id, first_name, last_name, phone, timezone, language
+    FROM patients WHERE clinic = $1 AND external_id IS NOT NULL";
+/// Every campaign's attempts since `$1` that were not withdrawn, for the caps.
+const RECENT_CONTACTS: &str = "SELECT phone, id, outreach_id, due_at, status FROM attempts
+    WHERE status <> 'withdrawn' AND due_at >= $1";
 
 /// Rows per PostgreSQL bulk statement, carried as one JSON parameter that the server unpacks.
 const PG_BULK_ROWS: usize = 5_000;
@@ -134,12 +149,47 @@ impl Bulk {
 /// One value of a bulk row.
 type Cell<'a> = sqlite_bulk::Value<'a>;
 
-/// Every new row of an import, in column order per table.
+/// Every new row of an import, in column order per table, and every update, in parameter order.
 struct BulkRows<'a> {
     patients: Vec<Vec<Cell<'a>>>,
+    changed_patients: Vec<Vec<Cell<'a>>>,
     appointments: Vec<Vec<Cell<'a>>>,
+    changed_appointments: Vec<Vec<Cell<'a>>>,
+    withdrawn_outreach: Vec<Vec<Cell<'a>>>,
+    withdrawn_attempts: Vec<Vec<Cell<'a>>>,
+    relabelled_outreach: Vec<Vec<Cell<'a>>>,
     outreach: Vec<Vec<Cell<'a>>>,
     attempts: Vec<Vec<Cell<'a>>>,
+}
+
+const UPDATE_PATIENT: &str = "UPDATE patients SET first_name = $1, last_name = $2, phone = $3, timezone = $4, language = $5, updated_at = $6 WHERE id = $7";
+const UPDATE_APPOINTMENT: &str = "UPDATE appointments SET patient_id = $1, starts_at = $2, timezone = $3, provider = $4, location = $5, status = $6, updated_at = $7 WHERE id = $8";
+/// `$1` the outreach, `$2` now.
+const WITHDRAW: &str = "UPDATE outreach SET state = 'finished', outcome = 'withdrawn', outcome_at = $2, updated_at = $2 WHERE id = $1 AND state = 'active'";
+const RELABEL: &str = "UPDATE outreach SET language = $1, updated_at = $2 WHERE id = $3";
+
+/// One step of an import's transaction.
+enum Step<'r, 'a> {
+    Insert(&'static Bulk, &'r [Vec<Cell<'a>>]),
+    Update(&'static str, &'r [Vec<Cell<'a>>]),
+}
+
+impl<'a> BulkRows<'a> {
+    /// The writes in their order: a patient before its appointments, an outreach withdrawn
+    /// before its appointment gets a new one (one open per appointment).
+    fn steps(&self) -> [Step<'_, 'a>; 9] {
+        [
+            Step::Insert(&PATIENTS, &self.patients),
+            Step::Update(UPDATE_PATIENT, &self.changed_patients),
+            Step::Insert(&APPOINTMENTS, &self.appointments),
+            Step::Update(UPDATE_APPOINTMENT, &self.changed_appointments),
+            Step::Update(WITHDRAW, &self.withdrawn_outreach),
+            Step::Update(WITHDRAW_OUTREACH, &self.withdrawn_attempts),
+            Step::Update(RELABEL, &self.relabelled_outreach),
+            Step::Insert(&OUTREACH, &self.outreach),
+            Step::Insert(&ATTEMPTS, &self.attempts),
+        ]
+    }
 }
 
 impl<'a> BulkRows<'a> {
@@ -164,6 +214,21 @@ impl<'a> BulkRows<'a> {
                     ]
                 })
                 .collect(),
+            changed_patients: changes
+                .changed_patients
+                .iter()
+                .map(|p| {
+                    vec![
+                        Text(&p.first_name),
+                        MaybeText(p.last_name.as_deref()),
+                        Text(&p.phone),
+                        MaybeText(p.timezone.as_deref()),
+                        MaybeText(p.language.as_deref()),
+                        Int(now),
+                        Text(&p.id),
+                    ]
+                })
+                .collect(),
             appointments: changes
                 .new_appointments
                 .iter()
@@ -182,6 +247,38 @@ impl<'a> BulkRows<'a> {
                         Int(now),
                     ]
                 })
+                .collect(),
+            changed_appointments: changes
+                .changed_appointments
+                .iter()
+                .map(|a| {
+                    vec![
+                        Text(&a.patient_id),
+                        Int(millis(a.starts_at)),
+                        Text(&a.timezone),
+                        MaybeText(a.provider.as_deref()),
+                        MaybeText(a.location.as_deref()),
+                        Text(&a.status),
+                        Int(now),
+                        Text(&a.id),
+                    ]
+                })
+                .collect(),
+            // WITHDRAW and WITHDRAW_OUTREACH take the same two values.
+            withdrawn_outreach: changes
+                .withdrawn_outreach
+                .iter()
+                .map(|id| vec![Text(id), Int(now)])
+                .collect(),
+            withdrawn_attempts: changes
+                .withdrawn_outreach
+                .iter()
+                .map(|id| vec![Text(id), Int(now)])
+                .collect(),
+            relabelled_outreach: changes
+                .relabelled_outreach
+                .iter()
+                .map(|(id, language)| vec![Text(language), Int(now), Text(id)])
                 .collect(),
             outreach: changes
                 .new_outreach
@@ -241,25 +338,35 @@ impl serde::Serialize for sqlite_bulk::Value<'_> {
     }
 }
 
-async fn sqlite_insert(
+/// Run one step through the connection's own handle: one prepared statement, a row at a time.
+async fn sqlite_step(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    bulk: &Bulk,
-    rows: &[Vec<Cell<'_>>],
+    step: &Step<'_, '_>,
 ) -> Result<(), StoreError> {
+    let (what, rows) = match step {
+        Step::Insert(bulk, rows) => (bulk.table, rows),
+        Step::Update(sql, rows) => (*sql, rows),
+    };
     if rows.is_empty() {
         return Ok(());
     }
+    let failed = |e: String| StoreError::Bulk(format!("{what}: {e}"));
     let mut handle = tx.lock_handle().await?;
     let raw = handle.as_raw_handle().as_ptr();
-    // SAFETY: the handle stays locked (so used by no one else) until `inserter` is dropped below.
-    let mut inserter = unsafe { sqlite_bulk::Inserter::new(raw, bulk.table, &bulk.names()) }
-        .map_err(|e| StoreError::Bulk(format!("{}: {e}", bulk.table)))?;
-    for row in rows {
-        inserter
-            .insert(row)
-            .map_err(|e| StoreError::Bulk(format!("{}: {e}", bulk.table)))?;
+    // SAFETY: the handle stays locked (so used by no one else) until `statement` is dropped below.
+    let mut statement = unsafe {
+        match step {
+            Step::Insert(bulk, _) => {
+                sqlite_bulk::Statement::insert_into(raw, bulk.table, &bulk.names())
+            }
+            Step::Update(sql, _) => sqlite_bulk::Statement::prepare(raw, sql),
+        }
     }
-    drop(inserter);
+    .map_err(failed)?;
+    for row in rows.iter() {
+        statement.execute(row).map_err(failed)?;
+    }
+    drop(statement);
     drop(handle);
     Ok(())
 }
@@ -281,48 +388,24 @@ async fn postgres_insert(
     Ok(())
 }
 
-/// The updates of an import, the same SQL on both backends; `$conn` is the open transaction.
-macro_rules! updates {
-    ($conn:expr, $changes:expr, $now:expr, patients) => {
-        for p in &$changes.changed_patients {
-            sqlx::query(
-                "UPDATE patients SET first_name = $1, last_name = $2, phone = $3, timezone = $4, language = $5, updated_at = $6 WHERE id = $7",
-            )
-            .bind(&p.first_name).bind(&p.last_name).bind(&p.phone).bind(&p.timezone).bind(&p.language).bind($now).bind(&p.id)
-            .execute(&mut *$conn)
-            .await?;
+/// Run one update per row on PostgreSQL.
+async fn postgres_update(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    sql: &'static str,
+    rows: &[Vec<Cell<'_>>],
+) -> Result<(), StoreError> {
+    for row in rows {
+        let mut query = sqlx::query(sql);
+        for cell in row {
+            query = match cell {
+                sqlite_bulk::Value::Text(t) => query.bind(*t),
+                sqlite_bulk::Value::MaybeText(t) => query.bind(*t),
+                sqlite_bulk::Value::Int(n) => query.bind(*n),
+            };
         }
-    };
-    ($conn:expr, $changes:expr, $now:expr, appointments) => {
-        for a in &$changes.changed_appointments {
-            sqlx::query(
-                "UPDATE appointments SET patient_id = $1, starts_at = $2, timezone = $3, provider = $4, location = $5, status = $6, updated_at = $7 WHERE id = $8",
-            )
-            .bind(&a.patient_id).bind(millis(a.starts_at)).bind(&a.timezone).bind(&a.provider).bind(&a.location)
-            .bind(&a.status).bind($now).bind(&a.id)
-            .execute(&mut *$conn)
-            .await?;
-        }
-        // An outreach ends withdrawn before its appointment gets a new one (one open per appointment).
-        for id in &$changes.withdrawn_outreach {
-            sqlx::query(
-                "UPDATE outreach SET state = 'finished', outcome = 'withdrawn', outcome_at = $1, updated_at = $1 WHERE id = $2 AND state = 'active'",
-            )
-            .bind($now).bind(id)
-            .execute(&mut *$conn)
-            .await?;
-            sqlx::query(WITHDRAW_OUTREACH)
-                .bind(id).bind($now)
-                .execute(&mut *$conn)
-                .await?;
-        }
-        for (id, language) in &$changes.relabelled_outreach {
-            sqlx::query("UPDATE outreach SET language = $1, updated_at = $2 WHERE id = $3")
-                .bind(language).bind($now).bind(id)
-                .execute(&mut *$conn)
-                .await?;
-        }
-    };
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 impl Db {
@@ -333,32 +416,80 @@ impl Db {
         now: DateTime<Utc>,
     ) -> Result<Existing, StoreError> {
         let since = millis(now - TimeDelta::days(8));
-        let (appointments, patients, contacts) = on_pool!(self, pool => {
-            let appointments: Vec<AppointmentTuple> = sqlx::query_as(
-                "SELECT a.id, a.external_id, a.patient_id, p.phone, a.starts_at, a.timezone, a.provider, a.location, a.status, o.id
-                 FROM appointments a JOIN patients p ON p.id = a.patient_id
-                 LEFT JOIN outreach o ON o.appointment_id = a.id AND o.state = 'active'
-                 WHERE a.campaign = $1",
-            )
-            .bind(&campaign.id)
-            .fetch_all(pool)
-            .await?;
-            let patients: Vec<PatientTuple> = sqlx::query_as(
-                "SELECT id, external_id, first_name, last_name, phone, timezone, language
-                 FROM patients WHERE clinic = $1 AND external_id IS NOT NULL",
-            )
-            .bind(&campaign.clinic)
-            .fetch_all(pool)
-            .await?;
-            let contacts: Vec<(String, String, String, i64, String)> = sqlx::query_as(
-                "SELECT phone, id, outreach_id, due_at, status FROM attempts
-                 WHERE status <> 'withdrawn' AND due_at >= $1",
-            )
-            .bind(since)
-            .fetch_all(pool)
-            .await?;
-            (appointments, patients, contacts)
-        });
+        let (appointments, patients, contacts) = match self {
+            Db::Sqlite(pool) => {
+                // Through the connection's own handle: sqlx hands each row over from its worker
+                // thread (about 8 µs a row), and a clinic's re-import reads every stored row.
+                use sqlite_bulk::Value::{Int, Text};
+                let mut conn = pool.acquire().await?;
+                let mut handle = conn.lock_handle().await?;
+                let raw = handle.as_raw_handle().as_ptr();
+                let read =
+                    |sql: &str,
+                     values: &[Cell<'_>],
+                     each: &mut dyn FnMut(&sqlite_bulk::Row<'_>)| {
+                        // SAFETY: the handle stays locked (used by no one else) while `handle` lives,
+                        // and the statement is dropped at the end of this call.
+                        let mut statement = unsafe { sqlite_bulk::Statement::prepare(raw, sql) }
+                            .map_err(StoreError::Bulk)?;
+                        statement.query(values, each).map_err(StoreError::Bulk)
+                    };
+                let mut appointments: Vec<AppointmentTuple> = Vec::new();
+                read(STORED_APPOINTMENTS, &[Text(&campaign.id)], &mut |r| {
+                    appointments.push((
+                        r.text(0).unwrap_or_default(),
+                        r.text(1).unwrap_or_default(),
+                        r.text(2).unwrap_or_default(),
+                        r.text(3).unwrap_or_default(),
+                        r.int(4),
+                        r.text(5).unwrap_or_default(),
+                        r.text(6),
+                        r.text(7),
+                        r.text(8).unwrap_or_default(),
+                        r.text(9),
+                    ))
+                })?;
+                let mut patients: Vec<PatientTuple> = Vec::new();
+                read(STORED_PATIENTS, &[Text(&campaign.clinic)], &mut |r| {
+                    patients.push((
+                        r.text(0).unwrap_or_default(),
+                        r.text(1).unwrap_or_default(),
+                        r.text(2).unwrap_or_default(),
+                        r.text(3),
+                        r.text(4).unwrap_or_default(),
+                        r.text(5),
+                        r.text(6),
+                    ))
+                })?;
+                let mut contacts: Vec<ContactTuple> = Vec::new();
+                read(RECENT_CONTACTS, &[Int(since)], &mut |r| {
+                    contacts.push((
+                        r.text(0).unwrap_or_default(),
+                        r.text(1).unwrap_or_default(),
+                        r.text(2).unwrap_or_default(),
+                        r.int(3),
+                        r.text(4).unwrap_or_default(),
+                    ))
+                })?;
+                drop(handle);
+                (appointments, patients, contacts)
+            }
+            Db::Postgres(pool) => {
+                let appointments: Vec<AppointmentTuple> = sqlx::query_as(STORED_APPOINTMENTS)
+                    .bind(&campaign.id)
+                    .fetch_all(pool)
+                    .await?;
+                let patients: Vec<PatientTuple> = sqlx::query_as(STORED_PATIENTS)
+                    .bind(&campaign.clinic)
+                    .fetch_all(pool)
+                    .await?;
+                let contacts: Vec<ContactTuple> = sqlx::query_as(RECENT_CONTACTS)
+                    .bind(since)
+                    .fetch_all(pool)
+                    .await?;
+                (appointments, patients, contacts)
+            }
+        };
         let mut existing = Existing::default();
         for (
             id,
@@ -446,16 +577,13 @@ impl Db {
                 let result = async {
                     let mut tx =
                         sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
-                    sqlite_insert(&mut tx, &PATIENTS, &rows.patients).await?;
-                    lap("patients");
-                    updates!(tx, changes, now, patients);
-                    sqlite_insert(&mut tx, &APPOINTMENTS, &rows.appointments).await?;
-                    lap("appointments");
-                    updates!(tx, changes, now, appointments);
-                    sqlite_insert(&mut tx, &OUTREACH, &rows.outreach).await?;
-                    lap("outreach");
-                    sqlite_insert(&mut tx, &ATTEMPTS, &rows.attempts).await?;
-                    lap("attempts");
+                    for step in rows.steps() {
+                        sqlite_step(&mut tx, &step).await?;
+                        lap(match step {
+                            Step::Insert(bulk, _) => bulk.table,
+                            Step::Update(..) => "updates",
+                        });
+                    }
                     tx.commit().await?;
                     lap("commit");
                     Ok::<(), StoreError>(())
@@ -468,12 +596,12 @@ impl Db {
             }
             Db::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
-                postgres_insert(&mut tx, &PATIENTS, &rows.patients).await?;
-                updates!(tx, changes, now, patients);
-                postgres_insert(&mut tx, &APPOINTMENTS, &rows.appointments).await?;
-                updates!(tx, changes, now, appointments);
-                postgres_insert(&mut tx, &OUTREACH, &rows.outreach).await?;
-                postgres_insert(&mut tx, &ATTEMPTS, &rows.attempts).await?;
+                for step in rows.steps() {
+                    match step {
+                        Step::Insert(bulk, rows) => postgres_insert(&mut tx, bulk, rows).await?,
+                        Step::Update(sql, rows) => postgres_update(&mut tx, sql, rows).await?,
+                    }
+                }
                 tx.commit().await?;
             }
         }

@@ -1,5 +1,5 @@
-//! Bulk inserts on SQLite through the connection's own handle: one prepared statement per table,
-//! bound and stepped row by row inside the caller's transaction. sqlx hands every value to its
+//! Bulk writes on SQLite through the connection's own handle: one prepared statement per table
+//! or per kind of change, bound and stepped row by row inside the caller's transaction. sqlx hands every value to its
 //! worker thread one by one (about 10 µs a row); this is about 1 µs.
 
 use std::ffi::{CStr, CString, c_int};
@@ -14,46 +14,118 @@ pub(super) enum Value<'a> {
     Int(i64),
 }
 
-/// A prepared `INSERT` on a locked connection handle; finalised on drop.
-pub(super) struct Inserter {
+/// A prepared statement on a locked connection handle, run row by row; finalised on drop.
+pub(super) struct Statement {
     db: *mut ffi::sqlite3,
     stmt: *mut ffi::sqlite3_stmt,
+    /// For each of the statement's parameters in order, the index of the value bound to it:
+    /// `$3` and `?3` take the third value, a bare `?` the value at its own position.
+    slots: Vec<usize>,
 }
 
-impl Inserter {
+impl Statement {
     /// Prepare `INSERT INTO table (columns) VALUES (?, …)`.
     ///
     /// # Safety
-    /// `db` must be a live handle that no other thread uses until the inserter is dropped
-    /// (sqlx's `LockedSqliteHandle` guarantees this while it is held).
-    pub unsafe fn new(
+    /// As [`Statement::prepare`].
+    pub unsafe fn insert_into(
         db: *mut ffi::sqlite3,
         table: &str,
         columns: &[&str],
-    ) -> Result<Inserter, String> {
+    ) -> Result<Statement, String> {
         let marks = vec!["?"; columns.len()].join(", ");
-        let sql = CString::new(format!(
+        let sql = format!(
             "INSERT INTO {table} ({}) VALUES ({marks})",
             columns.join(", ")
-        ))
-        .map_err(|e| e.to_string())?;
+        );
+        // SAFETY: passed on from the caller.
+        unsafe { Statement::prepare(db, &sql) }
+    }
+
+    /// Prepare one statement whose parameters are `?` or numbered (`$1`, `?1`), as the SQL
+    /// that sqlx runs on both backends.
+    ///
+    /// # Safety
+    /// `db` must be a live handle that no other thread uses until the statement is dropped
+    /// (sqlx's `LockedSqliteHandle` guarantees this while it is held).
+    pub unsafe fn prepare(db: *mut ffi::sqlite3, sql: &str) -> Result<Statement, String> {
+        let sql = CString::new(sql).map_err(|e| e.to_string())?;
         let mut stmt = ptr::null_mut();
         // SAFETY: db is live and ours (caller's contract); sql is NUL-terminated.
         let rc =
             unsafe { ffi::sqlite3_prepare_v2(db, sql.as_ptr(), -1, &mut stmt, ptr::null_mut()) };
-        let inserter = Inserter { db, stmt };
+        let mut statement = Statement {
+            db,
+            stmt,
+            slots: Vec::new(),
+        };
         if rc != ffi::SQLITE_OK {
-            return Err(inserter.error());
+            return Err(statement.error());
         }
-        Ok(inserter)
+        // SAFETY: stmt is prepared; parameter names are NUL-terminated strings owned by it.
+        let count = unsafe { ffi::sqlite3_bind_parameter_count(stmt) };
+        for at in 1..=count {
+            let name = unsafe { ffi::sqlite3_bind_parameter_name(stmt, at) };
+            let slot = if name.is_null() {
+                at as usize - 1
+            } else {
+                let name = unsafe { CStr::from_ptr(name) }.to_string_lossy();
+                name[1..]
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|n| n.checked_sub(1))
+                    .ok_or_else(|| format!("parameter {name} is not numbered"))?
+            };
+            statement.slots.push(slot);
+        }
+        Ok(statement)
     }
 
-    /// Insert one row.
-    pub fn insert(&mut self, values: &[Value<'_>]) -> Result<(), String> {
-        for (i, value) in values.iter().enumerate() {
+    /// Run the statement once with `values`; the number of rows it changed.
+    pub fn execute(&mut self, values: &[Value<'_>]) -> Result<u64, String> {
+        self.bind(values)?;
+        // SAFETY: stmt is prepared and ours, its texts bound by `bind` from `values`, which
+        // outlive this step and the reset that ends their use.
+        let rc = unsafe { ffi::sqlite3_step(self.stmt) };
+        let outcome = if rc == ffi::SQLITE_DONE {
+            // SAFETY: db is live; the count is of the step just done.
+            Ok(unsafe { ffi::sqlite3_changes64(self.db) } as u64)
+        } else {
+            Err(self.error())
+        };
+        // SAFETY: as above; reset readies the statement for the next row.
+        unsafe { ffi::sqlite3_reset(self.stmt) };
+        outcome
+    }
+
+    /// Run a query with `values`, handing each row of the result to `each`.
+    pub fn query(
+        &mut self,
+        values: &[Value<'_>],
+        mut each: impl FnMut(&Row<'_>),
+    ) -> Result<(), String> {
+        self.bind(values)?;
+        let outcome = loop {
+            // SAFETY: as in `execute`.
+            match unsafe { ffi::sqlite3_step(self.stmt) } {
+                ffi::SQLITE_ROW => each(&Row { statement: self }),
+                ffi::SQLITE_DONE => break Ok(()),
+                _ => break Err(self.error()),
+            }
+        };
+        // SAFETY: as in `execute`.
+        unsafe { ffi::sqlite3_reset(self.stmt) };
+        outcome
+    }
+
+    fn bind(&mut self, values: &[Value<'_>]) -> Result<(), String> {
+        for (i, &slot) in self.slots.iter().enumerate() {
             let at = i as c_int + 1;
-            // SAFETY: stmt is prepared and ours. SQLITE_STATIC: SQLite reads each text in place, which is
-            // sound because `values` outlives the step below and the reset that ends its use.
+            let value = values
+                .get(slot)
+                .ok_or_else(|| format!("no value for parameter {}", slot + 1))?;
+            // SAFETY: stmt is prepared and ours. SQLITE_STATIC: SQLite reads each text in place;
+            // the callers keep `values` alive until the statement is reset.
             let rc = unsafe {
                 match value {
                     Value::Text(s) | Value::MaybeText(Some(s)) => ffi::sqlite3_bind_text(
@@ -71,16 +143,7 @@ impl Inserter {
                 return Err(self.error());
             }
         }
-        // SAFETY: as above.
-        let rc = unsafe { ffi::sqlite3_step(self.stmt) };
-        let outcome = if rc == ffi::SQLITE_DONE {
-            Ok(())
-        } else {
-            Err(self.error())
-        };
-        // SAFETY: as above; reset readies the statement for the next row.
-        unsafe { ffi::sqlite3_reset(self.stmt) };
-        outcome
+        Ok(())
     }
 
     fn error(&self) -> String {
@@ -91,7 +154,36 @@ impl Inserter {
     }
 }
 
-impl Drop for Inserter {
+/// The current row of a query.
+pub(super) struct Row<'s> {
+    statement: &'s Statement,
+}
+
+impl Row<'_> {
+    /// Column `i` as text; `None` when it is NULL.
+    pub fn text(&self, i: c_int) -> Option<String> {
+        let stmt = self.statement.stmt;
+        // SAFETY: stmt is stepped onto a row (Row exists only inside `query`'s loop); the text
+        // pointer and its length stay valid until the next step, and are copied out here.
+        unsafe {
+            let text = ffi::sqlite3_column_text(stmt, i);
+            if text.is_null() {
+                return None;
+            }
+            let len = ffi::sqlite3_column_bytes(stmt, i) as usize;
+            let bytes = std::slice::from_raw_parts(text, len);
+            Some(String::from_utf8_lossy(bytes).into_owned())
+        }
+    }
+
+    /// Column `i` as an integer (0 when NULL).
+    pub fn int(&self, i: c_int) -> i64 {
+        // SAFETY: as in `text`.
+        unsafe { ffi::sqlite3_column_int64(self.statement.stmt, i) }
+    }
+}
+
+impl Drop for Statement {
     fn drop(&mut self) {
         // SAFETY: stmt came from sqlite3_prepare_v2 (or is null, which finalize accepts).
         unsafe { ffi::sqlite3_finalize(self.stmt) };
