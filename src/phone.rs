@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use phonenumber::{Mode, country};
+use phonenumber::country;
 
 /// A phone number in E.164 form (`+34612345678`). Cannot hold anything else.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -34,7 +34,14 @@ impl Phone {
         if !phonenumber::is_valid(&number) {
             return Err(PhoneError::Invalid);
         }
-        Ok(Phone(number.format().mode(Mode::E164).to_string()))
+        // E.164 is the country code and the national number (with an Italian leading zero, if
+        // any), which is what the crate's formatter writes after first matching the country's
+        // display patterns, a third of the time of a parse.
+        Ok(Phone(format!(
+            "+{}{}",
+            number.country().code(),
+            number.national()
+        )))
     }
 
     /// Parse a number that must already be written in E.164 form.
@@ -164,6 +171,34 @@ mod tests {
             Phone::parse_e164("+34 930 000 000"),
             Err(PhoneError::NotE164)
         );
+    }
+
+    #[test]
+    fn an_italian_landline_keeps_its_leading_zero() {
+        assert_eq!(
+            Phone::parse("06 6982 1234", Some(country::Id::IT))
+                .unwrap()
+                .as_str(),
+            "+390669821234"
+        );
+    }
+
+    proptest::proptest! {
+        /// Any number valid in one of several countries comes out as the crate's own E.164 form.
+        #[test]
+        fn e164_is_written_as_the_crate_formats_it(
+            region in proptest::sample::select(vec![
+                country::Id::ES, country::Id::IT, country::Id::US, country::Id::GB,
+                country::Id::DE, country::Id::FR, country::Id::AU, country::Id::IN,
+            ]),
+            digits in "[0-9]{6,12}",
+        ) {
+            if let Ok(phone) = Phone::parse(&digits, Some(region)) {
+                let number = phonenumber::parse(Some(region), clean(&digits)).unwrap();
+                let formatted = number.format().mode(phonenumber::Mode::E164).to_string();
+                proptest::prop_assert_eq!(phone.as_str(), formatted);
+            }
+        }
     }
 
     #[test]

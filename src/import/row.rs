@@ -172,6 +172,10 @@ fn reject(line: u64, field: &str, error: String) -> Rejection {
 
 /// RFC 3339, or a local `YYYY-MM-DD HH:MM[:SS]` (also with `T`) in `zone`.
 pub fn parse_time(text: &str, zone: Tz) -> Result<DateTime<Utc>, String> {
+    // The common spelling first: an export writes every row the same way.
+    if let Some(local) = fixed_width_local(text) {
+        return Ok(calendar::resolve(zone, local));
+    }
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Ok(t.with_timezone(&Utc));
     }
@@ -193,6 +197,36 @@ pub fn parse_time(text: &str, zone: Tz) -> Result<DateTime<Utc>, String> {
     Err(format!(
         "not a date and time {text:?} (use RFC 3339 or YYYY-MM-DD HH:MM)"
     ))
+}
+
+/// `YYYY-MM-DD HH:MM`, `YYYY-MM-DD HH:MM:SS`, or either with `T`, every field at its full
+/// width and in range; anything else is left to the general parsers.
+fn fixed_width_local(text: &str) -> Option<NaiveDateTime> {
+    let b = text.as_bytes();
+    let seconds = match b.len() {
+        16 => false,
+        19 => true,
+        _ => return None,
+    };
+    let number = |from: usize, to: usize| -> Option<u32> {
+        b[from..to].iter().try_fold(0u32, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    let separators = b[4] == b'-'
+        && b[7] == b'-'
+        && (b[10] == b' ' || b[10] == b'T')
+        && b[13] == b':'
+        && (!seconds || b[16] == b':');
+    if !separators {
+        return None;
+    }
+    let second = if seconds { number(17, 19)? } else { 0 };
+    NaiveDate::from_ymd_opt(number(0, 4)? as i32, number(5, 7)?, number(8, 10)?)?.and_hms_opt(
+        number(11, 13)?,
+        number(14, 16)?,
+        second,
+    )
 }
 
 fn looks_like_date(s: &str) -> bool {
@@ -220,6 +254,31 @@ mod tests {
                 .to_rfc3339(),
             "2027-01-15T09:30:00+00:00"
         );
+    }
+
+    proptest::proptest! {
+        /// The fixed-width fast path reads what chrono's formats read, and leaves to them only
+        /// what it does not take (a leap second, `:60`).
+        #[test]
+        fn the_fast_path_agrees_with_the_general_parsers(
+            year in 1990u32..2100, month in 0u32..14, day in 0u32..33,
+            hour in 0u32..26, minute in 0u32..62, second in proptest::option::of(0u32..62),
+            t in proptest::bool::ANY,
+        ) {
+            let sep = if t { 'T' } else { ' ' };
+            let mut text = format!("{year:04}-{month:02}-{day:02}{sep}{hour:02}:{minute:02}");
+            let format = if let Some(s) = second {
+                text.push_str(&format!(":{s:02}"));
+                format!("%Y-%m-%d{sep}%H:%M:%S")
+            } else {
+                format!("%Y-%m-%d{sep}%H:%M")
+            };
+            let general = NaiveDateTime::parse_from_str(&text, &format).ok();
+            match fixed_width_local(&text) {
+                Some(fast) => proptest::prop_assert_eq!(Some(fast), general),
+                None => proptest::prop_assert!(general.is_none() || second == Some(60)),
+            }
+        }
     }
 
     #[test]
