@@ -162,16 +162,56 @@ struct BulkRows<'a> {
     attempts: Vec<Vec<Cell<'a>>>,
 }
 
-const UPDATE_PATIENT: &str = "UPDATE patients SET first_name = $1, last_name = $2, phone = $3, timezone = $4, language = $5, updated_at = $6 WHERE id = $7";
-const UPDATE_APPOINTMENT: &str = "UPDATE appointments SET patient_id = $1, starts_at = $2, timezone = $3, provider = $4, location = $5, status = $6, updated_at = $7 WHERE id = $8";
+/// One kind of update: `UPDATE … SET … WHERE …` with numbered parameters of these PostgreSQL types.
+struct Change {
+    sql: &'static str,
+    types: &'static [&'static str],
+}
+
+impl Change {
+    /// The same update for a JSON array of rows, each an array of the parameters in order:
+    /// `$n` becomes the row's element n − 1, and the rows join in as `r` before `WHERE`.
+    fn postgres_sql(&self) -> String {
+        let mut sql = self.sql.to_string();
+        for (i, t) in self.types.iter().enumerate().rev() {
+            sql = sql.replace(&format!("${}", i + 1), &format!("(r ->> {i})::{t}"));
+        }
+        sql.replacen(
+            " WHERE ",
+            " FROM json_array_elements($1::json) AS r WHERE ",
+            1,
+        )
+    }
+}
+
+const UPDATE_PATIENT: Change = Change {
+    sql: "UPDATE patients SET first_name = $1, last_name = $2, phone = $3, timezone = $4, language = $5, updated_at = $6 WHERE id = $7",
+    types: &["text", "text", "text", "text", "text", "bigint", "text"],
+};
+const UPDATE_APPOINTMENT: Change = Change {
+    sql: "UPDATE appointments SET patient_id = $1, starts_at = $2, timezone = $3, provider = $4, location = $5, status = $6, updated_at = $7 WHERE id = $8",
+    types: &[
+        "text", "bigint", "text", "text", "text", "text", "bigint", "text",
+    ],
+};
 /// `$1` the outreach, `$2` now.
-const WITHDRAW: &str = "UPDATE outreach SET state = 'finished', outcome = 'withdrawn', outcome_at = $2, updated_at = $2 WHERE id = $1 AND state = 'active'";
-const RELABEL: &str = "UPDATE outreach SET language = $1, updated_at = $2 WHERE id = $3";
+const WITHDRAW: Change = Change {
+    sql: "UPDATE outreach SET state = 'finished', outcome = 'withdrawn', outcome_at = $2, updated_at = $2 WHERE id = $1 AND state = 'active'",
+    types: &["text", "bigint"],
+};
+const WITHDRAW_ATTEMPTS: Change = Change {
+    sql: WITHDRAW_OUTREACH,
+    types: &["text", "bigint"],
+};
+const RELABEL: Change = Change {
+    sql: "UPDATE outreach SET language = $1, updated_at = $2 WHERE id = $3",
+    types: &["text", "bigint", "text"],
+};
 
 /// One step of an import's transaction.
 enum Step<'r, 'a> {
     Insert(&'static Bulk, &'r [Vec<Cell<'a>>]),
-    Update(&'static str, &'r [Vec<Cell<'a>>]),
+    Update(&'static Change, &'r [Vec<Cell<'a>>]),
 }
 
 impl<'a> BulkRows<'a> {
@@ -180,12 +220,12 @@ impl<'a> BulkRows<'a> {
     fn steps(&self) -> [Step<'_, 'a>; 9] {
         [
             Step::Insert(&PATIENTS, &self.patients),
-            Step::Update(UPDATE_PATIENT, &self.changed_patients),
+            Step::Update(&UPDATE_PATIENT, &self.changed_patients),
             Step::Insert(&APPOINTMENTS, &self.appointments),
-            Step::Update(UPDATE_APPOINTMENT, &self.changed_appointments),
-            Step::Update(WITHDRAW, &self.withdrawn_outreach),
-            Step::Update(WITHDRAW_OUTREACH, &self.withdrawn_attempts),
-            Step::Update(RELABEL, &self.relabelled_outreach),
+            Step::Update(&UPDATE_APPOINTMENT, &self.changed_appointments),
+            Step::Update(&WITHDRAW, &self.withdrawn_outreach),
+            Step::Update(&WITHDRAW_ATTEMPTS, &self.withdrawn_attempts),
+            Step::Update(&RELABEL, &self.relabelled_outreach),
             Step::Insert(&OUTREACH, &self.outreach),
             Step::Insert(&ATTEMPTS, &self.attempts),
         ]
@@ -345,7 +385,7 @@ async fn sqlite_step(
 ) -> Result<(), StoreError> {
     let (what, rows) = match step {
         Step::Insert(bulk, rows) => (bulk.table, rows),
-        Step::Update(sql, rows) => (*sql, rows),
+        Step::Update(change, rows) => (change.sql, rows),
     };
     if rows.is_empty() {
         return Ok(());
@@ -359,7 +399,7 @@ async fn sqlite_step(
             Step::Insert(bulk, _) => {
                 sqlite_bulk::Statement::insert_into(raw, bulk.table, &bulk.names())
             }
-            Step::Update(sql, _) => sqlite_bulk::Statement::prepare(raw, sql),
+            Step::Update(change, _) => sqlite_bulk::Statement::prepare(raw, change.sql),
         }
     }
     .map_err(failed)?;
@@ -388,22 +428,20 @@ async fn postgres_insert(
     Ok(())
 }
 
-/// Run one update per row on PostgreSQL.
+/// Run one update for each chunk of rows on PostgreSQL.
 async fn postgres_update(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-    sql: &'static str,
+    change: &Change,
     rows: &[Vec<Cell<'_>>],
 ) -> Result<(), StoreError> {
-    for row in rows {
-        let mut query = sqlx::query(sql);
-        for cell in row {
-            query = match cell {
-                sqlite_bulk::Value::Text(t) => query.bind(*t),
-                sqlite_bulk::Value::MaybeText(t) => query.bind(*t),
-                sqlite_bulk::Value::Int(n) => query.bind(*n),
-            };
-        }
-        query.execute(&mut **tx).await?;
+    let sql = change.postgres_sql();
+    for chunk in rows.chunks(PG_BULK_ROWS) {
+        let body = serde_json::to_string(chunk).map_err(|e| StoreError::Bulk(e.to_string()))?;
+        // The SQL is made of the constant statements above, never of input.
+        sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(body)
+            .execute(&mut **tx)
+            .await?;
     }
     Ok(())
 }
@@ -599,12 +637,40 @@ impl Db {
                 for step in rows.steps() {
                     match step {
                         Step::Insert(bulk, rows) => postgres_insert(&mut tx, bulk, rows).await?,
-                        Step::Update(sql, rows) => postgres_update(&mut tx, sql, rows).await?,
+                        Step::Update(change, rows) => {
+                            postgres_update(&mut tx, change, rows).await?
+                        }
                     }
                 }
                 tx.commit().await?;
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_update_reads_its_parameters_from_each_row_on_postgres() {
+        assert_eq!(
+            WITHDRAW.postgres_sql(),
+            "UPDATE outreach SET state = 'finished', outcome = 'withdrawn', outcome_at = (r ->> 1)::bigint, updated_at = (r ->> 1)::bigint \
+             FROM json_array_elements($1::json) AS r WHERE id = (r ->> 0)::text AND state = 'active'"
+        );
+        for change in [
+            &UPDATE_PATIENT,
+            &UPDATE_APPOINTMENT,
+            &WITHDRAW,
+            &WITHDRAW_ATTEMPTS,
+            &RELABEL,
+        ] {
+            let sql = change.postgres_sql();
+            // Every parameter became an element: the only one left is the rows' array.
+            assert_eq!(sql.matches('$').count(), 1, "{sql}");
+            assert!(sql.contains("$1::json"), "{sql}");
+        }
     }
 }
