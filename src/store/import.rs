@@ -155,8 +155,8 @@ struct BulkRows<'a> {
     changed_patients: Vec<Vec<Cell<'a>>>,
     appointments: Vec<Vec<Cell<'a>>>,
     changed_appointments: Vec<Vec<Cell<'a>>>,
-    withdrawn_outreach: Vec<Vec<Cell<'a>>>,
-    withdrawn_attempts: Vec<Vec<Cell<'a>>>,
+    /// The outreach withdrawn, for WITHDRAW and for WITHDRAW_ATTEMPTS (the same two values).
+    withdrawn: Vec<Vec<Cell<'a>>>,
     relabelled_outreach: Vec<Vec<Cell<'a>>>,
     outreach: Vec<Vec<Cell<'a>>>,
     attempts: Vec<Vec<Cell<'a>>>,
@@ -223,8 +223,8 @@ impl<'a> BulkRows<'a> {
             Step::Update(&UPDATE_PATIENT, &self.changed_patients),
             Step::Insert(&APPOINTMENTS, &self.appointments),
             Step::Update(&UPDATE_APPOINTMENT, &self.changed_appointments),
-            Step::Update(&WITHDRAW, &self.withdrawn_outreach),
-            Step::Update(&WITHDRAW_ATTEMPTS, &self.withdrawn_attempts),
+            Step::Update(&WITHDRAW, &self.withdrawn),
+            Step::Update(&WITHDRAW_ATTEMPTS, &self.withdrawn),
             Step::Update(&RELABEL, &self.relabelled_outreach),
             Step::Insert(&OUTREACH, &self.outreach),
             Step::Insert(&ATTEMPTS, &self.attempts),
@@ -304,13 +304,7 @@ impl<'a> BulkRows<'a> {
                     ]
                 })
                 .collect(),
-            // WITHDRAW and WITHDRAW_OUTREACH take the same two values.
-            withdrawn_outreach: changes
-                .withdrawn_outreach
-                .iter()
-                .map(|id| vec![Text(id), Int(now)])
-                .collect(),
-            withdrawn_attempts: changes
+            withdrawn: changes
                 .withdrawn_outreach
                 .iter()
                 .map(|id| vec![Text(id), Int(now)])
@@ -411,33 +405,18 @@ async fn sqlite_step(
     Ok(())
 }
 
-async fn postgres_insert(
+/// Run one step on PostgreSQL: one statement per chunk of rows, carried as one JSON parameter.
+async fn postgres_step(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-    bulk: &Bulk,
-    rows: &[Vec<Cell<'_>>],
+    step: &Step<'_, '_>,
 ) -> Result<(), StoreError> {
-    let sql = bulk.postgres_sql();
+    let (sql, rows) = match step {
+        Step::Insert(bulk, rows) => (bulk.postgres_sql(), rows),
+        Step::Update(change, rows) => (change.postgres_sql(), rows),
+    };
     for chunk in rows.chunks(PG_BULK_ROWS) {
         let body = serde_json::to_string(chunk).map_err(|e| StoreError::Bulk(e.to_string()))?;
-        // The SQL is made of the constant table and column names above, never of input.
-        sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-            .bind(body)
-            .execute(&mut **tx)
-            .await?;
-    }
-    Ok(())
-}
-
-/// Run one update for each chunk of rows on PostgreSQL.
-async fn postgres_update(
-    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-    change: &Change,
-    rows: &[Vec<Cell<'_>>],
-) -> Result<(), StoreError> {
-    let sql = change.postgres_sql();
-    for chunk in rows.chunks(PG_BULK_ROWS) {
-        let body = serde_json::to_string(chunk).map_err(|e| StoreError::Bulk(e.to_string()))?;
-        // The SQL is made of the constant statements above, never of input.
+        // The SQL is made of the constant statements, table and column names above, never of input.
         sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
             .bind(body)
             .execute(&mut **tx)
@@ -635,12 +614,7 @@ impl Db {
             Db::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
                 for step in rows.steps() {
-                    match step {
-                        Step::Insert(bulk, rows) => postgres_insert(&mut tx, bulk, rows).await?,
-                        Step::Update(change, rows) => {
-                            postgres_update(&mut tx, change, rows).await?
-                        }
-                    }
+                    postgres_step(&mut tx, &step).await?;
                 }
                 tx.commit().await?;
             }
