@@ -95,6 +95,11 @@ pub async fn run(
     };
     let records = read(bytes, format, &campaign.import_columns)?;
     lap("read");
+    // What is stored is read while the rows parse: neither needs the other.
+    let stored = {
+        let (db, campaign) = (db.clone(), campaign.clone());
+        tokio::spawn(async move { db.import_state(&campaign, now).await })
+    };
     let total = records.len();
     let mut rows = Vec::with_capacity(total);
     let mut rejected = Vec::new();
@@ -124,7 +129,14 @@ pub async fn run(
         on_row((done * PARSE_CHUNK + chunk.len()).min(total), total);
     }
     lap("parse");
-    let existing = db.import_state(campaign, now).await?;
+    let existing = match stored.await {
+        Ok(existing) => existing?,
+        Err(failed) if failed.is_panic() => std::panic::resume_unwind(failed.into_panic()),
+        Err(_) => {
+            let cancelled = "reading it was cancelled (the service is stopping)".to_string();
+            return Err(crate::store::StoreError::Stored(cancelled).into());
+        }
+    };
     lap("state");
     let changes = reconcile(campaign, rows, rejected, existing, now);
     lap("reconcile");

@@ -40,7 +40,7 @@ pub enum StoreError {
     Db(#[from] sqlx::Error),
     #[error("migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("bulk insert: {0}")]
+    #[error("bulk statement: {0}")]
     Bulk(String),
     #[error("queue tables: {0}")]
     Queue(String),
