@@ -2,6 +2,8 @@
 
 mod common;
 
+use chrono::{DateTime, Datelike, Days, Utc, Weekday};
+use chrono_tz::Tz;
 use common::*;
 
 both_backends!(
@@ -365,5 +367,59 @@ both_backends!(
             "SELECT COUNT(*) FROM apalis.jobs"
         };
         assert_eq!(env.scalar(jobs).await, 0);
+    }
+);
+
+both_backends!(
+    a_later_list_keeps_the_daily_cap_with_calls_an_earlier_one_planned,
+    |env: TestEnv| async move {
+        // A Thursday at 11:00 Madrid: its reminder calls may fall on Tuesday (from 11:00) or
+        // Wednesday, and the campaign allows one call a day to a number.
+        let zone: Tz = "Europe/Madrid".parse().unwrap();
+        let mut day = Utc::now()
+            .with_timezone(&zone)
+            .date_naive()
+            .checked_add_days(Days::new(4))
+            .unwrap();
+        while day.weekday() != Weekday::Thu {
+            day = day.succ_opt().unwrap();
+        }
+        let row = |appointment: &str, patient: &str| {
+            format!(
+                "{HEADER}\n{appointment},{patient},Anna,Puig,612000001,{day} 11:00,,ca,,,booked\n"
+            )
+        };
+        for (file, appointment, patient) in [("first.csv", "A1", "P1"), ("second.csv", "B1", "P2")]
+        {
+            let path = env.write(file, row(appointment, patient));
+            let run = env.ringback(&["import", "--campaign", "reminders", path.to_str().unwrap()]);
+            run.assert_code(0);
+            assert_eq!(run.json()["created"], 1, "{file}: {}", run.stdout());
+        }
+        // A number on neither list has a call planned too; it must not matter.
+        let other = env.write(
+            "other.csv",
+            format!("{HEADER}\nC1,P3,Joan,Roca,612000002,{day} 11:00,,ca,,,booked\n"),
+        );
+        env.ringback(&["import", "--campaign", "reminders", other.to_str().unwrap()])
+            .assert_code(0);
+
+        let days: Vec<_> = env
+            .rows("SELECT CAST(due_at AS TEXT) FROM attempts WHERE phone = '+34612000001' ORDER BY due_at")
+            .await
+            .into_iter()
+            .map(|r| {
+                let millis: i64 = r[0].as_deref().unwrap().parse().unwrap();
+                DateTime::from_timestamp_millis(millis)
+                    .unwrap()
+                    .with_timezone(&zone)
+                    .date_naive()
+            })
+            .collect();
+        assert_eq!(days.len(), 2);
+        assert_ne!(
+            days[0], days[1],
+            "two calls to one number on one day: {days:?}"
+        );
     }
 );

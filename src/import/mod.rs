@@ -95,10 +95,10 @@ pub async fn run(
     };
     let records = read(bytes, format, &campaign.import_columns)?;
     lap("read");
-    // What is stored is read while the rows parse: neither needs the other.
+    // The stored appointments and patients are read while the rows parse: neither needs the other.
     let stored = {
         let (db, campaign) = (db.clone(), campaign.clone());
-        tokio::spawn(async move { db.import_state(&campaign, now).await })
+        tokio::spawn(async move { db.import_state(&campaign).await })
     };
     let total = records.len();
     let mut rows = Vec::with_capacity(total);
@@ -129,7 +129,7 @@ pub async fn run(
         on_row((done * PARSE_CHUNK + chunk.len()).min(total), total);
     }
     lap("parse");
-    let existing = match stored.await {
+    let mut existing = match stored.await {
         Ok(existing) => existing?,
         Err(failed) if failed.is_panic() => std::panic::resume_unwind(failed.into_panic()),
         Err(_) => {
@@ -137,6 +137,10 @@ pub async fn run(
             return Err(crate::store::StoreError::Stored(cancelled).into());
         }
     };
+    let mut phones: Vec<&str> = rows.iter().map(|r| r.phone.as_str()).collect();
+    phones.sort_unstable();
+    phones.dedup();
+    existing.contacts = db.recent_contacts(&phones, now).await?;
     lap("state");
     let changes = reconcile(campaign, rows, rejected, existing, now);
     lap("reconcile");

@@ -43,9 +43,13 @@ const STORED_APPOINTMENTS: &str = "SELECT a.id, a.external_id, a.patient_id, p.p
 const STORED_PATIENTS: &str =
     "SELECT id, external_id, first_name, last_name, phone, timezone, language
     FROM patients WHERE clinic = $1 AND external_id IS NOT NULL";
-/// Every campaign's attempts since `$1` that were not withdrawn, for the caps.
-const RECENT_CONTACTS: &str = "SELECT phone, id, outreach_id, due_at, status FROM attempts
-    WHERE status <> 'withdrawn' AND due_at >= $1";
+/// Every campaign's attempts to the numbers of the JSON array `$1` since `$2` that were not
+/// withdrawn, for the caps. Only the list's own numbers: a database shared by many clinics holds
+/// many more.
+const RECENT_CONTACTS_SQLITE: &str = "SELECT phone, id, outreach_id, due_at, status FROM attempts
+    WHERE phone IN (SELECT value FROM json_each($1)) AND due_at >= $2 AND status <> 'withdrawn'";
+const RECENT_CONTACTS_POSTGRES: &str = "SELECT phone, id, outreach_id, due_at, status FROM attempts
+    WHERE phone IN (SELECT json_array_elements_text($1::json)) AND due_at >= $2 AND status <> 'withdrawn'";
 
 /// Rows per PostgreSQL bulk statement, carried as one JSON parameter that the server unpacks.
 const PG_BULK_ROWS: usize = 5_000;
@@ -426,18 +430,14 @@ async fn postgres_step(
 }
 
 impl Db {
-    /// The campaign's appointments, its clinic's patients and the recent and planned contacts.
-    pub async fn import_state(
-        &self,
-        campaign: &Campaign,
-        now: DateTime<Utc>,
-    ) -> Result<Existing, StoreError> {
-        let since = millis(now - TimeDelta::days(8));
-        let (appointments, patients, contacts) = match self {
+    /// The campaign's appointments and its clinic's patients (the contacts come from
+    /// [`Db::recent_contacts`], once the list's numbers are known).
+    pub async fn import_state(&self, campaign: &Campaign) -> Result<Existing, StoreError> {
+        let (appointments, patients) = match self {
             Db::Sqlite(pool) => {
                 // Through the connection's own handle: sqlx hands each row over from its worker
                 // thread (about 8 µs a row), and a clinic's re-import reads every stored row.
-                use sqlite_bulk::Value::{Int, Text};
+                use sqlite_bulk::Value::Text;
                 let mut conn = pool.acquire().await?;
                 let mut handle = conn.lock_handle().await?;
                 let raw = handle.as_raw_handle().as_ptr();
@@ -478,18 +478,8 @@ impl Db {
                         r.text(6),
                     ))
                 })?;
-                let mut contacts: Vec<ContactTuple> = Vec::new();
-                read(RECENT_CONTACTS, &[Int(since)], &mut |r| {
-                    contacts.push((
-                        r.text(0).unwrap_or_default(),
-                        r.text(1).unwrap_or_default(),
-                        r.text(2).unwrap_or_default(),
-                        r.int(3),
-                        r.text(4).unwrap_or_default(),
-                    ))
-                })?;
                 drop(handle);
-                (appointments, patients, contacts)
+                (appointments, patients)
             }
             Db::Postgres(pool) => {
                 let appointments: Vec<AppointmentTuple> = sqlx::query_as(STORED_APPOINTMENTS)
@@ -500,11 +490,7 @@ impl Db {
                     .bind(&campaign.clinic)
                     .fetch_all(pool)
                     .await?;
-                let contacts: Vec<ContactTuple> = sqlx::query_as(RECENT_CONTACTS)
-                    .bind(since)
-                    .fetch_all(pool)
-                    .await?;
-                (appointments, patients, contacts)
+                (appointments, patients)
             }
         };
         let mut existing = Existing::default();
@@ -551,6 +537,50 @@ impl Db {
                 },
             );
         }
+        Ok(existing)
+    }
+
+    /// The attempts of the last week and the future to `phones`, any campaign, by number.
+    pub async fn recent_contacts(
+        &self,
+        phones: &[&str],
+        now: DateTime<Utc>,
+    ) -> Result<HashMap<String, Vec<Contact>>, StoreError> {
+        let since = millis(now - TimeDelta::days(8));
+        let numbers = serde_json::to_string(phones).map_err(|e| StoreError::Bulk(e.to_string()))?;
+        let contacts: Vec<ContactTuple> = match self {
+            Db::Sqlite(pool) => {
+                use sqlite_bulk::Value::{Int, Text};
+                let mut conn = pool.acquire().await?;
+                let mut handle = conn.lock_handle().await?;
+                let raw = handle.as_raw_handle().as_ptr();
+                // SAFETY: the handle stays locked (used by no one else) until the statement,
+                // dropped at the end of this block, is done with it.
+                let mut statement =
+                    unsafe { sqlite_bulk::Statement::prepare(raw, RECENT_CONTACTS_SQLITE) }
+                        .map_err(StoreError::Bulk)?;
+                let mut contacts = Vec::new();
+                statement
+                    .query(&[Text(&numbers), Int(since)], |r| {
+                        contacts.push((
+                            r.text(0).unwrap_or_default(),
+                            r.text(1).unwrap_or_default(),
+                            r.text(2).unwrap_or_default(),
+                            r.int(3),
+                            r.text(4).unwrap_or_default(),
+                        ))
+                    })
+                    .map_err(StoreError::Bulk)?;
+                contacts
+            }
+            Db::Postgres(pool) => {
+                sqlx::query_as(RECENT_CONTACTS_POSTGRES)
+                    .bind(&numbers)
+                    .bind(since)
+                    .fetch_all(pool)
+                    .await?
+            }
+        };
         let mut by_phone: HashMap<String, Vec<Contact>> = HashMap::new();
         for (phone, attempt_id, outreach_id, due_at, status) in contacts {
             by_phone.entry(phone).or_default().push(Contact {
@@ -560,8 +590,7 @@ impl Db {
                 planned: status == "planned",
             });
         }
-        existing.contacts = by_phone;
-        Ok(existing)
+        Ok(by_phone)
     }
 
     /// Write an import's changes: all of them, or (on any error) none.
