@@ -7,6 +7,8 @@ pub mod source;
 
 use serde::Serialize;
 
+use crate::campaign::Column;
+
 pub use reconcile::{Changes, reconcile};
 pub use row::{Row, Status, parse_row};
 pub use source::{Format, RawRecord, read};
@@ -95,10 +97,23 @@ pub async fn run(
     };
     let records = read(bytes, format, &campaign.import_columns)?;
     lap("read");
-    // The stored appointments and patients are read while the rows parse: neither needs the other.
+    // The stored appointments and patients the list names are read while its rows parse.
     let stored = {
+        let ids = |column| -> Vec<String> {
+            let mut ids: Vec<String> = records
+                .iter()
+                .filter_map(|r| r.get(column).clone().and_then(Result::ok))
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            ids
+        };
+        let (appointment_ids, patient_ids) = (ids(Column::AppointmentId), ids(Column::PatientId));
         let (db, campaign) = (db.clone(), campaign.clone());
-        tokio::spawn(async move { db.import_state(&campaign).await })
+        tokio::spawn(async move {
+            db.import_state(&campaign, &appointment_ids, &patient_ids)
+                .await
+        })
     };
     let total = records.len();
     let mut rows = Vec::with_capacity(total);

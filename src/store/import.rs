@@ -34,22 +34,57 @@ type PatientTuple = (
 
 type ContactTuple = (String, String, String, i64, String);
 
-/// The campaign's appointments (`$1`), their patients' numbers and their open outreach.
-const STORED_APPOINTMENTS: &str = "SELECT a.id, a.external_id, a.patient_id, p.phone, a.starts_at, a.timezone, a.provider, a.location, a.status, o.id
+/// A query on both backends that takes a list as a JSON array of texts.
+struct ListQuery {
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+/// `… IN (the texts of the JSON array $n)` on each backend.
+macro_rules! list_query {
+    ($before:literal, $n:literal, $after:literal) => {
+        ListQuery {
+            sqlite: concat!($before, "(SELECT value FROM json_each($", $n, "))", $after),
+            postgres: concat!(
+                $before,
+                "(SELECT json_array_elements_text($",
+                $n,
+                "::json))",
+                $after
+            ),
+        }
+    };
+}
+
+/// The campaign's (`$1`) appointments with the list's ids (`$2`), their patients' numbers and
+/// their open outreach. Only the list's own: the campaign keeps every appointment ever imported.
+const STORED_APPOINTMENTS: ListQuery = list_query!(
+    "SELECT a.id, a.external_id, a.patient_id, p.phone, a.starts_at, a.timezone, a.provider, a.location, a.status, o.id
     FROM appointments a JOIN patients p ON p.id = a.patient_id
     LEFT JOIN outreach o ON o.appointment_id = a.id AND o.state = 'active'
-    WHERE a.campaign = $1";
-/// The clinic's (`$1`) patients that came from its lists.
-const STORED_PATIENTS: &str =
+    WHERE a.campaign = $1 AND a.external_id IN ",
+    "2",
+    ""
+);
+/// The clinic's (`$1`) patients with the list's patient ids (`$2`).
+const STORED_PATIENTS: ListQuery = list_query!(
     "SELECT id, external_id, first_name, last_name, phone, timezone, language
-    FROM patients WHERE clinic = $1 AND external_id IS NOT NULL";
-/// Every campaign's attempts to the numbers of the JSON array `$1` since `$2` that were not
-/// withdrawn, for the caps. Only the list's own numbers: a database shared by many clinics holds
-/// many more.
-const RECENT_CONTACTS_SQLITE: &str = "SELECT phone, id, outreach_id, due_at, status FROM attempts
-    WHERE phone IN (SELECT value FROM json_each($1)) AND due_at >= $2 AND status <> 'withdrawn'";
-const RECENT_CONTACTS_POSTGRES: &str = "SELECT phone, id, outreach_id, due_at, status FROM attempts
-    WHERE phone IN (SELECT json_array_elements_text($1::json)) AND due_at >= $2 AND status <> 'withdrawn'";
+    FROM patients WHERE clinic = $1 AND external_id IN ",
+    "2",
+    ""
+);
+/// Every campaign's attempts to the list's numbers (`$1`) since `$2` that were not withdrawn,
+/// for the caps. Only the list's own numbers: a database shared by many clinics holds many more.
+const RECENT_CONTACTS: ListQuery = list_query!(
+    "SELECT phone, id, outreach_id, due_at, status FROM attempts WHERE phone IN ",
+    "1",
+    " AND due_at >= $2 AND status <> 'withdrawn'"
+);
+
+/// A list as the JSON array of texts the list queries take.
+fn json_list(items: &[impl AsRef<str> + serde::Serialize]) -> Result<String, StoreError> {
+    serde_json::to_string(items).map_err(|e| StoreError::Bulk(e.to_string()))
+}
 
 /// Rows per PostgreSQL bulk statement, carried as one JSON parameter that the server unpacks.
 const PG_BULK_ROWS: usize = 5_000;
@@ -430,9 +465,16 @@ async fn postgres_step(
 }
 
 impl Db {
-    /// The campaign's appointments and its clinic's patients (the contacts come from
-    /// [`Db::recent_contacts`], once the list's numbers are known).
-    pub async fn import_state(&self, campaign: &Campaign) -> Result<Existing, StoreError> {
+    /// The campaign's appointments and its clinic's patients that a list names by their ids
+    /// (the contacts come from [`Db::recent_contacts`], once the list's numbers are known).
+    pub async fn import_state(
+        &self,
+        campaign: &Campaign,
+        appointment_ids: &[String],
+        patient_ids: &[String],
+    ) -> Result<Existing, StoreError> {
+        let appointment_ids = json_list(appointment_ids)?;
+        let patient_ids = json_list(patient_ids)?;
         let (appointments, patients) = match self {
             Db::Sqlite(pool) => {
                 // Through the connection's own handle: sqlx hands each row over from its worker
@@ -452,7 +494,8 @@ impl Db {
                         statement.query(values, each).map_err(StoreError::Bulk)
                     };
                 let mut appointments: Vec<AppointmentTuple> = Vec::new();
-                read(STORED_APPOINTMENTS, &[Text(&campaign.id)], &mut |r| {
+                let ids = [Text(&campaign.id), Text(&appointment_ids)];
+                read(STORED_APPOINTMENTS.sqlite, &ids, &mut |r| {
                     appointments.push((
                         r.text(0).unwrap_or_default(),
                         r.text(1).unwrap_or_default(),
@@ -467,7 +510,8 @@ impl Db {
                     ))
                 })?;
                 let mut patients: Vec<PatientTuple> = Vec::new();
-                read(STORED_PATIENTS, &[Text(&campaign.clinic)], &mut |r| {
+                let ids = [Text(&campaign.clinic), Text(&patient_ids)];
+                read(STORED_PATIENTS.sqlite, &ids, &mut |r| {
                     patients.push((
                         r.text(0).unwrap_or_default(),
                         r.text(1).unwrap_or_default(),
@@ -482,12 +526,15 @@ impl Db {
                 (appointments, patients)
             }
             Db::Postgres(pool) => {
-                let appointments: Vec<AppointmentTuple> = sqlx::query_as(STORED_APPOINTMENTS)
-                    .bind(&campaign.id)
-                    .fetch_all(pool)
-                    .await?;
-                let patients: Vec<PatientTuple> = sqlx::query_as(STORED_PATIENTS)
+                let appointments: Vec<AppointmentTuple> =
+                    sqlx::query_as(STORED_APPOINTMENTS.postgres)
+                        .bind(&campaign.id)
+                        .bind(&appointment_ids)
+                        .fetch_all(pool)
+                        .await?;
+                let patients: Vec<PatientTuple> = sqlx::query_as(STORED_PATIENTS.postgres)
                     .bind(&campaign.clinic)
+                    .bind(&patient_ids)
                     .fetch_all(pool)
                     .await?;
                 (appointments, patients)
@@ -547,7 +594,7 @@ impl Db {
         now: DateTime<Utc>,
     ) -> Result<HashMap<String, Vec<Contact>>, StoreError> {
         let since = millis(now - TimeDelta::days(8));
-        let numbers = serde_json::to_string(phones).map_err(|e| StoreError::Bulk(e.to_string()))?;
+        let numbers = json_list(phones)?;
         let contacts: Vec<ContactTuple> = match self {
             Db::Sqlite(pool) => {
                 use sqlite_bulk::Value::{Int, Text};
@@ -557,7 +604,7 @@ impl Db {
                 // SAFETY: the handle stays locked (used by no one else) until the statement,
                 // dropped at the end of this block, is done with it.
                 let mut statement =
-                    unsafe { sqlite_bulk::Statement::prepare(raw, RECENT_CONTACTS_SQLITE) }
+                    unsafe { sqlite_bulk::Statement::prepare(raw, RECENT_CONTACTS.sqlite) }
                         .map_err(StoreError::Bulk)?;
                 let mut contacts = Vec::new();
                 statement
@@ -574,7 +621,7 @@ impl Db {
                 contacts
             }
             Db::Postgres(pool) => {
-                sqlx::query_as(RECENT_CONTACTS_POSTGRES)
+                sqlx::query_as(RECENT_CONTACTS.postgres)
                     .bind(&numbers)
                     .bind(since)
                     .fetch_all(pool)
