@@ -444,6 +444,28 @@ async fn sqlite_step(
     Ok(())
 }
 
+/// Run a query on a locked connection handle, one value per row of its result: sqlx hands each
+/// row over from its worker thread (about 8 µs a row), and a re-import reads a stored row for
+/// each of its own.
+///
+/// # Safety
+/// As [`sqlite_bulk::Statement::prepare`]: `raw` is live and used by no one else meanwhile.
+unsafe fn sqlite_rows<T>(
+    raw: *mut libsqlite3_sys::sqlite3,
+    sql: &str,
+    values: &[Cell<'_>],
+    mut read: impl FnMut(&sqlite_bulk::Row<'_>) -> T,
+) -> Result<Vec<T>, StoreError> {
+    // SAFETY: passed on from the caller; the statement is dropped before this returns.
+    let mut statement =
+        unsafe { sqlite_bulk::Statement::prepare(raw, sql) }.map_err(StoreError::Bulk)?;
+    let mut rows = Vec::new();
+    statement
+        .query(values, |r| rows.push(read(r)))
+        .map_err(StoreError::Bulk)?;
+    Ok(rows)
+}
+
 /// Run one step on PostgreSQL: one statement per chunk of rows, carried as one JSON parameter.
 async fn postgres_step(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
@@ -477,51 +499,43 @@ impl Db {
         let patient_ids = json_list(patient_ids)?;
         let (appointments, patients) = match self {
             Db::Sqlite(pool) => {
-                // Through the connection's own handle: sqlx hands each row over from its worker
-                // thread (about 8 µs a row), and a clinic's re-import reads every stored row.
                 use sqlite_bulk::Value::Text;
                 let mut conn = pool.acquire().await?;
                 let mut handle = conn.lock_handle().await?;
                 let raw = handle.as_raw_handle().as_ptr();
-                let read =
-                    |sql: &str,
-                     values: &[Cell<'_>],
-                     each: &mut dyn FnMut(&sqlite_bulk::Row<'_>)| {
-                        // SAFETY: the handle stays locked (used by no one else) while `handle` lives,
-                        // and the statement is dropped at the end of this call.
-                        let mut statement = unsafe { sqlite_bulk::Statement::prepare(raw, sql) }
-                            .map_err(StoreError::Bulk)?;
-                        statement.query(values, each).map_err(StoreError::Bulk)
-                    };
-                let mut appointments: Vec<AppointmentTuple> = Vec::new();
                 let ids = [Text(&campaign.id), Text(&appointment_ids)];
-                read(STORED_APPOINTMENTS.sqlite, &ids, &mut |r| {
-                    appointments.push((
-                        r.text(0).unwrap_or_default(),
-                        r.text(1).unwrap_or_default(),
-                        r.text(2).unwrap_or_default(),
-                        r.text(3).unwrap_or_default(),
-                        r.int(4),
-                        r.text(5).unwrap_or_default(),
-                        r.text(6),
-                        r.text(7),
-                        r.text(8).unwrap_or_default(),
-                        r.text(9),
-                    ))
-                })?;
-                let mut patients: Vec<PatientTuple> = Vec::new();
+                // SAFETY: the handle stays locked (used by no one else) while `handle` lives.
+                let appointments = unsafe {
+                    sqlite_rows(raw, STORED_APPOINTMENTS.sqlite, &ids, |r| {
+                        (
+                            r.text(0).unwrap_or_default(),
+                            r.text(1).unwrap_or_default(),
+                            r.text(2).unwrap_or_default(),
+                            r.text(3).unwrap_or_default(),
+                            r.int(4),
+                            r.text(5).unwrap_or_default(),
+                            r.text(6),
+                            r.text(7),
+                            r.text(8).unwrap_or_default(),
+                            r.text(9),
+                        )
+                    })
+                }?;
                 let ids = [Text(&campaign.clinic), Text(&patient_ids)];
-                read(STORED_PATIENTS.sqlite, &ids, &mut |r| {
-                    patients.push((
-                        r.text(0).unwrap_or_default(),
-                        r.text(1).unwrap_or_default(),
-                        r.text(2).unwrap_or_default(),
-                        r.text(3),
-                        r.text(4).unwrap_or_default(),
-                        r.text(5),
-                        r.text(6),
-                    ))
-                })?;
+                // SAFETY: as above.
+                let patients = unsafe {
+                    sqlite_rows(raw, STORED_PATIENTS.sqlite, &ids, |r| {
+                        (
+                            r.text(0).unwrap_or_default(),
+                            r.text(1).unwrap_or_default(),
+                            r.text(2).unwrap_or_default(),
+                            r.text(3),
+                            r.text(4).unwrap_or_default(),
+                            r.text(5),
+                            r.text(6),
+                        )
+                    })
+                }?;
                 drop(handle);
                 (appointments, patients)
             }
@@ -601,23 +615,20 @@ impl Db {
                 let mut conn = pool.acquire().await?;
                 let mut handle = conn.lock_handle().await?;
                 let raw = handle.as_raw_handle().as_ptr();
-                // SAFETY: the handle stays locked (used by no one else) until the statement,
-                // dropped at the end of this block, is done with it.
-                let mut statement =
-                    unsafe { sqlite_bulk::Statement::prepare(raw, RECENT_CONTACTS.sqlite) }
-                        .map_err(StoreError::Bulk)?;
-                let mut contacts = Vec::new();
-                statement
-                    .query(&[Text(&numbers), Int(since)], |r| {
-                        contacts.push((
+                let values = [Text(&numbers), Int(since)];
+                // SAFETY: the handle stays locked (used by no one else) while `handle` lives.
+                let contacts = unsafe {
+                    sqlite_rows(raw, RECENT_CONTACTS.sqlite, &values, |r| {
+                        (
                             r.text(0).unwrap_or_default(),
                             r.text(1).unwrap_or_default(),
                             r.text(2).unwrap_or_default(),
                             r.int(3),
                             r.text(4).unwrap_or_default(),
-                        ))
+                        )
                     })
-                    .map_err(StoreError::Bulk)?;
+                }?;
+                drop(handle);
                 contacts
             }
             Db::Postgres(pool) => {
