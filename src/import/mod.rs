@@ -143,6 +143,8 @@ pub async fn run(
         }
         on_row((done * PARSE_CHUNK + chunk.len()).min(total), total);
     }
+    // Their memory goes to what reconciling makes (fresh pages cost a fault each).
+    drop(records);
     lap("parse");
     let mut existing = match stored.await {
         Ok(existing) => existing?,

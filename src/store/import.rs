@@ -8,7 +8,9 @@ use super::outreach::WITHDRAW_OUTREACH;
 use super::{Db, StoreError, instant, millis, sqlite_bulk};
 use crate::campaign::Campaign;
 use crate::import::Changes;
-use crate::import::reconcile::{AppointmentRecord, Contact, Existing, PatientRecord};
+use crate::import::reconcile::{
+    AppointmentRecord, Contact, Existing, NewAttempt, NewOutreach, PatientRecord,
+};
 
 type AppointmentTuple = (
     String,
@@ -188,19 +190,6 @@ impl Bulk {
 /// One value of a bulk row.
 type Cell<'a> = sqlite_bulk::Value<'a>;
 
-/// Every new row of an import, in column order per table, and every update, in parameter order.
-struct BulkRows<'a> {
-    patients: Vec<Vec<Cell<'a>>>,
-    changed_patients: Vec<Vec<Cell<'a>>>,
-    appointments: Vec<Vec<Cell<'a>>>,
-    changed_appointments: Vec<Vec<Cell<'a>>>,
-    /// The outreach withdrawn, for WITHDRAW and for WITHDRAW_ATTEMPTS (the same two values).
-    withdrawn: Vec<Vec<Cell<'a>>>,
-    relabelled_outreach: Vec<Vec<Cell<'a>>>,
-    outreach: Vec<Vec<Cell<'a>>>,
-    attempts: Vec<Vec<Cell<'a>>>,
-}
-
 /// One kind of update: `UPDATE … SET … WHERE …` with numbered parameters of these PostgreSQL types.
 struct Change {
     sql: &'static str,
@@ -247,10 +236,57 @@ const RELABEL: Change = Change {
     types: &["text", "bigint", "text"],
 };
 
+/// The rows of one step, each made when it is written: a list of 100,000 would otherwise hold
+/// some 70 MB of cells at once.
+trait Rows<'a> {
+    fn len(&self) -> usize;
+    /// Row `i`'s values, in column order (inserts) or parameter order (updates).
+    fn fill(&self, i: usize, cells: &mut Vec<Cell<'a>>);
+}
+
+/// Every item of a list, as one row each.
+struct Each<'a, T> {
+    items: &'a [T],
+    campaign: &'a Campaign,
+    now: i64,
+    cells: fn(&'a T, &'a Campaign, i64, &mut Vec<Cell<'a>>),
+}
+
+impl<'a, T> Rows<'a> for Each<'a, T> {
+    fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    fn fill(&self, i: usize, cells: &mut Vec<Cell<'a>>) {
+        (self.cells)(&self.items[i], self.campaign, self.now, cells)
+    }
+}
+
 /// One step of an import's transaction.
 enum Step<'r, 'a> {
-    Insert(&'static Bulk, &'r [Vec<Cell<'a>>]),
-    Update(&'static Change, &'r [Vec<Cell<'a>>]),
+    Insert(&'static Bulk, &'r (dyn Rows<'a> + Sync)),
+    Update(&'static Change, &'r (dyn Rows<'a> + Sync)),
+}
+
+impl<'r, 'a> Step<'r, 'a> {
+    fn rows(&self) -> &'r (dyn Rows<'a> + Sync) {
+        match self {
+            Step::Insert(_, rows) | Step::Update(_, rows) => *rows,
+        }
+    }
+}
+
+/// Every new row of an import, in column order per table, and every update, in parameter order.
+struct BulkRows<'a> {
+    patients: Each<'a, PatientRecord>,
+    changed_patients: Each<'a, PatientRecord>,
+    appointments: Each<'a, AppointmentRecord>,
+    changed_appointments: Each<'a, AppointmentRecord>,
+    /// The outreach withdrawn, for WITHDRAW and for WITHDRAW_ATTEMPTS (the same two values).
+    withdrawn: Each<'a, String>,
+    relabelled_outreach: Each<'a, (String, String)>,
+    outreach: Each<'a, NewOutreach>,
+    attempts: Each<'a, NewAttempt>,
 }
 
 impl<'a> BulkRows<'a> {
@@ -269,17 +305,29 @@ impl<'a> BulkRows<'a> {
             Step::Insert(&ATTEMPTS, &self.attempts),
         ]
     }
-}
 
-impl<'a> BulkRows<'a> {
     fn new(campaign: &'a Campaign, changes: &'a Changes, now: i64) -> BulkRows<'a> {
         use sqlite_bulk::Value::{Int, MaybeText, Text};
+        fn each<'a, T>(
+            items: &'a [T],
+            campaign: &'a Campaign,
+            now: i64,
+            cells: fn(&'a T, &'a Campaign, i64, &mut Vec<Cell<'a>>),
+        ) -> Each<'a, T> {
+            Each {
+                items,
+                campaign,
+                now,
+                cells,
+            }
+        }
         BulkRows {
-            patients: changes
-                .new_patients
-                .iter()
-                .map(|p| {
-                    vec![
+            patients: each(
+                &changes.new_patients,
+                campaign,
+                now,
+                |p, campaign, now, c| {
+                    c.extend([
                         Text(&p.id),
                         Text(&campaign.clinic),
                         Text(&p.external_id),
@@ -290,29 +338,26 @@ impl<'a> BulkRows<'a> {
                         MaybeText(p.language.as_deref()),
                         Int(now),
                         Int(now),
-                    ]
-                })
-                .collect(),
-            changed_patients: changes
-                .changed_patients
-                .iter()
-                .map(|p| {
-                    vec![
-                        Text(&p.first_name),
-                        MaybeText(p.last_name.as_deref()),
-                        Text(&p.phone),
-                        MaybeText(p.timezone.as_deref()),
-                        MaybeText(p.language.as_deref()),
-                        Int(now),
-                        Text(&p.id),
-                    ]
-                })
-                .collect(),
-            appointments: changes
-                .new_appointments
-                .iter()
-                .map(|a| {
-                    vec![
+                    ])
+                },
+            ),
+            changed_patients: each(&changes.changed_patients, campaign, now, |p, _, now, c| {
+                c.extend([
+                    Text(&p.first_name),
+                    MaybeText(p.last_name.as_deref()),
+                    Text(&p.phone),
+                    MaybeText(p.timezone.as_deref()),
+                    MaybeText(p.language.as_deref()),
+                    Int(now),
+                    Text(&p.id),
+                ])
+            }),
+            appointments: each(
+                &changes.new_appointments,
+                campaign,
+                now,
+                |a, campaign, now, c| {
+                    c.extend([
                         Text(&a.id),
                         Text(&campaign.id),
                         Text(&a.external_id),
@@ -324,14 +369,15 @@ impl<'a> BulkRows<'a> {
                         Text(&a.status),
                         Int(now),
                         Int(now),
-                    ]
-                })
-                .collect(),
-            changed_appointments: changes
-                .changed_appointments
-                .iter()
-                .map(|a| {
-                    vec![
+                    ])
+                },
+            ),
+            changed_appointments: each(
+                &changes.changed_appointments,
+                campaign,
+                now,
+                |a, _, now, c| {
+                    c.extend([
                         Text(&a.patient_id),
                         Int(millis(a.starts_at)),
                         Text(&a.timezone),
@@ -340,24 +386,27 @@ impl<'a> BulkRows<'a> {
                         Text(&a.status),
                         Int(now),
                         Text(&a.id),
-                    ]
-                })
-                .collect(),
-            withdrawn: changes
-                .withdrawn_outreach
-                .iter()
-                .map(|id| vec![Text(id), Int(now)])
-                .collect(),
-            relabelled_outreach: changes
-                .relabelled_outreach
-                .iter()
-                .map(|(id, language)| vec![Text(language), Int(now), Text(id)])
-                .collect(),
-            outreach: changes
-                .new_outreach
-                .iter()
-                .map(|o| {
-                    vec![
+                    ])
+                },
+            ),
+            withdrawn: each(
+                &changes.withdrawn_outreach,
+                campaign,
+                now,
+                |id, _, now, c| c.extend([Text(id), Int(now)]),
+            ),
+            relabelled_outreach: each(
+                &changes.relabelled_outreach,
+                campaign,
+                now,
+                |(id, language), _, now, c| c.extend([Text(language), Int(now), Text(id)]),
+            ),
+            outreach: each(
+                &changes.new_outreach,
+                campaign,
+                now,
+                |o, campaign, now, c| {
+                    c.extend([
                         Text(&o.id),
                         Text(&campaign.id),
                         Text("reminder"),
@@ -372,28 +421,24 @@ impl<'a> BulkRows<'a> {
                         Text("import"),
                         Int(now),
                         Int(now),
-                    ]
-                })
-                .collect(),
-            attempts: changes
-                .new_attempts
-                .iter()
-                .map(|a| {
-                    vec![
-                        Text(&a.id),
-                        Text(&a.outreach_id),
-                        Int(1),
-                        Text(a.channel.name()),
-                        Text(&a.phone),
-                        Text("planned"),
-                        Int(millis(a.due_at)),
-                        Text(&a.daypart),
-                        Text(&a.reason),
-                        Int(now),
-                        Int(now),
-                    ]
-                })
-                .collect(),
+                    ])
+                },
+            ),
+            attempts: each(&changes.new_attempts, campaign, now, |a, _, now, c| {
+                c.extend([
+                    Text(&a.id),
+                    Text(&a.outreach_id),
+                    Int(1),
+                    Text(a.channel.name()),
+                    Text(&a.phone),
+                    Text("planned"),
+                    Int(millis(a.due_at)),
+                    Text(&a.daypart),
+                    Text(&a.reason),
+                    Int(now),
+                    Int(now),
+                ])
+            }),
         }
     }
 }
@@ -416,11 +461,12 @@ async fn sqlite_step(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     step: &Step<'_, '_>,
 ) -> Result<(), StoreError> {
-    let (what, rows) = match step {
-        Step::Insert(bulk, rows) => (bulk.table, rows),
-        Step::Update(change, rows) => (change.sql, rows),
+    let what = match step {
+        Step::Insert(bulk, _) => bulk.table,
+        Step::Update(change, _) => change.sql,
     };
-    if rows.is_empty() {
+    let rows = step.rows();
+    if rows.len() == 0 {
         return Ok(());
     }
     let failed = |e: String| StoreError::Bulk(format!("{what}: {e}"));
@@ -436,8 +482,11 @@ async fn sqlite_step(
         }
     }
     .map_err(failed)?;
-    for row in rows.iter() {
-        statement.execute(row).map_err(failed)?;
+    let mut cells = Vec::new();
+    for i in 0..rows.len() {
+        cells.clear();
+        rows.fill(i, &mut cells);
+        statement.execute(&cells).map_err(failed)?;
     }
     drop(statement);
     drop(handle);
@@ -471,12 +520,20 @@ async fn postgres_step(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     step: &Step<'_, '_>,
 ) -> Result<(), StoreError> {
-    let (sql, rows) = match step {
-        Step::Insert(bulk, rows) => (bulk.postgres_sql(), rows),
-        Step::Update(change, rows) => (change.postgres_sql(), rows),
+    let sql = match step {
+        Step::Insert(bulk, _) => bulk.postgres_sql(),
+        Step::Update(change, _) => change.postgres_sql(),
     };
-    for chunk in rows.chunks(PG_BULK_ROWS) {
-        let body = serde_json::to_string(chunk).map_err(|e| StoreError::Bulk(e.to_string()))?;
+    let rows = step.rows();
+    for first in (0..rows.len()).step_by(PG_BULK_ROWS) {
+        let chunk: Vec<Vec<Cell<'_>>> = (first..rows.len().min(first + PG_BULK_ROWS))
+            .map(|i| {
+                let mut cells = Vec::new();
+                rows.fill(i, &mut cells);
+                cells
+            })
+            .collect();
+        let body = serde_json::to_string(&chunk).map_err(|e| StoreError::Bulk(e.to_string()))?;
         // The SQL is made of the constant statements, table and column names above, never of input.
         sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
             .bind(body)
