@@ -46,13 +46,34 @@ pub async fn import(
     } else {
         Format::guess("", &body)
     };
-    let input = import::Input {
-        bytes: &body,
-        format,
-        now: chrono::Utc::now(),
-        dry_run: false,
+    // Parsing and reconciling a long list is work for the CPU, and SQLite's writes are calls that
+    // block: all of it runs on a thread of its own, so that the dialer and the webhooks keep every
+    // runtime worker meanwhile. The import is one transaction: it is whole or absent, even if the
+    // client stops waiting.
+    let (db, campaign) = (state.app.db.clone(), campaign.clone());
+    let runtime = tokio::runtime::Handle::current();
+    let imported = tokio::task::spawn_blocking(move || {
+        let input = import::Input {
+            bytes: &body,
+            format,
+            now: chrono::Utc::now(),
+            dry_run: false,
+        };
+        runtime.block_on(import::run(&db, &campaign, input, |_, _| {}, |_| {}))
+    })
+    .await;
+    let imported = match imported {
+        Ok(imported) => imported,
+        Err(failed) if failed.is_panic() => std::panic::resume_unwind(failed.into_panic()),
+        Err(_) => {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the service is stopping",
+                None,
+            ));
+        }
     };
-    match import::run(&state.app.db, campaign, input, |_, _| {}, |_| {}).await {
+    match imported {
         Ok(summary) => Ok(Json(summary).into_response()),
         Err(ImportError::File(e)) => Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
