@@ -324,3 +324,92 @@ both_backends!(
         );
     }
 );
+
+/// The HTTP surface on `env`'s database, driven without a listener and with no dialer running.
+async fn router_only(env: &TestEnv) -> (axum::Router, std::sync::Arc<ringback::app::App>) {
+    use ringback::config::Secret;
+    use ringback::provider::{Provider, twilio::TwilioClient};
+    use_test_campaign(env, test_campaign(daytime_zone(), 50.0), false);
+    let db = env.db().await;
+    db.migrate().await.unwrap();
+    let catalog = ringback::campaign::load_dir(&env.campaigns()).unwrap();
+    // Never called: nothing dials here.
+    let client = TwilioClient::new(
+        "http://127.0.0.1:9",
+        "ACtest",
+        Secret::new("t"),
+        Duration::from_secs(1),
+    );
+    let app = std::sync::Arc::new(ringback::app::App::new(
+        db,
+        catalog,
+        Provider::Twilio(client),
+        "http://127.0.0.1:9",
+    ));
+    let state = ringback::http::HttpState {
+        app: app.clone(),
+        api_tokens: std::sync::Arc::new(vec![Secret::new("api-token")]),
+    };
+    (ringback::http::router(state), app)
+}
+
+async fn post_list(router: &axum::Router, body: Vec<u8>) -> (u16, Value) {
+    use tower::ServiceExt;
+    let request = axum::http::Request::post("/v1/campaigns/test/appointments")
+        .header("authorization", "Bearer api-token")
+        .header("content-type", "text/csv")
+        .body(axum::body::Body::from(body))
+        .unwrap();
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status().as_u16();
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (status, serde_json::from_slice(&body).unwrap())
+}
+
+both_backends!(
+    a_list_of_many_megabytes_imports_over_http_and_one_too_large_gets_413_and_changes_nothing,
+    |env: TestEnv| async move {
+        let (router, _app) = router_only(&env).await;
+        let when = (Utc::now() + TimeDelta::hours(40)).to_rfc3339();
+        let header = "appointment_id,patient_id,first_name,last_name,phone,starts_at,provider\n";
+        // 4,000 rows of some 650 bytes: past the 2 MiB a web framework takes by default.
+        let long = "x".repeat(200);
+        let mut list = String::from(header);
+        for i in 0..4000 {
+            list.push_str(&format!(
+                "L{i},Q{i},{long},{long},6120{i:05},{when},{long}\n"
+            ));
+        }
+        assert!(list.len() > 2 * 1024 * 1024, "{}", list.len());
+        let (status, summary) = post_list(&router, list.into_bytes()).await;
+        assert_eq!(status, 200, "{summary}");
+        assert_eq!(summary["created"], 4000, "{summary}");
+
+        // One byte past the limit: the API's error body, and not one of its rows imported.
+        let mut list = String::from(header);
+        let mut i = 0;
+        while list.len() <= ringback::http::IMPORT_MAX_BYTES {
+            list.push_str(&format!(
+                "Z{i},R{i},Anna,Puig,6130{:05},{when},\n",
+                i % 100_000
+            ));
+            i += 1;
+        }
+        let (status, error) = post_list(&router, list.into_bytes()).await;
+        assert_eq!(status, 413, "{error}");
+        assert_eq!(error["field"], "body", "{error}");
+        assert!(
+            error["error"].as_str().unwrap().contains("ringback import"),
+            "{error}"
+        );
+        let first = format!("{header}Z0,R0,Anna,Puig,613000000,{when},\n");
+        let (status, summary) = post_list(&router, first.into_bytes()).await;
+        assert_eq!(
+            (status, &summary["created"]),
+            (200, &Value::from(1)),
+            "{summary}"
+        );
+    }
+);

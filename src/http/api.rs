@@ -2,6 +2,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -22,12 +23,27 @@ pub async fn campaigns(State(state): State<HttpState>) -> Json<serde_json::Value
     Json(json!({"campaigns": campaigns, "errors": errors}))
 }
 
+/// The largest appointment list the API takes: some 350,000 rows of a typical export (8.6 MB
+/// holds 100,000). Longer lists: `ringback import FILE`, which reads the file from disk.
+pub const IMPORT_MAX_BYTES: usize = 32 * 1024 * 1024;
+
 pub async fn import(
     State(state): State<HttpState>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let body = body.map_err(|rejected| match rejected.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the list is larger than {} MiB: send it in parts, or import it with `ringback import FILE`",
+                IMPORT_MAX_BYTES / (1024 * 1024)
+            ),
+            Some("body"),
+        ),
+        status => ApiError::new(status, rejected.body_text(), Some("body")),
+    })?;
     let Some(campaign) = state.app.campaigns.get(&id) else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,

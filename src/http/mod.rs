@@ -1,6 +1,7 @@
 //! HTTP: the provider's webhooks, the `/v1` API, health and metrics.
 
 mod api;
+pub use api::IMPORT_MAX_BYTES;
 mod callbacks;
 mod dashboard;
 mod sms;
@@ -10,7 +11,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -31,7 +32,10 @@ pub struct HttpState {
 pub fn router(state: HttpState) -> Router {
     let api = Router::new()
         .route("/campaigns", get(api::campaigns))
-        .route("/campaigns/{id}/appointments", post(api::import))
+        .route(
+            "/campaigns/{id}/appointments",
+            post(api::import).layer(DefaultBodyLimit::max(api::IMPORT_MAX_BYTES)),
+        )
         .route("/outreach/{id}", get(api::outreach))
         .route("/followups", get(api::followups))
         .route("/followups/{id}/resolve", post(api::resolve))
