@@ -717,16 +717,27 @@ impl Db {
     ) -> Result<(), StoreError> {
         let now = millis(now);
         let rows = BulkRows::new(campaign, changes, now);
+        let clock = std::time::Instant::now();
+        let lap = |step: &Step<'_, '_>| {
+            let step = match step {
+                Step::Insert(bulk, _) => bulk.table,
+                Step::Update(..) => "updates",
+            };
+            tracing::debug!(
+                step,
+                elapsed_ms = clock.elapsed().as_millis() as u64,
+                "import write"
+            )
+        };
+        let committed = || {
+            tracing::debug!(
+                step = "commit",
+                elapsed_ms = clock.elapsed().as_millis() as u64,
+                "import write"
+            )
+        };
         match self {
             Db::Sqlite(pool) => {
-                let clock = std::time::Instant::now();
-                let lap = |step: &str| {
-                    tracing::debug!(
-                        step,
-                        elapsed_ms = clock.elapsed().as_millis() as u64,
-                        "import write"
-                    )
-                };
                 // Take the write lock up front: preparing a statement reads the schema, and a
                 // read that later upgrades to a write can be refused outright under contention.
                 let mut conn = pool.acquire().await?;
@@ -740,13 +751,10 @@ impl Db {
                         sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
                     for step in rows.steps() {
                         sqlite_step(&mut tx, &step).await?;
-                        lap(match step {
-                            Step::Insert(bulk, _) => bulk.table,
-                            Step::Update(..) => "updates",
-                        });
+                        lap(&step);
                     }
                     tx.commit().await?;
-                    lap("commit");
+                    committed();
                     Ok::<(), StoreError>(())
                 }
                 .await;
@@ -759,8 +767,10 @@ impl Db {
                 let mut tx = pool.begin().await?;
                 for step in rows.steps() {
                     postgres_step(&mut tx, &step).await?;
+                    lap(&step);
                 }
                 tx.commit().await?;
+                committed();
             }
         }
         Ok(())
