@@ -79,7 +79,7 @@ pub struct NewAttempt {
     pub channel: Channel,
     pub phone: String,
     pub due_at: DateTime<Utc>,
-    pub daypart: String,
+    pub daypart: &'static str,
     pub reason: String,
 }
 
@@ -209,18 +209,24 @@ pub fn reconcile(
 
 /// An id twice in one file: neither row can be trusted over the other, so both are rejected.
 fn drop_duplicates(rows: Vec<Row>, rejected: &mut Vec<Rejection>) -> Vec<Row> {
-    let mut lines: HashMap<&str, Vec<u64>> = HashMap::new();
+    let mut seen: HashMap<&str, u32> = HashMap::with_capacity(rows.len());
     for row in &rows {
-        lines
-            .entry(row.appointment_id.as_str())
-            .or_default()
-            .push(row.line);
+        *seen.entry(row.appointment_id.as_str()).or_default() += 1;
     }
-    let duplicated: HashMap<String, Vec<u64>> = lines
+    let mut duplicated: HashMap<String, Vec<u64>> = seen
         .into_iter()
-        .filter(|(_, l)| l.len() > 1)
-        .map(|(id, l)| (id.to_string(), l))
+        .filter(|&(_, n)| n > 1)
+        .map(|(id, _)| (id.to_string(), Vec::new()))
         .collect();
+    if duplicated.is_empty() {
+        rejected.sort_by_key(|r| r.line);
+        return rows;
+    }
+    for row in &rows {
+        if let Some(lines) = duplicated.get_mut(&row.appointment_id) {
+            lines.push(row.line);
+        }
+    }
     let mut kept = Vec::with_capacity(rows.len());
     for row in rows {
         match duplicated.get(&row.appointment_id) {
@@ -277,10 +283,11 @@ fn upsert_patient(
         }
         None => {
             let record = wanted(new_id());
+            let id = record.id.clone();
             new_patient_ids.insert(row.patient_id.clone(), changes.new_patients.len());
-            changes.new_patients.push(record.clone());
+            changes.new_patients.push(record);
             // Stored only after this import; later rows of the file find it in new_patient_ids.
-            (record.id, false)
+            (id, false)
         }
     }
 }
@@ -394,7 +401,7 @@ fn plan_outreach(
         channel: slot.channel,
         phone,
         due_at: slot.at,
-        daypart: slot.daypart.name().to_string(),
+        daypart: slot.daypart.name(),
         reason: slot.reason,
     });
     true

@@ -433,7 +433,7 @@ impl<'a> BulkRows<'a> {
                     Text(&a.phone),
                     Text("planned"),
                     Int(millis(a.due_at)),
-                    Text(&a.daypart),
+                    Text(a.daypart),
                     Text(&a.reason),
                     Int(now),
                     Int(now),
