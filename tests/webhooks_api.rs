@@ -326,31 +326,11 @@ both_backends!(
 );
 
 /// The HTTP surface on `env`'s database, driven without a listener and with no dialer running.
-async fn router_only(env: &TestEnv) -> (axum::Router, std::sync::Arc<ringback::app::App>) {
-    use ringback::config::Secret;
-    use ringback::provider::{Provider, twilio::TwilioClient};
+async fn router_only(env: &TestEnv) -> axum::Router {
     use_test_campaign(env, test_campaign(daytime_zone(), 50.0), false);
-    let db = env.db().await;
-    db.migrate().await.unwrap();
-    let catalog = ringback::campaign::load_dir(&env.campaigns()).unwrap();
-    // Never called: nothing dials here.
-    let client = TwilioClient::new(
-        "http://127.0.0.1:9",
-        "ACtest",
-        Secret::new("t"),
-        Duration::from_secs(1),
-    );
-    let app = std::sync::Arc::new(ringback::app::App::new(
-        db,
-        catalog,
-        Provider::Twilio(client),
-        "http://127.0.0.1:9",
-    ));
-    let state = ringback::http::HttpState {
-        app: app.clone(),
-        api_tokens: std::sync::Arc::new(vec![Secret::new("api-token")]),
-    };
-    (ringback::http::router(state), app)
+    // The provider is never called: nothing dials here.
+    let unused = "http://127.0.0.1:9";
+    ringback::http::router(common::app::http_state(env, unused, "t", unused).await)
 }
 
 async fn post_list(router: &axum::Router, body: Vec<u8>) -> (u16, Value) {
@@ -371,7 +351,7 @@ async fn post_list(router: &axum::Router, body: Vec<u8>) -> (u16, Value) {
 both_backends!(
     a_list_of_many_megabytes_imports_over_http_and_one_too_large_gets_413_and_changes_nothing,
     |env: TestEnv| async move {
-        let (router, _app) = router_only(&env).await;
+        let router = router_only(&env).await;
         let when = (Utc::now() + TimeDelta::hours(40)).to_rfc3339();
         let header = "appointment_id,patient_id,first_name,last_name,phone,starts_at,provider\n";
         // 4,000 rows of some 650 bytes: past the 2 MiB a web framework takes by default.

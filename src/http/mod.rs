@@ -1,11 +1,12 @@
 //! HTTP: the provider's webhooks, the `/v1` API, health and metrics.
 
 mod api;
-pub use api::IMPORT_MAX_BYTES;
 mod callbacks;
 mod dashboard;
 mod sms;
 mod webhooks;
+
+pub use api::IMPORT_MAX_BYTES;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

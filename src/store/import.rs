@@ -269,6 +269,14 @@ enum Step<'r, 'a> {
 }
 
 impl<'r, 'a> Step<'r, 'a> {
+    /// What the step is called in the import's timings.
+    fn name(&self) -> &'static str {
+        match self {
+            Step::Insert(bulk, _) => bulk.table,
+            Step::Update(..) => "updates",
+        }
+    }
+
     fn rows(&self) -> &'r (dyn Rows<'a> + Sync) {
         match self {
             Step::Insert(_, rows) | Step::Update(_, rows) => *rows,
@@ -718,20 +726,9 @@ impl Db {
         let now = millis(now);
         let rows = BulkRows::new(campaign, changes, now);
         let clock = std::time::Instant::now();
-        let lap = |step: &Step<'_, '_>| {
-            let step = match step {
-                Step::Insert(bulk, _) => bulk.table,
-                Step::Update(..) => "updates",
-            };
+        let lap = |step: &str| {
             tracing::debug!(
                 step,
-                elapsed_ms = clock.elapsed().as_millis() as u64,
-                "import write"
-            )
-        };
-        let committed = || {
-            tracing::debug!(
-                step = "commit",
                 elapsed_ms = clock.elapsed().as_millis() as u64,
                 "import write"
             )
@@ -751,10 +748,10 @@ impl Db {
                         sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
                     for step in rows.steps() {
                         sqlite_step(&mut tx, &step).await?;
-                        lap(&step);
+                        lap(step.name());
                     }
                     tx.commit().await?;
-                    committed();
+                    lap("commit");
                     Ok::<(), StoreError>(())
                 }
                 .await;
@@ -767,10 +764,10 @@ impl Db {
                 let mut tx = pool.begin().await?;
                 for step in rows.steps() {
                     postgres_step(&mut tx, &step).await?;
-                    lap(&step);
+                    lap(step.name());
                 }
                 tx.commit().await?;
-                committed();
+                lap("commit");
             }
         }
         Ok(())

@@ -113,6 +113,31 @@ impl Running {
     }
 }
 
+/// The app on `env`'s migrated database with the campaigns in `env.path()/campaigns`, its
+/// provider at `provider_url`, reached at `public_url`; API token `api-token`.
+pub async fn http_state(
+    env: &TestEnv,
+    provider_url: &str,
+    provider_token: &str,
+    public_url: &str,
+) -> HttpState {
+    let db = env.db().await;
+    db.migrate().await.unwrap();
+    let catalog = load_dir(&env.campaigns()).unwrap();
+    assert!(catalog.errors.is_empty(), "{:?}", catalog.errors);
+    let client = TwilioClient::new(
+        provider_url,
+        "ACtest",
+        Secret::new(provider_token.to_string()),
+        Duration::from_secs(5),
+    );
+    let app = Arc::new(App::new(db, catalog, Provider::Twilio(client), public_url));
+    HttpState {
+        app,
+        api_tokens: Arc::new(vec![Secret::new("api-token")]),
+    }
+}
+
 /// Start the app against `env`'s database with the campaigns in `env.path()/campaigns`.
 pub async fn start(env: &TestEnv, fake: &FakeTwilio) -> Running {
     if let Ok(filter) = std::env::var("RINGBACK_LOG") {
@@ -121,23 +146,10 @@ pub async fn start(env: &TestEnv, fake: &FakeTwilio) -> Running {
             .with_test_writer()
             .try_init();
     }
-    let db = env.db().await;
-    db.migrate().await.unwrap();
-    let catalog = load_dir(&env.campaigns()).unwrap();
-    assert!(catalog.errors.is_empty(), "{:?}", catalog.errors);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let client = TwilioClient::new(
-        &fake.url,
-        "ACtest",
-        Secret::new(fake.token.clone()),
-        Duration::from_secs(5),
-    );
-    let app = Arc::new(App::new(db, catalog, Provider::Twilio(client), &url));
-    let state = HttpState {
-        app: app.clone(),
-        api_tokens: Arc::new(vec![Secret::new("api-token")]),
-    };
+    let state = http_state(env, &fake.url, &fake.token, &url).await;
+    let app = state.app.clone();
     tokio::spawn(async move {
         axum::serve(
             listener,
