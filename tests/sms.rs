@@ -497,7 +497,7 @@ both_backends!(
         use_test_campaign(&env, sms_campaign(daytime_zone(), "after_calls = 0"), false);
         let fake = FakeTwilio::start("test-auth-token").await;
         // A landline: the SMS is refused (21614), and the call goes at once instead.
-        fake.script("+34930000151", Script::Refuse(400, "21614"));
+        fake.script("+34930000151", Script::Landline);
         // A mobile that unsubscribed with the carrier: the message fails with 21610.
         fake.script("+34612000152", Script::SmsFails("21610"));
         let running = start(&env, &fake).await;
@@ -525,6 +525,14 @@ both_backends!(
         })
         .await;
         running.stop().await;
+        // One call, rung and unanswered; the next waits for the retry gap (an hour).
+        let calls = fake
+            .log()
+            .requests
+            .iter()
+            .filter(|r| r["To"] == "+34930000151")
+            .count();
+        assert_eq!(calls, 1);
         assert_eq!(env.scalar("SELECT COUNT(*) FROM channel_blocks WHERE phone = '+34930000151' AND channel = 'sms' AND code = '21614'").await, 1);
         assert_eq!(
             env.outreach_state("phone", "+34612000152").await,

@@ -186,6 +186,7 @@ async fn provider_answers_map_to_what_happens_next() {
         (201, r#"{"sid":"CA0123456789abcdef0123456789abcdef","status":"queued"}"#.into(), "json"),
         (400, r#"{"code":21211,"message":"The 'To' number is not a valid phone number.","status":400}"#.into(), "json"),
         (400, r#"{"code":21610,"message":"Attempt to send to unsubscribed recipient","status":400}"#.into(), "json"),
+        (400, r#"{"code":21614,"message":"'To' number is not a valid mobile number","status":400}"#.into(), "json"),
         (429, r#"{"code":20429,"message":"Too Many Requests","status":429}"#.into(), "json"),
         (503, "<html><body>Service Unavailable</body></html>".into(), "html"),
         (200, "<html>hello</html>".into(), "html"),
@@ -210,6 +211,11 @@ async fn provider_answers_map_to_what_happens_next() {
         client.place_call(&req).await,
         Err(ProviderError::OptedOut { .. })
     ));
+    // Not a mobile: an SMS's answer, which says nothing of a call; the call is tried again later.
+    assert!(matches!(
+        client.place_call(&req).await,
+        Err(ProviderError::Retry { .. })
+    ));
     assert!(matches!(
         client.place_call(&req).await,
         Err(ProviderError::Retry { .. })
@@ -227,7 +233,7 @@ async fn provider_answers_map_to_what_happens_next() {
         Err(ProviderError::Unclear { .. })
     ));
     let received = canned.received.lock().unwrap();
-    assert_eq!(received.len(), 7);
+    assert_eq!(received.len(), 8);
     assert_eq!(received[0]["To"], "+34612345678");
     assert_eq!(received[0]["MachineDetection"], "DetectMessageEnd");
 }

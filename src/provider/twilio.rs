@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use super::{CallRequest, Placed, ProviderError, SmsRequest};
 use crate::config::Secret;
+use crate::outreach::Channel;
 
 /// Call status events ringback asks to hear about.
 pub const STATUS_EVENTS: [&str; 4] = ["initiated", "ringing", "answered", "completed"];
@@ -122,7 +123,8 @@ impl TwilioClient {
 
     /// Place a call. See [`ProviderError`] for what each failure means.
     pub async fn place_call(&self, req: &CallRequest) -> Result<Placed, ProviderError> {
-        self.create(self.calls_url(), &Self::call_form(req)).await
+        self.create(self.calls_url(), &Self::call_form(req), Channel::Voice)
+            .await
     }
 
     /// Send an SMS; failures mean what they mean for calls.
@@ -131,8 +133,8 @@ impl TwilioClient {
             "{}/2010-04-01/Accounts/{}/Messages.json",
             self.api_base, self.account_sid
         );
-        self.create(url, &Self::sms_form(req, self.messaging_service.as_deref()))
-            .await
+        let form = Self::sms_form(req, self.messaging_service.as_deref());
+        self.create(url, &form, Channel::Sms).await
     }
 
     /// `POST` a form that creates a resource (a call, a message) and map the answer.
@@ -140,6 +142,7 @@ impl TwilioClient {
         &self,
         url: String,
         form: &[(&'static str, String)],
+        channel: Channel,
     ) -> Result<Placed, ProviderError> {
         let response = self
             .http
@@ -193,7 +196,9 @@ impl TwilioClient {
         let message = error.and_then(|e| e.message).unwrap_or_default();
         Err(match (status.as_u16(), code.as_str()) {
             (_, "21211" | "21214" | "21217") => ProviderError::InvalidNumber { code },
-            (_, "21614") => ProviderError::WrongChannel { code },
+            // "Not a mobile number" is the Messaging API's answer only: on a call it would say
+            // nothing about the number's voice line.
+            (_, "21614") if channel == Channel::Sms => ProviderError::WrongChannel { code },
             (_, "21610") => ProviderError::OptedOut { code },
             (429, _) | (_, "20429") => retry(format!("rate limited ({code})"), retry_after),
             (500..=599, _) => retry(format!("HTTP {status}"), retry_after),

@@ -28,6 +28,8 @@ pub enum Script {
     Silent,
     /// An SMS is accepted, then fails with this error code in its status callback.
     SmsFails(&'static str),
+    /// A landline: an SMS is refused with 21614 (not a mobile); a call rings unanswered.
+    Landline,
 }
 
 /// What the fake saw and answered.
@@ -210,7 +212,7 @@ impl FakeTwilio {
                 self.post(&answer_url, &answered).await;
                 "completed"
             }
-            Script::NoAnswer | Script::SmsFails(_) => "no-answer",
+            Script::NoAnswer | Script::SmsFails(_) | Script::Landline => "no-answer",
             Script::Busy => "busy",
             Script::Refuse(..) | Script::Silent => return,
         };
@@ -308,7 +310,12 @@ async fn create_message(
     fake.log.lock().unwrap().messages.push(map.clone());
     let to = map.get("To").cloned().unwrap_or_default();
     let script = fake.scripts.lock().unwrap().get(&to).cloned();
-    if let Some(Script::Refuse(status, code)) = script {
+    let refused = match script {
+        Some(Script::Refuse(status, code)) => Some((status, code)),
+        Some(Script::Landline) => Some((400, "21614")),
+        _ => None,
+    };
+    if let Some((status, code)) = refused {
         let body = format!("{{\"code\":{code},\"message\":\"refused\",\"status\":{status}}}");
         return (
             StatusCode::from_u16(status).unwrap(),
