@@ -54,6 +54,7 @@ impl App {
             others: ctx.others.clone(),
             voicemail_reached: ctx.voicemail_before,
             no_sms: ctx.no_sms,
+            no_calls: ctx.no_calls,
         }
     }
 

@@ -14,7 +14,7 @@ use ringback::app::App;
 use ringback::campaign::load_dir;
 use ringback::config::Secret;
 use ringback::dial::Dialed;
-use ringback::outreach::Outcome;
+use ringback::outreach::{Channel, Outcome};
 use ringback::plan::calendar;
 use ringback::provider::Provider;
 use ringback::provider::twilio::TwilioClient;
@@ -128,6 +128,34 @@ both_backends!(
         let local = calendar::local_minute(night, at);
         assert!((8 * 60..21 * 60).contains(&local), "replanned to {at}");
         assert_eq!(fake.log().requests.len(), 0);
+    }
+);
+
+both_backends!(
+    a_number_that_takes_no_calls_is_never_called_and_staff_get_a_followup,
+    |env: TestEnv| async move {
+        let fake = FakeTwilio::start("t").await;
+        let app = app_without_worker(&env, &fake, daytime_zone()).await;
+        let attempt = plan_one(&env, &app, "+34612000014").await;
+        // A provider refused an earlier call to the number as the wrong channel.
+        app.db
+            .block_channel("+34612000014", Channel::Voice, "test", Utc::now())
+            .await
+            .unwrap();
+        assert_eq!(
+            app.dial(&attempt).await.unwrap(),
+            Dialed::Ended(Outcome::Unreachable)
+        );
+        assert_eq!(fake.log().requests.len(), 0);
+        assert_eq!(
+            env.rows("SELECT reason FROM followups").await,
+            vec![vec![Some("unreachable".to_string())]]
+        );
+        assert_eq!(
+            env.scalar("SELECT COUNT(*) FROM attempts WHERE status = 'planned'")
+                .await,
+            0
+        );
     }
 );
 

@@ -7,7 +7,7 @@ use chrono::{DateTime, Datelike, TimeDelta, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use proptest::prelude::*;
 use ringback::campaign::{Campaign, Kind, parse_campaign};
-use ringback::outreach::Channel;
+use ringback::outreach::{Channel, Outcome};
 use ringback::plan::{Daypart, Request, Slot, timeline};
 
 const ZONES: [&str; 7] = [
@@ -264,6 +264,26 @@ proptest! {
             }
             contacts.push(slot.at);
         }
+    }
+
+    #[test]
+    fn a_number_that_takes_no_calls_gets_none_and_at_most_the_sms_fallback(case in case()) {
+        let c = campaign(&case);
+        let mut req = request(&case, &c);
+        req.no_calls = true;
+        let (slots, end) = timeline(&req, case.now);
+        prop_assert!(slots.iter().all(|s| s.channel == Channel::Sms), "a call planned: {slots:?}");
+        prop_assert!(slots.len() <= usize::from(c.sms.is_some_and(|s| s.after_calls.is_some())));
+        prop_assert!(matches!(end.outcome, Outcome::Unreachable | Outcome::Expired), "{end:?}");
+    }
+
+    #[test]
+    fn a_number_that_takes_no_sms_gets_none(case in case()) {
+        let c = campaign(&case);
+        let mut req = request(&case, &c);
+        req.no_sms = true;
+        let (slots, _end) = timeline(&req, case.now);
+        prop_assert!(slots.iter().all(|s| s.channel == Channel::Voice), "an SMS planned: {slots:?}");
     }
 
     #[test]

@@ -43,6 +43,9 @@ pub struct Request<'a> {
     pub voicemail_reached: bool,
     /// The number takes no SMS (not a mobile, or refused by the carrier).
     pub no_sms: bool,
+    /// The number takes no calls (the provider refused a call to it as the wrong channel): the
+    /// SMS fallback, if the campaign has one, goes at once, and no call is planned.
+    pub no_calls: bool,
 }
 
 impl<'a> Request<'a> {
@@ -61,6 +64,7 @@ impl<'a> Request<'a> {
             others: vec![],
             voicemail_reached: false,
             no_sms: false,
+            no_calls: false,
         }
     }
 
@@ -79,6 +83,7 @@ impl<'a> Request<'a> {
             others: vec![],
             voicemail_reached: false,
             no_sms: false,
+            no_calls: false,
         }
     }
 
@@ -144,8 +149,13 @@ pub fn next(req: &Request<'_>, now: DateTime<Utc>) -> Step {
                 );
             }
         }
-    } else if sms_allowed && sms_due(req.campaign.sms, calls, texts) {
+    } else if sms_allowed && sms_due(req.campaign.sms, calls, texts, req.no_calls) {
         Channel::Sms
+    } else if req.no_calls {
+        return end(
+            Outcome::Unreachable,
+            "the number takes no calls (the provider refused one as the wrong channel)".to_string(),
+        );
     } else if calls < retry.max_calls {
         Channel::Voice
     } else {
@@ -245,8 +255,9 @@ fn end(outcome: Outcome, reason: String) -> Step {
     Step::End(End { outcome, reason })
 }
 
-fn sms_due(rules: Option<SmsRules>, calls: u32, texts: u32) -> bool {
-    matches!(rules, Some(SmsRules { after_calls: Some(n), .. }) if texts == 0 && calls >= n)
+/// Whether the SMS fallback is due: after its calls, or at once when no call can be placed.
+fn sms_due(rules: Option<SmsRules>, calls: u32, texts: u32, no_calls: bool) -> bool {
+    matches!(rules, Some(SmsRules { after_calls: Some(n), .. }) if texts == 0 && (calls >= n || no_calls))
 }
 
 /// The earliest instant the rules that do not depend on the calendar allow, and why.

@@ -47,6 +47,8 @@ pub struct AttemptContext {
     pub voicemail_before: bool,
     /// The number takes no SMS (not a mobile, or refused by the carrier).
     pub no_sms: bool,
+    /// The number takes no calls (a provider refused one as the wrong channel).
+    pub no_calls: bool,
 }
 
 /// Live-call limits a claim must fit in.
@@ -71,7 +73,7 @@ pub enum Claim {
 
 /// An attempt with its outreach, patient and appointment, and (as JSON arrays) the outreach's
 /// attempts made so far and the number's other contacts since `$2`, and whether the number is on
-/// the opt-out ledger or blocked for SMS: one statement (each checkout of a pooled connection
+/// the opt-out ledger or blocked for either channel: one statement (each checkout of a pooled connection
 /// is a round trip more), its two aggregates written per backend.
 macro_rules! context_sql {
     ($history:literal, $others:literal) => {
@@ -85,7 +87,8 @@ macro_rules! context_sql {
             $others,
             " AS others,
                 (SELECT COUNT(*) FROM optouts WHERE phone = t.phone) AS opted,
-                (SELECT COUNT(*) FROM channel_blocks WHERE phone = t.phone AND channel = 'sms') AS blocked
+                (SELECT COUNT(*) FROM channel_blocks WHERE phone = t.phone AND channel = 'sms') AS no_sms,
+                (SELECT COUNT(*) FROM channel_blocks WHERE phone = t.phone AND channel = 'voice') AS no_calls
             FROM attempts t JOIN outreach o ON o.id = t.outreach_id JOIN patients p ON p.id = o.patient_id
             LEFT JOIN appointments a ON a.id = o.appointment_id
             WHERE t.id = $1"
@@ -223,7 +226,8 @@ impl Db {
                 .map_err(|e| StoreError::Stored(format!("attempt history: {e}")))?;
             let others: Vec<i64> = serde_json::from_str(&r.try_get::<String, _>(26)?)
                 .map_err(|e| StoreError::Stored(format!("other contacts: {e}")))?;
-            let (opted, blocked): (i64, i64) = (r.try_get(27)?, r.try_get(28)?);
+            let (opted, no_sms, no_calls): (i64, i64, i64) =
+                (r.try_get(27)?, r.try_get(28)?, r.try_get(29)?);
             Ok(Some(AttemptContext {
                 attempt_id: r.try_get(0)?,
                 outreach_id: r.try_get(1)?,
@@ -263,7 +267,8 @@ impl Db {
                 others: others.into_iter().map(instant).collect(),
                 opted_out: opted > 0,
                 bridge_status: r.try_get(24)?,
-                no_sms: blocked > 0,
+                no_sms: no_sms > 0,
+                no_calls: no_calls > 0,
             }))
         })
     }
