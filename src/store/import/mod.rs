@@ -1,0 +1,276 @@
+//! Reading what an import must know (the stored appointments, patients and contacts that a list
+//! names); [`write`] writes its changes in one transaction.
+
+mod write;
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::{Db, StoreError, instant, millis, sqlite_bulk};
+use crate::campaign::Campaign;
+use crate::import::reconcile::{AppointmentRecord, Contact, Existing, PatientRecord};
+
+type AppointmentTuple = (
+    String,
+    String,
+    String,
+    String,
+    i64,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    Option<String>,
+);
+type PatientTuple = (
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+);
+
+type ContactTuple = (String, String, String, i64, String);
+
+/// A query on both backends that takes a list as a JSON array of texts.
+struct ListQuery {
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+/// `… IN (the texts of the JSON array $n)` on each backend.
+macro_rules! list_query {
+    ($before:literal, $n:literal, $after:literal) => {
+        ListQuery {
+            sqlite: concat!($before, "(SELECT value FROM json_each($", $n, "))", $after),
+            postgres: concat!(
+                $before,
+                "(SELECT json_array_elements_text($",
+                $n,
+                "::json))",
+                $after
+            ),
+        }
+    };
+}
+
+/// The campaign's (`$1`) appointments with the list's ids (`$2`), their patients' numbers and
+/// their open outreach. Only the list's own: the campaign keeps every appointment ever imported.
+const STORED_APPOINTMENTS: ListQuery = list_query!(
+    "SELECT a.id, a.external_id, a.patient_id, p.phone, a.starts_at, a.timezone, a.provider, a.location, a.status, o.id
+    FROM appointments a JOIN patients p ON p.id = a.patient_id
+    LEFT JOIN outreach o ON o.appointment_id = a.id AND o.state = 'active'
+    WHERE a.campaign = $1 AND a.external_id IN ",
+    "2",
+    ""
+);
+/// The clinic's (`$1`) patients with the list's patient ids (`$2`).
+const STORED_PATIENTS: ListQuery = list_query!(
+    "SELECT id, external_id, first_name, last_name, phone, timezone, language
+    FROM patients WHERE clinic = $1 AND external_id IN ",
+    "2",
+    ""
+);
+/// Every campaign's attempts to the list's numbers (`$1`) since `$2` that were not withdrawn,
+/// for the caps. Only the list's own numbers: a database shared by many clinics holds many more.
+const RECENT_CONTACTS: ListQuery = list_query!(
+    "SELECT phone, id, outreach_id, due_at, status FROM attempts WHERE phone IN ",
+    "1",
+    " AND due_at >= $2 AND status <> 'withdrawn'"
+);
+
+/// A list as the JSON array of texts the list queries take.
+fn json_list(items: &[impl AsRef<str> + serde::Serialize]) -> Result<String, StoreError> {
+    serde_json::to_string(items).map_err(|e| StoreError::Bulk(e.to_string()))
+}
+
+/// Run a query on a locked connection handle, one value per row of its result: sqlx hands each
+/// row over from its worker thread (about 8 µs a row), and a re-import reads a stored row for
+/// each of its own.
+///
+/// # Safety
+/// As [`sqlite_bulk::Statement::prepare`]: `raw` is live and used by no one else meanwhile.
+unsafe fn sqlite_rows<T>(
+    raw: *mut libsqlite3_sys::sqlite3,
+    sql: &str,
+    values: &[sqlite_bulk::Value<'_>],
+    mut read: impl FnMut(&sqlite_bulk::Row<'_>) -> T,
+) -> Result<Vec<T>, StoreError> {
+    // SAFETY: passed on from the caller; the statement is dropped before this returns.
+    let mut statement =
+        unsafe { sqlite_bulk::Statement::prepare(raw, sql) }.map_err(StoreError::Bulk)?;
+    let mut rows = Vec::new();
+    statement
+        .query(values, |r| rows.push(read(r)))
+        .map_err(StoreError::Bulk)?;
+    Ok(rows)
+}
+
+impl Db {
+    /// The campaign's appointments and its clinic's patients that a list names by their ids
+    /// (the contacts come from [`Db::recent_contacts`], once the list's numbers are known).
+    pub async fn import_state(
+        &self,
+        campaign: &Campaign,
+        appointment_ids: &[String],
+        patient_ids: &[String],
+    ) -> Result<Existing, StoreError> {
+        let appointment_ids = json_list(appointment_ids)?;
+        let patient_ids = json_list(patient_ids)?;
+        let (appointments, patients) = match self {
+            Db::Sqlite(pool) => {
+                use sqlite_bulk::Value::Text;
+                let mut conn = pool.acquire().await?;
+                let mut handle = conn.lock_handle().await?;
+                let raw = handle.as_raw_handle().as_ptr();
+                let ids = [Text(&campaign.id), Text(&appointment_ids)];
+                // SAFETY: the handle stays locked (used by no one else) while `handle` lives.
+                let appointments = unsafe {
+                    sqlite_rows(raw, STORED_APPOINTMENTS.sqlite, &ids, |r| {
+                        (
+                            r.text(0).unwrap_or_default(),
+                            r.text(1).unwrap_or_default(),
+                            r.text(2).unwrap_or_default(),
+                            r.text(3).unwrap_or_default(),
+                            r.int(4),
+                            r.text(5).unwrap_or_default(),
+                            r.text(6),
+                            r.text(7),
+                            r.text(8).unwrap_or_default(),
+                            r.text(9),
+                        )
+                    })
+                }?;
+                let ids = [Text(&campaign.clinic), Text(&patient_ids)];
+                // SAFETY: as above.
+                let patients = unsafe {
+                    sqlite_rows(raw, STORED_PATIENTS.sqlite, &ids, |r| {
+                        (
+                            r.text(0).unwrap_or_default(),
+                            r.text(1).unwrap_or_default(),
+                            r.text(2).unwrap_or_default(),
+                            r.text(3),
+                            r.text(4).unwrap_or_default(),
+                            r.text(5),
+                            r.text(6),
+                        )
+                    })
+                }?;
+                drop(handle);
+                (appointments, patients)
+            }
+            Db::Postgres(pool) => {
+                let appointments: Vec<AppointmentTuple> =
+                    sqlx::query_as(STORED_APPOINTMENTS.postgres)
+                        .bind(&campaign.id)
+                        .bind(&appointment_ids)
+                        .fetch_all(pool)
+                        .await?;
+                let patients: Vec<PatientTuple> = sqlx::query_as(STORED_PATIENTS.postgres)
+                    .bind(&campaign.clinic)
+                    .bind(&patient_ids)
+                    .fetch_all(pool)
+                    .await?;
+                (appointments, patients)
+            }
+        };
+        let mut existing = Existing::default();
+        for (
+            id,
+            external_id,
+            patient_id,
+            phone,
+            starts_at,
+            timezone,
+            provider,
+            location,
+            status,
+            open,
+        ) in appointments
+        {
+            existing.appointments.insert(
+                external_id.clone(),
+                AppointmentRecord {
+                    id,
+                    external_id,
+                    patient_id,
+                    phone,
+                    starts_at: instant(starts_at),
+                    timezone,
+                    provider,
+                    location,
+                    status,
+                    open_outreach: open,
+                },
+            );
+        }
+        for (id, external_id, first_name, last_name, phone, timezone, language) in patients {
+            existing.patients.insert(
+                external_id.clone(),
+                PatientRecord {
+                    id,
+                    external_id,
+                    first_name,
+                    last_name,
+                    phone,
+                    timezone,
+                    language,
+                },
+            );
+        }
+        Ok(existing)
+    }
+
+    /// The attempts of the last week and the future to `phones`, any campaign, by number.
+    pub async fn recent_contacts(
+        &self,
+        phones: &[&str],
+        now: DateTime<Utc>,
+    ) -> Result<HashMap<String, Vec<Contact>>, StoreError> {
+        let since = millis(now - TimeDelta::days(8));
+        let numbers = json_list(phones)?;
+        let contacts: Vec<ContactTuple> = match self {
+            Db::Sqlite(pool) => {
+                use sqlite_bulk::Value::{Int, Text};
+                let mut conn = pool.acquire().await?;
+                let mut handle = conn.lock_handle().await?;
+                let raw = handle.as_raw_handle().as_ptr();
+                let values = [Text(&numbers), Int(since)];
+                // SAFETY: the handle stays locked (used by no one else) while `handle` lives.
+                let contacts = unsafe {
+                    sqlite_rows(raw, RECENT_CONTACTS.sqlite, &values, |r| {
+                        (
+                            r.text(0).unwrap_or_default(),
+                            r.text(1).unwrap_or_default(),
+                            r.text(2).unwrap_or_default(),
+                            r.int(3),
+                            r.text(4).unwrap_or_default(),
+                        )
+                    })
+                }?;
+                drop(handle);
+                contacts
+            }
+            Db::Postgres(pool) => {
+                sqlx::query_as(RECENT_CONTACTS.postgres)
+                    .bind(&numbers)
+                    .bind(since)
+                    .fetch_all(pool)
+                    .await?
+            }
+        };
+        let mut by_phone: HashMap<String, Vec<Contact>> = HashMap::new();
+        for (phone, attempt_id, outreach_id, due_at, status) in contacts {
+            by_phone.entry(phone).or_default().push(Contact {
+                attempt_id,
+                outreach_id,
+                at: instant(due_at),
+                planned: status == "planned",
+            });
+        }
+        Ok(by_phone)
+    }
+}
