@@ -64,7 +64,12 @@ impl App {
         let Some(ctx) = self.db.attempt_context(id, now).await? else {
             return Ok(Dialed::Skipped);
         };
-        if ctx.status != "planned" || ctx.state != "active" {
+        if ctx.status == "planned" && ctx.state != "active" {
+            // Planned while its outreach was ending: nothing to place, and nothing left pending.
+            self.db.withdraw_planned(&ctx.outreach_id, now).await?;
+            return Ok(Dialed::Skipped);
+        }
+        if ctx.status != "planned" {
             return Ok(Dialed::Skipped);
         }
         let Some(campaign) = self.campaigns.get(&ctx.campaign) else {

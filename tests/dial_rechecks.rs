@@ -159,6 +159,24 @@ both_backends!(
     }
 );
 
+both_backends!(
+    an_attempt_planned_while_its_outreach_ended_is_withdrawn_not_placed,
+    |env: TestEnv| async move {
+        let fake = FakeTwilio::start("t").await;
+        let app = app_without_worker(&env, &fake, daytime_zone()).await;
+        let attempt = plan_one(&env, &app, "+34612000015").await;
+        // The end committed after the attempt was planned (two workers, side by side).
+        env.execute("UPDATE outreach SET state = 'finished', outcome = 'confirmed'")
+            .await;
+        assert_eq!(app.dial(&attempt).await.unwrap(), Dialed::Skipped);
+        assert_eq!(fake.log().requests.len(), 0);
+        assert_eq!(
+            env.rows("SELECT status FROM attempts").await,
+            vec![vec![Some("withdrawn".to_string())]]
+        );
+    }
+);
+
 #[tokio::test]
 async fn logs_carry_ids_and_masked_numbers_never_names_or_full_numbers() {
     use std::io::Write;

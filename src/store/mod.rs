@@ -347,7 +347,8 @@ pub fn new_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::outreach::{
-        CLAIM, CONTEXT_SQLITE, DECIDE_SQLITE, REPORT_SQLITE, WITHDRAW_NUMBER, WITHDRAW_OUTREACH,
+        CLAIM, CONTEXT_SQLITE, DECIDE_SQLITE, FINISH_OPTED_OUT, REPORT_SQLITE, WITHDRAW_NUMBER,
+        WITHDRAW_OUTREACH,
     };
     use super::*;
 
@@ -384,6 +385,11 @@ mod tests {
                 WITHDRAW_NUMBER,
                 2,
                 vec!["SEARCH attempts USING INDEX attempts_phone_due (phone=?)"],
+            ),
+            (
+                FINISH_OPTED_OUT,
+                2,
+                vec!["SEARCH outreach USING INDEX outreach_phone_state (phone=? AND state=?)"],
             ),
             (
                 REPORT_SQLITE,

@@ -202,8 +202,29 @@ const DECIDE_POSTGRES: &str = concat!(
 /// Withdraw what outreach `$1` still has planned (`$2` now).
 pub(super) const WITHDRAW_OUTREACH: &str = "UPDATE attempts SET status = 'withdrawn', updated_at = $2 WHERE outreach_id = $1 AND status = 'planned'";
 
+/// End every active outreach to number `$1` as opted out (`$2` now).
+pub(super) const FINISH_OPTED_OUT: &str = "UPDATE outreach SET state = 'finished', outcome = 'opted_out', outcome_at = $2, updated_at = $2 WHERE phone = $1 AND state = 'active'";
+
 /// Withdraw every attempt planned to number `$1`, any campaign (`$2` now).
 pub(super) const WITHDRAW_NUMBER: &str = "UPDATE attempts SET status = 'withdrawn', updated_at = $2 WHERE phone = $1 AND status = 'planned'";
+
+/// Plan attempt `$1` (outreach `$2`, number `$3` …) only while its outreach is active. On
+/// PostgreSQL the check shares a lock on the outreach row: an opt-out or an end that is changing
+/// the row is waited for and then seen, and one that comes after finds the new attempt to withdraw.
+/// (SQLite runs one writer at a time.)
+macro_rules! add_attempt_sql {
+    ($lock:literal) => {
+        concat!(
+            "INSERT INTO attempts (id, outreach_id, seq, channel, phone, status, due_at, daypart, reason, created_at, updated_at)
+             SELECT $1, $2, $3, $4, $5, 'planned', $6, $7, $8, $9, $9
+             WHERE EXISTS (SELECT 1 FROM outreach WHERE id = $2 AND state = 'active'",
+            $lock,
+            ") ON CONFLICT (outreach_id, seq) DO NOTHING"
+        )
+    };
+}
+const ADD_ATTEMPT_SQLITE: &str = add_attempt_sql!("");
+const ADD_ATTEMPT_POSTGRES: &str = add_attempt_sql!(" FOR SHARE");
 
 impl Db {
     /// The attempt `id` and its outreach, history, the number's other contacts and opt-out.
@@ -401,14 +422,23 @@ impl Db {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let now = millis(now);
-        on_pool!(self, pool => sqlx::query(
-            "INSERT INTO attempts (id, outreach_id, seq, channel, phone, status, due_at, daypart, reason, created_at, updated_at)
-             SELECT $1, $2, $3, $4, $5, 'planned', $6, $7, $8, $9, $9
-             WHERE EXISTS (SELECT 1 FROM outreach WHERE id = $2 AND state = 'active')
-             ON CONFLICT (outreach_id, seq) DO NOTHING",
-        ).bind(new_id()).bind(outreach_id).bind(seq).bind(slot.channel.name()).bind(phone).bind(millis(slot.at))
+        let sql = match self {
+            Db::Sqlite(_) => ADD_ATTEMPT_SQLITE,
+            Db::Postgres(_) => ADD_ATTEMPT_POSTGRES,
+        };
+        on_pool!(self, pool => sqlx::query(sql).bind(new_id()).bind(outreach_id).bind(seq).bind(slot.channel.name()).bind(phone).bind(millis(slot.at))
          .bind(slot.daypart.name()).bind(&slot.reason).bind(now).execute(pool).await?.rows_affected());
         Ok(())
+    }
+
+    /// Withdraw what outreach `outreach_id` still has planned.
+    pub async fn withdraw_planned(
+        &self,
+        outreach_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        Ok(on_pool!(self, pool => sqlx::query(WITHDRAW_OUTREACH)
+            .bind(outreach_id).bind(millis(now)).execute(pool).await?.rows_affected()))
     }
 
     /// End an outreach with `outcome` (once), withdraw what it still had planned, and put a
@@ -578,11 +608,10 @@ impl Db {
             let mut tx = pool.begin_with(pool.write_begin()).await?;
             sqlx::query("INSERT INTO optouts (phone, source, created_at) VALUES ($1, $2, $3) ON CONFLICT (phone) DO NOTHING")
                 .bind(phone).bind(source).bind(now).execute(&mut *tx).await?;
+            // The outreach first: an attempt being planned for it meanwhile is then either
+            // refused or already there to withdraw (see `add_attempt`).
+            sqlx::query(FINISH_OPTED_OUT).bind(phone).bind(now).execute(&mut *tx).await?;
             let withdrawn = sqlx::query(WITHDRAW_NUMBER).bind(phone).bind(now).execute(&mut *tx).await?.rows_affected();
-            sqlx::query(
-                "UPDATE outreach SET state = 'finished', outcome = 'opted_out', outcome_at = $2, updated_at = $2
-                 WHERE phone = $1 AND state = 'active'",
-            ).bind(phone).bind(now).execute(&mut *tx).await?;
             tx.commit().await?;
             Ok(withdrawn)
         })

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::outreach::WITHDRAW_NUMBER;
+use super::outreach::{FINISH_OPTED_OUT, WITHDRAW_NUMBER};
 use super::{BeginWrite, Db, StoreError, instant, millis, new_id, on_pool};
 use crate::outreach::Outcome;
 use crate::outreach::machine::FollowupReason;
@@ -149,12 +149,10 @@ impl Db {
             for phone in phones {
                 added += sqlx::query("INSERT INTO optouts (phone, source, created_at) VALUES ($1, $2, $3) ON CONFLICT (phone) DO NOTHING")
                     .bind(phone).bind(source).bind(now).execute(&mut *tx).await?.rows_affected();
+                // The outreach first, as in `Db::opt_out`.
+                sqlx::query(FINISH_OPTED_OUT).bind(phone).bind(now).execute(&mut *tx).await?;
                 withdrawn += sqlx::query(WITHDRAW_NUMBER)
                     .bind(phone).bind(now).execute(&mut *tx).await?.rows_affected();
-                sqlx::query(
-                    "UPDATE outreach SET state = 'finished', outcome = 'opted_out', outcome_at = $2, updated_at = $2
-                     WHERE phone = $1 AND state = 'active'",
-                ).bind(phone).bind(now).execute(&mut *tx).await?;
             }
             tx.commit().await?;
             Ok((added, withdrawn))
