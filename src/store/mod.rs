@@ -346,10 +346,8 @@ pub fn new_id() -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::outreach::{
-        CLAIM, CONTEXT_SQLITE, DECIDE_SQLITE, FINISH_OPTED_OUT, REPORT_SQLITE, WITHDRAW_NUMBER,
-        WITHDRAW_OUTREACH,
-    };
+    use super::outreach::{CLAIM, CONTEXT_SQLITE, DECIDE_SQLITE, REPORT_SQLITE, WITHDRAW_OUTREACH};
+    use super::replies::{FINISH_OPTED_OUT, WITHDRAW_NUMBER};
     use super::*;
 
     /// SQLite's plan for `sql`, its `params` parameters bound to NULL.

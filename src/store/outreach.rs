@@ -202,12 +202,6 @@ const DECIDE_POSTGRES: &str = concat!(
 /// Withdraw what outreach `$1` still has planned (`$2` now).
 pub(super) const WITHDRAW_OUTREACH: &str = "UPDATE attempts SET status = 'withdrawn', updated_at = $2 WHERE outreach_id = $1 AND status = 'planned'";
 
-/// End every active outreach to number `$1` as opted out (`$2` now).
-pub(super) const FINISH_OPTED_OUT: &str = "UPDATE outreach SET state = 'finished', outcome = 'opted_out', outcome_at = $2, updated_at = $2 WHERE phone = $1 AND state = 'active'";
-
-/// Withdraw every attempt planned to number `$1`, any campaign (`$2` now).
-pub(super) const WITHDRAW_NUMBER: &str = "UPDATE attempts SET status = 'withdrawn', updated_at = $2 WHERE phone = $1 AND status = 'planned'";
-
 /// Plan attempt `$1` (outreach `$2`, number `$3` …) only while its outreach is active. On
 /// PostgreSQL the check shares a lock on the outreach row: an opt-out or an end that is changing
 /// the row is waited for and then seen, and one that comes after finds the new attempt to withdraw.
@@ -593,28 +587,6 @@ impl Db {
         on_pool!(self, pool => sqlx::query("UPDATE attempts SET digits = $2, updated_at = $3 WHERE id = $1")
             .bind(id).bind(digits).bind(millis(now)).execute(pool).await?.rows_affected());
         Ok(())
-    }
-
-    /// Put a number on the opt-out ledger and, in the same transaction, end every open outreach
-    /// to it (any campaign) as `opted_out` and withdraw every planned attempt.
-    pub async fn opt_out(
-        &self,
-        phone: &str,
-        source: &str,
-        now: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
-        let now = millis(now);
-        on_pool!(self, pool => {
-            let mut tx = pool.begin_with(pool.write_begin()).await?;
-            sqlx::query("INSERT INTO optouts (phone, source, created_at) VALUES ($1, $2, $3) ON CONFLICT (phone) DO NOTHING")
-                .bind(phone).bind(source).bind(now).execute(&mut *tx).await?;
-            // The outreach first: an attempt being planned for it meanwhile is then either
-            // refused or already there to withdraw (see `add_attempt`).
-            sqlx::query(FINISH_OPTED_OUT).bind(phone).bind(now).execute(&mut *tx).await?;
-            let withdrawn = sqlx::query(WITHDRAW_NUMBER).bind(phone).bind(now).execute(&mut *tx).await?.rows_affected();
-            tx.commit().await?;
-            Ok(withdrawn)
-        })
     }
 
     /// Voice calls being dialled or live now (every campaign: one provider account).

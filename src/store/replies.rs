@@ -2,10 +2,15 @@
 
 use chrono::{DateTime, Utc};
 
-use super::outreach::{FINISH_OPTED_OUT, WITHDRAW_NUMBER};
 use super::{BeginWrite, Db, StoreError, instant, millis, new_id, on_pool};
 use crate::outreach::Outcome;
 use crate::outreach::machine::FollowupReason;
+
+/// End every active outreach to number `$1` as opted out (`$2` now).
+pub(super) const FINISH_OPTED_OUT: &str = "UPDATE outreach SET state = 'finished', outcome = 'opted_out', outcome_at = $2, updated_at = $2 WHERE phone = $1 AND state = 'active'";
+
+/// Withdraw every attempt planned to number `$1`, any campaign (`$2` now).
+pub(super) const WITHDRAW_NUMBER: &str = "UPDATE attempts SET status = 'withdrawn', updated_at = $2 WHERE phone = $1 AND status = 'planned'";
 
 /// The outreach a reply from a number answers.
 #[derive(Debug, Clone)]
@@ -134,8 +139,21 @@ impl Db {
         )
     }
 
-    /// Put many numbers on the ledger in one transaction (a do-not-call list). Returns how many
-    /// were new and how many planned attempts were withdrawn.
+    /// Put a number on the opt-out ledger and, in the same transaction, end every open outreach
+    /// to it (any campaign) as `opted_out` and withdraw every planned attempt.
+    pub async fn opt_out(
+        &self,
+        phone: &str,
+        source: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let (_, withdrawn) = self.opt_out_many(&[phone.to_string()], source, now).await?;
+        Ok(withdrawn)
+    }
+
+    /// Put many numbers on the ledger in one transaction (a do-not-call list), as
+    /// [`Db::opt_out`] does one. Returns how many were new and how many planned attempts were
+    /// withdrawn.
     pub async fn opt_out_many(
         &self,
         phones: &[String],
@@ -149,7 +167,8 @@ impl Db {
             for phone in phones {
                 added += sqlx::query("INSERT INTO optouts (phone, source, created_at) VALUES ($1, $2, $3) ON CONFLICT (phone) DO NOTHING")
                     .bind(phone).bind(source).bind(now).execute(&mut *tx).await?.rows_affected();
-                // The outreach first, as in `Db::opt_out`.
+                // The outreach first: an attempt being planned for it meanwhile is then either
+                // refused or already there to withdraw (see `Db::add_attempt`).
                 sqlx::query(FINISH_OPTED_OUT).bind(phone).bind(now).execute(&mut *tx).await?;
                 withdrawn += sqlx::query(WITHDRAW_NUMBER)
                     .bind(phone).bind(now).execute(&mut *tx).await?.rows_affected();
