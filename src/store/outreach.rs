@@ -73,8 +73,8 @@ pub enum Claim {
 
 /// An attempt with its outreach, patient and appointment, and (as JSON arrays) the outreach's
 /// attempts made so far and the number's other contacts since `$2`, and whether the number is on
-/// the opt-out ledger or blocked for either channel: one statement (each checkout of a pooled connection
-/// is a round trip more), its two aggregates written per backend.
+/// the opt-out ledger or blocked for either channel: one statement (each checkout of a pooled
+/// connection is a round trip more), its two aggregates written per backend.
 macro_rules! context_sql {
     ($history:literal, $others:literal) => {
         concat!(
@@ -202,10 +202,10 @@ const DECIDE_POSTGRES: &str = concat!(
 /// Withdraw what outreach `$1` still has planned (`$2` now).
 pub(super) const WITHDRAW_OUTREACH: &str = "UPDATE attempts SET status = 'withdrawn', updated_at = $2 WHERE outreach_id = $1 AND status = 'planned'";
 
-/// Plan attempt `$1` (outreach `$2`, number `$3` …) only while its outreach is active. On
-/// PostgreSQL the check shares a lock on the outreach row: an opt-out or an end that is changing
-/// the row is waited for and then seen, and one that comes after finds the new attempt to withdraw.
-/// (SQLite runs one writer at a time.)
+/// Plan attempt `$1` of outreach `$2` (its sequence number `$3`, channel `$4`, to `$5`, at `$6`, …)
+/// only while the outreach is active. On PostgreSQL the check shares a lock on the outreach row:
+/// an opt-out or an end that is changing the row is waited for and then seen, and one that comes
+/// after finds the new attempt to withdraw. (SQLite runs one writer at a time.)
 macro_rules! add_attempt_sql {
     ($lock:literal) => {
         concat!(
