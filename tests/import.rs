@@ -342,12 +342,29 @@ mod whole_file_errors {
                 "postgres://postgres@127.0.0.1:1/none",
             );
         let out = run.output().unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(2),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        // The reason, not only that the wait for a connection ran out.
+        assert!(stderr.contains("Connection refused"), "{stderr}");
+    }
+
+    #[tokio::test]
+    async fn a_database_error_is_reported_in_the_servers_words() {
+        let admin = common::admin_url();
+        let url = format!(
+            "{}/ringback_no_such_database",
+            admin.rsplit_once('/').unwrap().0
         );
+        let mut run = std::process::Command::new(env!("CARGO_BIN_EXE_ringback"));
+        run.arg("migrate").env("RINGBACK_DATABASE_URL", url);
+        let out = run.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("database \"ringback_no_such_database\" does not exist (code 3D000)"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains(" at line "), "{stderr}");
     }
 }
 

@@ -24,7 +24,7 @@ pub use report::{AttemptView, Followup, KpiFacts, OutreachView};
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -36,7 +36,7 @@ const MIGRATIONS_TABLE: &str = "_ringback_migrations";
 pub enum StoreError {
     #[error("unsupported database URL (use sqlite://FILE or postgres://…)")]
     BadUrl,
-    #[error("database: {0}")]
+    #[error("database: {}", describe(.0))]
     Db(#[from] sqlx::Error),
     #[error("migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -46,6 +46,18 @@ pub enum StoreError {
     Queue(String),
     #[error("stored data: {0}")]
     Stored(String),
+}
+
+/// The database's own words for what went wrong, without the server's source line that sqlx
+/// appends to PostgreSQL's messages ("… at line 948"), which only its developers can use.
+fn describe(error: &sqlx::Error) -> String {
+    match error {
+        sqlx::Error::Database(e) => match e.code() {
+            Some(code) => format!("{} (code {code})", e.message()),
+            None => e.message().to_string(),
+        },
+        other => other.to_string(),
+    }
 }
 
 /// A connection pool on one of the two backends.
@@ -105,12 +117,33 @@ impl Db {
             .await?;
             Ok(Db::Sqlite(pool))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            let pool = PgPoolOptions::new()
-                .max_connections(10)
-                .acquire_timeout(Duration::from_secs(10))
-                .connect(url)
-                .await?;
-            Ok(Db::Postgres(pool))
+            let options = PgConnectOptions::from_str(url)?;
+            let pool = || {
+                PgPoolOptions::new()
+                    .max_connections(10)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(options.clone())
+            };
+            match pool().await {
+                Ok(pool) => Ok(Db::Postgres(pool)),
+                // The pool waits out a refused connection (a server still starting), then says
+                // only that it timed out: one more try of its own names the reason.
+                Err(sqlx::Error::PoolTimedOut) => {
+                    let alone = tokio::time::timeout(
+                        Duration::from_secs(10),
+                        <sqlx::PgConnection as sqlx::Connection>::connect_with(&options),
+                    );
+                    match alone.await {
+                        Ok(Err(reason)) => Err(reason.into()),
+                        Ok(Ok(conn)) => {
+                            sqlx::Connection::close(conn).await?;
+                            Ok(Db::Postgres(pool().await?))
+                        }
+                        Err(_) => Err(sqlx::Error::PoolTimedOut.into()),
+                    }
+                }
+                Err(other) => Err(other.into()),
+            }
         } else {
             Err(StoreError::BadUrl)
         }

@@ -28,7 +28,7 @@ pub struct TestEnv {
     pg_name: Option<String>,
 }
 
-fn admin_url() -> String {
+pub fn admin_url() -> String {
     std::env::var("RINGBACK_TEST_PG_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
