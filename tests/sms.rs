@@ -634,5 +634,19 @@ both_backends!(
                 .await,
             0
         );
+
+        // A list piped in: one number a line, no header.
+        let run = env.ringback_with_stdin(
+            &["optout", "import", "-", "--source", "staff"],
+            Some(b"+34 612 000 163\n"),
+        );
+        run.assert_code(0);
+        assert_eq!(run.json()["added"], 1, "{}", run.stdout());
+        let ledger = env.ringback(&["optout", "list"]);
+        assert!(
+            ledger.stdout().contains("+34612000163,staff"),
+            "{}",
+            ledger.stdout()
+        );
     }
 );

@@ -1,28 +1,19 @@
 //! `ringback import --campaign ID FILE|-`.
 
-use std::io::{IsTerminal, Read};
+use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{Failure, Outcome, catalog, connect};
+use super::{Failure, Outcome, catalog, connect, read_input};
 use crate::config::Config;
 use crate::import::{self, Format, ImportError};
 
 pub async fn run(config: &Config, campaign: &str, file: &Path, dry_run: bool) -> Outcome {
     let catalog = catalog(config)?;
     let campaign = catalog.require(campaign).map_err(Failure::User)?;
-    let name = file.display().to_string();
-    let bytes = if name == "-" {
-        let mut buf = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut buf)
-            .map_err(|e| Failure::user(format!("stdin: {e}")))?;
-        buf
-    } else {
-        std::fs::read(file).map_err(|e| Failure::user(format!("{name}: {e}")))?
-    };
+    let (name, bytes) = read_input(file)?;
     let format = Format::guess(&name, &bytes);
     let db = connect(config).await?;
 

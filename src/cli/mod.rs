@@ -9,7 +9,8 @@ mod plan;
 mod report;
 mod serve;
 
-use std::path::PathBuf;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -43,15 +44,18 @@ pub enum Command {
     },
     /// Import an appointment list (.csv or .json; - reads stdin) and plan each first call.
     Import {
+        /// The reminder campaign the list is for (the name of its file in campaigns_dir).
         #[arg(long)]
         campaign: String,
         /// Validate and report, write nothing.
         #[arg(long)]
         dry_run: bool,
+        /// The list: .csv or .json (other names are sniffed); - reads stdin.
         file: PathBuf,
     },
     /// Print the attempts the planner would make if nobody answers.
     Plan {
+        /// The campaign to plan for (the name of its file in campaigns_dir).
         #[arg(long)]
         campaign: String,
         /// Plan as of this instant (RFC 3339; default: now).
@@ -63,6 +67,7 @@ pub enum Command {
         /// The patient's IANA time zone (default: the campaign's).
         #[arg(long)]
         timezone: Option<String>,
+        /// Output: a table for people, JSON for scripts.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
@@ -76,13 +81,16 @@ pub enum Command {
     },
     /// Queue worker only (several may share one PostgreSQL).
     Worker {
+        /// Attempts dialled at once by this process.
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
     },
     /// The open follow-up worklist.
     Followups {
+        /// Only this campaign's follow-ups (default: every campaign's).
         #[arg(long)]
         campaign: Option<String>,
+        /// Output: a table for people, CSV for a spreadsheet, JSON for scripts.
         #[arg(long, value_enum, default_value_t = ListFormat::Table)]
         format: ListFormat,
     },
@@ -93,8 +101,10 @@ pub enum Command {
     },
     /// KPIs per campaign.
     Stats {
+        /// Only this campaign (default: every campaign).
         #[arg(long)]
         campaign: Option<String>,
+        /// Output: a table for people, JSON for scripts.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
@@ -111,6 +121,7 @@ pub enum ListFormat {
 pub enum OptoutCommand {
     /// Add a do-not-call list (CSV: a `phone` column, or one number per line).
     Import {
+        /// The list (CSV); - reads stdin.
         file: PathBuf,
         /// Why these numbers are on the ledger.
         #[arg(long, default_value = "list")]
@@ -237,6 +248,21 @@ pub(crate) fn catalog(config: &Config) -> Result<Catalog, Failure> {
             config.campaigns_dir.display()
         ))
     })
+}
+
+/// The bytes of a list named on the command line, `-` being stdin; and the name to report it by.
+pub(crate) fn read_input(file: &Path) -> Result<(String, Vec<u8>), Failure> {
+    let name = file.display().to_string();
+    let bytes = if name == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .map_err(|e| Failure::user(format!("stdin: {e}")))?;
+        buf
+    } else {
+        std::fs::read(file).map_err(|e| Failure::user(format!("{name}: {e}")))?
+    };
+    Ok((name, bytes))
 }
 
 /// Connect and migrate: every command that touches the database starts here.

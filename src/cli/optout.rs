@@ -1,11 +1,11 @@
-//! `ringback optout import FILE.csv` (a do-not-call list) and `ringback optout list`.
+//! `ringback optout import FILE.csv|-` (a do-not-call list) and `ringback optout list`.
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use serde_json::json;
 
-use super::{Failure, Outcome, catalog, connect};
+use super::{Failure, Outcome, catalog, connect, read_input};
 use crate::config::Config;
 use crate::phone::Phone;
 
@@ -31,8 +31,7 @@ pub async fn import(config: &Config, file: &Path, source: &str, country: Option<
             "--source {source:?}: a short lower-case word (e.g. list)"
         )));
     }
-    let name = file.display().to_string();
-    let bytes = std::fs::read(file).map_err(|e| Failure::user(format!("{name}: {e}")))?;
+    let (name, bytes) = read_input(file)?;
     let region = match country {
         Some(c) => Some(
             c.to_ascii_uppercase()
