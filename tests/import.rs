@@ -331,6 +331,31 @@ mod whole_file_errors {
     }
 
     #[tokio::test]
+    async fn a_list_for_a_callback_campaign_is_refused_whole() {
+        let env = TestEnv::new(Backend::Sqlite).await;
+        env.ringback(&["migrate"]).assert_code(0);
+        let file = env.write("list.csv", csv_rows(3, 4));
+        for dry_run in [false, true] {
+            let mut args = vec!["import", "--campaign", "callbacks", file.to_str().unwrap()];
+            if dry_run {
+                args.push("--dry-run");
+            }
+            let run = env.ringback(&args);
+            run.assert_code(1);
+            assert!(
+                run.stderr()
+                    .contains("\"callbacks\" is a callback campaign"),
+                "{}",
+                run.stderr()
+            );
+        }
+        for table in ["patients", "appointments", "outreach", "attempts"] {
+            let count = env.scalar(&format!("SELECT COUNT(*) FROM {table}")).await;
+            assert_eq!(count, 0, "{table}");
+        }
+    }
+
+    #[tokio::test]
     async fn an_unreachable_database_is_a_runtime_failure() {
         let env = TestEnv::new(Backend::Sqlite).await;
         let file = env.write("list.csv", csv_rows(1, 4));

@@ -263,6 +263,25 @@ both_backends!(
             .await
             .unwrap();
         assert_eq!(missing.status(), 404);
+        let callbacks = format!("{}/v1/campaigns/callbacks/appointments", running.url);
+        let refused = http
+            .post(callbacks)
+            .bearer_auth("api-token")
+            .header("content-type", "text/csv")
+            .body(format!(
+                "appointment_id,patient_id,first_name,phone,starts_at\nB3,P7,Pau,612000007,{when}\n"
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 422);
+        let refused: Value = refused.json().await.unwrap();
+        assert_eq!(refused["field"], "campaign", "{refused}");
+        assert_eq!(
+            env.scalar("SELECT COUNT(*) FROM outreach WHERE campaign = 'callbacks'")
+                .await,
+            0
+        );
         assert_eq!(
             http.get(format!("{}/healthz", running.url))
                 .send()

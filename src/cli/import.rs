@@ -13,6 +13,7 @@ use crate::import::{self, Format, ImportError};
 pub async fn run(config: &Config, campaign: &str, file: &Path, dry_run: bool) -> Outcome {
     let catalog = catalog(config)?;
     let campaign = catalog.require(campaign).map_err(Failure::User)?;
+    import::accepts_lists(campaign).map_err(|e| Failure::user(e.to_string()))?;
     let (name, bytes) = read_input(file)?;
     let format = Format::guess(&name, &bytes);
     let db = connect(config).await?;
@@ -60,6 +61,7 @@ pub async fn run(config: &Config, campaign: &str, file: &Path, dry_run: bool) ->
                 "{name}: nothing was imported: {e}"
             )));
         }
+        Err(e @ ImportError::Campaign(_)) => return Err(Failure::user(e.to_string())),
     };
     println!(
         "{}",

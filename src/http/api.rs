@@ -51,6 +51,13 @@ pub async fn import(
             Some("campaign"),
         ));
     };
+    if let Err(refused) = import::accepts_lists(campaign) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            refused.to_string(),
+            Some("campaign"),
+        ));
+    }
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -97,6 +104,11 @@ pub async fn import(
             Some(&e.field),
         )),
         Err(ImportError::Store(e)) => Err(e.into()),
+        Err(e @ ImportError::Campaign(_)) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            e.to_string(),
+            Some("campaign"),
+        )),
     }
 }
 

@@ -58,6 +58,21 @@ pub enum ImportError {
     File(#[from] FileError),
     #[error("{0}")]
     Store(#[from] crate::store::StoreError),
+    /// The campaign takes no appointment lists (a callback campaign).
+    #[error("{0}")]
+    Campaign(String),
+}
+
+/// Appointment lists go to reminder campaigns only: a list imported into a callback campaign
+/// would have its patients called back about nothing they asked for.
+pub fn accepts_lists(campaign: &crate::campaign::Campaign) -> Result<(), ImportError> {
+    match campaign.kind {
+        crate::campaign::Kind::Reminder(_) => Ok(()),
+        crate::campaign::Kind::Callback(_) => Err(ImportError::Campaign(format!(
+            "campaign {:?} is a callback campaign: appointment lists are imported into a reminder campaign",
+            campaign.id
+        ))),
+    }
 }
 
 /// Rows parsed between two progress updates.
@@ -81,6 +96,7 @@ pub async fn run(
     mut on_row: impl FnMut(usize, usize),
     adjust: impl Fn(&mut Row),
 ) -> Result<Summary, ImportError> {
+    accepts_lists(campaign)?;
     let Input {
         bytes,
         format,
