@@ -35,6 +35,9 @@ stop = "3h"
 voice = "Hola {first_name}, {diagnosis}"
 voicemail = "Visita amb {provider} a {location}"
 sms = "{clinic}: {date}"
+
+[import]
+starts_at_format = "%d/%m %H:%M"
 "#;
 
 #[tokio::test]
@@ -58,6 +61,10 @@ async fn each_error_is_reported_at_its_file_line_and_column() {
         ("20:29", "unknown placeholder {diagnosis}"),
         ("21:25", "voicemail may not carry {provider}"),
         ("21:38", "voicemail may not carry {location}"),
+        (
+            "25:20",
+            "`starts_at_format` \"%d/%m %H:%M\": must write the whole date",
+        ),
     ] {
         let expected = format!("{file}:{line_col}: ");
         assert!(

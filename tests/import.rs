@@ -103,6 +103,53 @@ both_backends!(
 );
 
 both_backends!(
+    an_export_that_writes_dates_day_first_is_read_as_the_campaign_says,
+    |env: TestEnv| async move {
+        let shipped = std::fs::read_to_string(env.campaigns().join("reminders.toml")).unwrap();
+        let campaign = shipped.replace(
+            "[import.columns]",
+            "[import]\nstarts_at_format = \"%d/%m/%Y %H:%M\"\n\n[import.columns]",
+        );
+        assert_ne!(campaign, shipped);
+        std::fs::write(env.campaigns().join("dayfirst.toml"), campaign).unwrap();
+        let iso = appointment_in(4);
+        let moment = chrono::NaiveDateTime::parse_from_str(&iso, "%Y-%m-%d %H:%M").unwrap();
+        let day_first = moment.format("%d/%m/%Y %H:%M").to_string();
+        let csv = format!(
+            "{HEADER}\n\
+         A1,P1,Anna,Puig,612000001,{day_first},,ca,,,booked\n\
+         A2,P2,Joan,Vidal,612000002,{iso},,ca,,,booked\n\
+         A3,P3,Laia,Roca,612000003,31/02/2027 10:00,,ca,,,booked\n\
+         A4,P4,Marc,Serra,612000004,soon,,ca,,,booked\n"
+        );
+        let file = env.write("list.csv", csv);
+        let run = env.ringback(&["import", "--campaign", "dayfirst", file.to_str().unwrap()]);
+        run.assert_code(1);
+        let s = run.json();
+        assert_eq!(s["created"], 2, "{s}");
+        assert_eq!(s["rejected"][0]["line"], 4, "{s}");
+        assert_eq!(
+            s["rejected"][0]["error"],
+            "no such date or time \"31/02/2027 10:00\""
+        );
+        assert_eq!(s["rejected"][1]["field"], "starts_at", "{s}");
+        assert!(
+            s["rejected"][1]["error"]
+                .as_str()
+                .unwrap()
+                .contains("(use \"%d/%m/%Y %H:%M\", as [import] starts_at_format says"),
+            "{s}"
+        );
+        // The day-first row and the ISO row name the same moment.
+        assert_eq!(
+            env.scalar("SELECT COUNT(DISTINCT starts_at) FROM appointments")
+                .await,
+            1
+        );
+    }
+);
+
+both_backends!(
     bad_rows_are_reported_by_line_and_field_and_good_rows_still_go_in,
     |env: TestEnv| async move {
         let when = appointment_in(4);

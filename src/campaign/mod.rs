@@ -7,6 +7,7 @@ mod parse;
 mod reader;
 pub mod render;
 pub mod sms;
+pub mod time_format;
 pub mod window;
 
 use std::collections::BTreeMap;
@@ -17,6 +18,7 @@ use chrono_tz::Tz;
 use crate::phone::Phone;
 pub use load::{Catalog, Diagnostic, load_dir, parse_campaign};
 pub use messages::{Messages, Placeholder, Template};
+pub use time_format::TimeFormat;
 pub use window::{TimeRange, WeeklyWindow};
 
 /// A validated campaign. The id is the file name without `.toml`.
@@ -37,6 +39,9 @@ pub struct Campaign {
     pub sms: Option<SmsRules>,
     pub messages: BTreeMap<String, Messages>,
     pub import_columns: ColumnMap,
+    /// `[import] starts_at_format`: how the export writes `starts_at`, besides RFC 3339 and
+    /// `YYYY-MM-DD HH:MM`.
+    pub starts_at_format: Option<TimeFormat>,
 }
 
 /// Reminder or callback, with the rules only that kind has.

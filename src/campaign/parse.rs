@@ -11,7 +11,7 @@ use super::reader::{Errors, Section, Span};
 use super::window::{self, TimeRange, WeeklyWindow};
 use super::{
     CallbackRules, Campaign, Column, ColumnMap, Connect, Kind, Pacing, ReminderRules, RetryRules,
-    SmsRules, duration,
+    SmsRules, TimeFormat, duration,
 };
 use crate::phone::Phone;
 
@@ -125,7 +125,7 @@ pub(crate) fn campaign(id: &str, src: &str, table: &DeTable<'_>) -> Parsed {
             );
         }
     }
-    let import_columns = import_columns(&top, &mut errors);
+    let import = import_rules(&top, &mut errors);
 
     let campaign = match (
         name,
@@ -140,7 +140,7 @@ pub(crate) fn campaign(id: &str, src: &str, table: &DeTable<'_>) -> Parsed {
         retry,
         pacing,
         messages,
-        import_columns,
+        import,
     ) {
         (
             Some(name),
@@ -155,7 +155,7 @@ pub(crate) fn campaign(id: &str, src: &str, table: &DeTable<'_>) -> Parsed {
             Some(retry),
             Some(pacing),
             Some(messages),
-            Some(import_columns),
+            Some((import_columns, starts_at_format)),
         ) if errors.0.is_empty() => Some(Campaign {
             id: id.to_string(),
             name: name.into_inner().to_string(),
@@ -172,6 +172,7 @@ pub(crate) fn campaign(id: &str, src: &str, table: &DeTable<'_>) -> Parsed {
             sms,
             messages,
             import_columns,
+            starts_at_format,
         }),
         _ => None,
     };
@@ -588,12 +589,29 @@ fn is_language_tag(tag: &str) -> bool {
             .all(|p| !p.is_empty() && p.len() <= 8 && p.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
-fn import_columns(top: &Section, errors: &mut Errors) -> Option<ColumnMap> {
-    let mut map = ColumnMap::default();
+/// `[import]`: the export's own column names, and how it writes `starts_at`.
+fn import_rules(top: &Section, errors: &mut Errors) -> Option<(ColumnMap, Option<TimeFormat>)> {
     let Some(import) = top.table("import", errors) else {
-        return Some(map);
+        return Some((ColumnMap::default(), None));
     };
-    import.deny_unknown(&["columns"], errors);
+    import.deny_unknown(&["columns", "starts_at_format"], errors);
+    let before = errors.0.len();
+    let format = import.str("starts_at_format", errors).and_then(|f| {
+        TimeFormat::new(f.get_ref())
+            .map_err(|e| {
+                errors.push(
+                    f.span(),
+                    format!("[import] `starts_at_format` {:?}: {e}", f.get_ref()),
+                )
+            })
+            .ok()
+    });
+    let columns = import_columns(&import, errors);
+    (errors.0.len() == before).then(|| (columns.unwrap_or_default(), format))
+}
+
+fn import_columns(import: &Section, errors: &mut Errors) -> Option<ColumnMap> {
+    let mut map = ColumnMap::default();
     let Some(columns) = import.table("columns", errors) else {
         return Some(map);
     };

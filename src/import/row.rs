@@ -5,7 +5,8 @@ use chrono_tz::Tz;
 
 use super::Rejection;
 use super::source::RawRecord;
-use crate::campaign::{Campaign, Column};
+use crate::campaign::time_format::Unreadable;
+use crate::campaign::{Campaign, Column, TimeFormat};
 use crate::phone::Phone;
 use crate::plan::calendar;
 
@@ -111,7 +112,7 @@ pub fn parse_row(raw: &RawRecord, campaign: &Campaign) -> Result<Row, Vec<Reject
     });
     let zone = timezone.unwrap_or(campaign.timezone);
     let starts_at = starts_text.and_then(|s| {
-        parse_time(&s, zone)
+        parse_starts_at(&s, zone, campaign.starts_at_format.as_ref())
             .map_err(|e| errors.push(reject(raw.line, "starts_at", e)))
             .ok()
     });
@@ -167,6 +168,27 @@ fn reject(line: u64, field: &str, error: String) -> Rejection {
         line,
         field: field.to_string(),
         error,
+    }
+}
+
+/// `starts_at` as the campaign says its export writes it, else as [`parse_time`] reads it.
+fn parse_starts_at(
+    text: &str,
+    zone: Tz,
+    format: Option<&TimeFormat>,
+) -> Result<DateTime<Utc>, String> {
+    let Some(format) = format else {
+        return parse_time(text, zone);
+    };
+    match format.read(text, zone) {
+        Ok(t) => Ok(t),
+        Err(Unreadable::NoSuchTime) => Err(format!("no such date or time {text:?}")),
+        Err(Unreadable::Shape) => parse_time(text, zone).map_err(|_| {
+            format!(
+                "not a date and time {text:?} (use {:?}, as [import] starts_at_format says, or RFC 3339)",
+                format.as_str()
+            )
+        }),
     }
 }
 
