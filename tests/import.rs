@@ -130,7 +130,7 @@ both_backends!(
         assert_eq!(s["rejected"][0]["line"], 4, "{s}");
         assert_eq!(
             s["rejected"][0]["error"],
-            "no such date or time \"31/02/2027 10:00\""
+            "no such date or time \"31/02/2027 10:00\" (read as \"%d/%m/%Y %H:%M\")"
         );
         assert_eq!(s["rejected"][1]["field"], "starts_at", "{s}");
         assert!(
@@ -145,6 +145,61 @@ both_backends!(
             env.scalar("SELECT COUNT(DISTINCT starts_at) FROM appointments")
                 .await,
             1
+        );
+    }
+);
+
+both_backends!(
+    an_export_with_the_date_and_the_time_in_columns_apart_is_read_whole,
+    |env: TestEnv| async move {
+        let campaign = std::fs::read_to_string(env.campaigns().join("reminders.toml"))
+            .unwrap()
+            .replace(
+                "starts_at = \"Appointment Start\"",
+                "starts_at = [\"Fecha\", \"Hora\"]",
+            )
+            .replace(
+                "[import.columns]",
+                "[import]\nstarts_at_format = \"%d/%m/%Y %H:%M\"\n\n[import.columns]",
+            );
+        std::fs::write(env.campaigns().join("split.toml"), campaign).unwrap();
+        let moment =
+            chrono::NaiveDateTime::parse_from_str(&appointment_in(4), "%Y-%m-%d %H:%M").unwrap();
+        let (date, time) = (moment.format("%d/%m/%Y"), moment.format("%H:%M"));
+        let csv = format!(
+            "Appt ID;Patient ID;First Name;Patient Mobile;Fecha;Hora\n\
+             A1;P1;Anna;612000001;{date};{time}\n\
+             A2;P2;Joan;612000002;{date};\n"
+        );
+        let file = env.write("list.csv", csv);
+        let run = env.ringback(&["import", "--campaign", "split", file.to_str().unwrap()]);
+        run.assert_code(1);
+        let s = run.json();
+        assert_eq!(s["created"], 1, "{s}");
+        // A row without its time is not read as midnight.
+        assert_eq!(s["rejected"][0]["line"], 3, "{s}");
+        assert_eq!(s["rejected"][0]["field"], "starts_at", "{s}");
+        let expected = chrono::TimeZone::from_local_datetime(&chrono_tz::Europe::Madrid, &moment)
+            .unwrap()
+            .timestamp_millis();
+        assert_eq!(
+            env.scalar("SELECT starts_at FROM appointments").await,
+            expected
+        );
+
+        // A list without the time column is refused whole, naming it.
+        let file = env.write(
+            "no_time.csv",
+            format!(
+                "Appt ID;Patient ID;First Name;Patient Mobile;Fecha\nA3;P3;Laia;612000003;{date}\n"
+            ),
+        );
+        let run = env.ringback(&["import", "--campaign", "split", file.to_str().unwrap()]);
+        run.assert_code(1);
+        assert!(
+            run.stderr().contains("starts_at: missing column \"Hora\""),
+            "{}",
+            run.stderr()
         );
     }
 );

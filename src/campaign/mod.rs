@@ -181,13 +181,20 @@ impl Column {
 }
 
 /// `[import.columns]`: the export's own header for each column that is named differently.
+/// `starts_at` may name two, when the export writes the date and the time in columns apart.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ColumnMap(pub BTreeMap<Column, String>);
+pub struct ColumnMap {
+    pub headers: BTreeMap<Column, String>,
+    /// The time column that completes the date in `starts_at`'s own.
+    pub starts_at_time: Option<String>,
+}
 
 impl ColumnMap {
     /// The header that carries `column` in this campaign's exports.
     pub fn header(&self, column: Column) -> &str {
-        self.0.get(&column).map_or(column.name(), String::as_str)
+        self.headers
+            .get(&column)
+            .map_or(column.name(), String::as_str)
     }
 }
 

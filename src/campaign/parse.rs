@@ -629,14 +629,32 @@ fn import_columns(import: &Section, errors: &mut Errors) -> Option<ColumnMap> {
             );
             continue;
         };
+        let header = |v: &DeValue| match v {
+            DeValue::String(h) if !h.trim().is_empty() => Some(h.trim().to_string()),
+            _ => None,
+        };
         match value.get_ref() {
-            DeValue::String(header) if !header.trim().is_empty() => {
-                map.0.insert(column, header.trim().to_string());
+            DeValue::Array(pair) if column == Column::StartsAt => {
+                match pair.iter().map(|v| header(v.get_ref())).collect::<Vec<_>>()[..] {
+                    [Some(ref date), Some(ref time)] => {
+                        map.headers.insert(column, date.clone());
+                        map.starts_at_time = Some(time.clone());
+                    }
+                    _ => errors.push(
+                        value.span(),
+                        "[import.columns] `starts_at` must name a header, or two: [\"date header\", \"time header\"]",
+                    ),
+                }
             }
-            _ => errors.push(
-                value.span(),
-                format!("[import.columns] `{}` must name a header", key.get_ref()),
-            ),
+            v => match header(v) {
+                Some(h) => {
+                    map.headers.insert(column, h);
+                }
+                None => errors.push(
+                    value.span(),
+                    format!("[import.columns] `{}` must name a header", key.get_ref()),
+                ),
+            },
         }
     }
     (errors.0.len() == before).then_some(map)

@@ -182,7 +182,10 @@ fn parse_starts_at(
     };
     match format.read(text, zone) {
         Ok(t) => Ok(t),
-        Err(Unreadable::NoSuchTime) => Err(format!("no such date or time {text:?}")),
+        Err(Unreadable::NoSuchTime) => Err(format!(
+            "no such date or time {text:?} (read as {:?})",
+            format.as_str()
+        )),
         Err(Unreadable::Shape) => parse_time(text, zone).map_err(|_| {
             format!(
                 "not a date and time {text:?} (use {:?}, as [import] starts_at_format says, or RFC 3339)",

@@ -85,27 +85,52 @@ fn normalise(header: &str) -> String {
     header.trim().to_lowercase()
 }
 
-/// Which position of the header holds each column: the campaign's mapped name, else our own.
-fn locate(
-    headers: &[String],
-    columns: &ColumnMap,
-    require: bool,
-) -> Result<[Option<usize>; Column::ALL.len()], FileError> {
+/// Where each column is in a header: the campaign's mapped name, else our own.
+struct Located {
+    at: [Option<usize>; Column::ALL.len()],
+    /// The time column that completes `starts_at`'s date, when the export writes them apart.
+    starts_at_time: Option<usize>,
+}
+
+impl Located {
+    /// The row's fields by column, `starts_at` joined from its date and time columns.
+    fn fields(&self, mut field: impl FnMut(usize) -> Field) -> [Field; Column::ALL.len()] {
+        let mut fields: [Field; Column::ALL.len()] = Default::default();
+        for column in Column::ALL {
+            fields[column as usize] = self.at[column as usize].and_then(&mut field);
+        }
+        if let Some(time) = self.starts_at_time.and_then(&mut field) {
+            let date = &mut fields[Column::StartsAt as usize];
+            *date = match (date.take(), time) {
+                (Some(Ok(date)), Ok(time)) => Some(Ok(format!("{date} {time}"))),
+                (None, _) => None,
+                _ => Some(Err(())),
+            };
+        }
+        fields
+    }
+}
+
+fn locate(headers: &[String], columns: &ColumnMap, require: bool) -> Result<Located, FileError> {
     let wanted: Vec<String> = headers.iter().map(|h| normalise(h)).collect();
+    let find = |name: &str| wanted.iter().position(|h| *h == normalise(name));
     let mut at = [None; Column::ALL.len()];
     let mut missing = Vec::new();
     for column in Column::ALL {
-        let find = |name: &str| wanted.iter().position(|h| *h == normalise(name));
         at[column as usize] = find(columns.header(column)).or_else(|| find(column.name()));
         if require && at[column as usize].is_none() && column.required() {
-            missing.push(column);
+            missing.push((column, columns.header(column)));
         }
     }
-    if let Some(first) = missing.first() {
-        let names: Vec<String> = missing
-            .iter()
-            .map(|c| format!("{:?}", columns.header(*c)))
-            .collect();
+    let starts_at_time = columns.starts_at_time.as_deref().and_then(|name| {
+        let found = find(name);
+        if require && found.is_none() {
+            missing.push((Column::StartsAt, name));
+        }
+        found
+    });
+    if let Some((first, _)) = missing.first() {
+        let names: Vec<String> = missing.iter().map(|(_, h)| format!("{h:?}")).collect();
         return Err(FileError::new(
             1,
             first.name(),
@@ -116,7 +141,7 @@ fn locate(
             ),
         ));
     }
-    Ok(at)
+    Ok(Located { at, starts_at_time })
 }
 
 fn read_csv(bytes: &[u8], columns: &ColumnMap) -> Result<Vec<RawRecord>, FileError> {
@@ -168,17 +193,16 @@ fn read_csv(bytes: &[u8], columns: &ColumnMap) -> Result<Vec<RawRecord>, FileErr
                 headers.len()
             )
         });
-        let mut fields: [Field; Column::ALL.len()] = Default::default();
-        for column in Column::ALL {
-            fields[column as usize] = at[column as usize]
-                .and_then(|i| record.get(i))
+        let fields = at.fields(|i| {
+            record
+                .get(i)
                 .map(|raw| {
                     std::str::from_utf8(raw)
                         .map(|s| s.trim().to_string())
                         .map_err(|_| ())
                 })
-                .filter(|f| !matches!(f, Ok(s) if s.is_empty()));
-        }
+                .filter(|f| !matches!(f, Ok(s) if s.is_empty()))
+        });
         records.push(RawRecord {
             line,
             fields,
@@ -224,10 +248,9 @@ fn read_json(bytes: &[u8], columns: &ColumnMap) -> Result<Vec<RawRecord>, FileEr
         headers.extend(object.keys().cloned());
         // A key an object lacks is a blank field, reported by the row's own checks.
         let at = locate(&headers, columns, false)?;
-        let mut fields: [Field; Column::ALL.len()] = Default::default();
-        for column in Column::ALL {
-            fields[column as usize] = at[column as usize]
-                .and_then(|i| object.get(&headers[i]))
+        let fields = at.fields(|i| {
+            object
+                .get(&headers[i])
                 .and_then(|v| match v {
                     Value::String(s) => Some(s.trim().to_string()),
                     Value::Number(n) => Some(n.to_string()),
@@ -235,8 +258,8 @@ fn read_json(bytes: &[u8], columns: &ColumnMap) -> Result<Vec<RawRecord>, FileEr
                     _ => None,
                 })
                 .filter(|s| !s.is_empty())
-                .map(Ok);
-        }
+                .map(Ok)
+        });
         records.push(RawRecord {
             line,
             fields,
