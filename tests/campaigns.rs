@@ -38,6 +38,7 @@ sms = "{clinic}: {date}"
 
 [import]
 starts_at_format = "%d/%m %H:%M"
+encoding = "ebcdic"
 
 [import.columns]
 starts_at = ["Fecha"]
@@ -69,8 +70,12 @@ async fn each_error_is_reported_at_its_file_line_and_column() {
             "25:20",
             "`starts_at_format` \"%d/%m %H:%M\": must write the whole date",
         ),
-        ("28:13", "`starts_at` must name a header, or two"),
-        ("29:9", "`phone` must name a header"),
+        (
+            "26:12",
+            "`encoding` \"ebcdic\": use \"utf-8\" or \"windows-1252\"",
+        ),
+        ("29:13", "`starts_at` must name a header, or two"),
+        ("30:9", "`phone` must name a header"),
     ] {
         let expected = format!("{file}:{line_col}: ");
         assert!(

@@ -418,6 +418,41 @@ mod whole_file_errors {
     }
 
     #[tokio::test]
+    async fn a_windows_1252_export_imports_when_the_campaign_names_its_encoding() {
+        let env = TestEnv::new(Backend::Sqlite).await;
+        let when = appointment_in(4);
+        let mut csv = format!("{HEADER}\nA1,P1,").into_bytes();
+        csv.extend_from_slice(b"N\xfaria,Gr\xe0cia");
+        csv.extend_from_slice(format!(",612000001,{when},,ca,,,booked\n").as_bytes());
+        let file = env.write("export.csv", csv);
+        let run = env.ringback(&["import", "--campaign", "reminders", file.to_str().unwrap()]);
+        run.assert_code(1);
+        assert!(
+            run.stderr().contains(
+                "first_name: not UTF-8 text (save the export as UTF-8, or name its encoding"
+            ),
+            "{}",
+            run.stderr()
+        );
+
+        let campaign = std::fs::read_to_string(env.campaigns().join("reminders.toml"))
+            .unwrap()
+            .replace(
+                "[import.columns]",
+                "[import]\nencoding = \"windows-1252\"\n\n[import.columns]",
+            );
+        std::fs::write(env.campaigns().join("cp1252.toml"), campaign).unwrap();
+        let run = env.ringback(&["import", "--campaign", "cp1252", file.to_str().unwrap()]);
+        run.assert_code(0);
+        assert_eq!(run.json()["created"], 1);
+        let names = env.rows("SELECT first_name, last_name FROM patients").await;
+        assert_eq!(
+            names,
+            vec![vec![Some("Núria".to_string()), Some("Gràcia".to_string())]]
+        );
+    }
+
+    #[tokio::test]
     async fn an_unknown_campaign_or_missing_file_is_a_user_error() {
         let env = TestEnv::new(Backend::Sqlite).await;
         let file = env.write("list.csv", csv_rows(1, 4));

@@ -1,6 +1,7 @@
 //! Campaigns: the TOML files admins write, parsed into values that cannot be wrong.
 
 pub mod duration;
+pub mod encoding;
 pub mod load;
 pub mod messages;
 mod parse;
@@ -16,6 +17,7 @@ use chrono::TimeDelta;
 use chrono_tz::Tz;
 
 use crate::phone::Phone;
+pub use encoding::Encoding;
 pub use load::{Catalog, Diagnostic, load_dir, parse_campaign};
 pub use messages::{Messages, Placeholder, Template};
 pub use time_format::TimeFormat;
@@ -38,10 +40,16 @@ pub struct Campaign {
     pub pacing: Pacing,
     pub sms: Option<SmsRules>,
     pub messages: BTreeMap<String, Messages>,
-    pub import_columns: ColumnMap,
-    /// `[import] starts_at_format`: how the export writes `starts_at`, besides RFC 3339 and
-    /// `YYYY-MM-DD HH:MM`.
+    pub import: ImportRules,
+}
+
+/// `[import]`: how the clinic's exports are written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportRules {
+    pub columns: ColumnMap,
+    /// How the export writes `starts_at`, besides RFC 3339 and `YYYY-MM-DD HH:MM`.
     pub starts_at_format: Option<TimeFormat>,
+    pub encoding: Encoding,
 }
 
 /// Reminder or callback, with the rules only that kind has.

@@ -10,8 +10,8 @@ use super::messages::{Messages, Template};
 use super::reader::{Errors, Section, Span};
 use super::window::{self, TimeRange, WeeklyWindow};
 use super::{
-    CallbackRules, Campaign, Column, ColumnMap, Connect, Kind, Pacing, ReminderRules, RetryRules,
-    SmsRules, TimeFormat, duration,
+    CallbackRules, Campaign, Column, ColumnMap, Connect, Encoding, ImportRules, Kind, Pacing,
+    ReminderRules, RetryRules, SmsRules, TimeFormat, duration,
 };
 use crate::phone::Phone;
 
@@ -155,7 +155,7 @@ pub(crate) fn campaign(id: &str, src: &str, table: &DeTable<'_>) -> Parsed {
             Some(retry),
             Some(pacing),
             Some(messages),
-            Some((import_columns, starts_at_format)),
+            Some(import),
         ) if errors.0.is_empty() => Some(Campaign {
             id: id.to_string(),
             name: name.into_inner().to_string(),
@@ -171,8 +171,7 @@ pub(crate) fn campaign(id: &str, src: &str, table: &DeTable<'_>) -> Parsed {
             pacing,
             sms,
             messages,
-            import_columns,
-            starts_at_format,
+            import,
         }),
         _ => None,
     };
@@ -589,14 +588,14 @@ fn is_language_tag(tag: &str) -> bool {
             .all(|p| !p.is_empty() && p.len() <= 8 && p.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
-/// `[import]`: the export's own column names, and how it writes `starts_at`.
-fn import_rules(top: &Section, errors: &mut Errors) -> Option<(ColumnMap, Option<TimeFormat>)> {
+/// `[import]`: the export's own column names, how it writes `starts_at`, its character set.
+fn import_rules(top: &Section, errors: &mut Errors) -> Option<ImportRules> {
     let Some(import) = top.table("import", errors) else {
-        return Some((ColumnMap::default(), None));
+        return Some(ImportRules::default());
     };
-    import.deny_unknown(&["columns", "starts_at_format"], errors);
+    import.deny_unknown(&["columns", "starts_at_format", "encoding"], errors);
     let before = errors.0.len();
-    let format = import.str("starts_at_format", errors).and_then(|f| {
+    let starts_at_format = import.str("starts_at_format", errors).and_then(|f| {
         TimeFormat::new(f.get_ref())
             .map_err(|e| {
                 errors.push(
@@ -606,8 +605,24 @@ fn import_rules(top: &Section, errors: &mut Errors) -> Option<(ColumnMap, Option
             })
             .ok()
     });
+    let encoding = import.str("encoding", errors).map(|label| {
+        Encoding::from_label(label.get_ref()).unwrap_or_else(|| {
+            errors.push(
+                label.span(),
+                format!(
+                    "[import] `encoding` {:?}: use \"utf-8\" or \"windows-1252\" (also called latin1)",
+                    label.get_ref()
+                ),
+            );
+            Encoding::default()
+        })
+    });
     let columns = import_columns(&import, errors);
-    (errors.0.len() == before).then(|| (columns.unwrap_or_default(), format))
+    (errors.0.len() == before).then(|| ImportRules {
+        columns: columns.unwrap_or_default(),
+        starts_at_format,
+        encoding: encoding.unwrap_or_default(),
+    })
 }
 
 fn import_columns(import: &Section, errors: &mut Errors) -> Option<ColumnMap> {

@@ -111,7 +111,8 @@ pub async fn run(
             "import"
         )
     };
-    let records = read(bytes, format, &campaign.import_columns)?;
+    let bytes = campaign.import.encoding.to_utf8(bytes);
+    let records = read(&bytes, format, &campaign.import.columns)?;
     lap("read");
     // The stored appointments and patients the list names are read while its rows parse.
     let stored = {

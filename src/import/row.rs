@@ -67,7 +67,7 @@ pub fn parse_row(raw: &RawRecord, campaign: &Campaign) -> Result<Row, Vec<Reject
                 errors.push(reject(
                     raw.line,
                     column.name(),
-                    "not UTF-8 text (save the export as UTF-8)".into(),
+                    "not UTF-8 text (save the export as UTF-8, or name its encoding in the campaign: [import] encoding = \"windows-1252\")".into(),
                 ));
                 None
             }
@@ -112,7 +112,7 @@ pub fn parse_row(raw: &RawRecord, campaign: &Campaign) -> Result<Row, Vec<Reject
     });
     let zone = timezone.unwrap_or(campaign.timezone);
     let starts_at = starts_text.and_then(|s| {
-        parse_starts_at(&s, zone, campaign.starts_at_format.as_ref())
+        parse_starts_at(&s, zone, campaign.import.starts_at_format.as_ref())
             .map_err(|e| errors.push(reject(raw.line, "starts_at", e)))
             .ok()
     });

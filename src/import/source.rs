@@ -162,7 +162,7 @@ fn read_csv(bytes: &[u8], columns: &ColumnMap) -> Result<Vec<RawRecord>, FileErr
             FileError::new(
                 1,
                 "header",
-                "the header is not UTF-8 text (save the export as UTF-8)",
+                "the header is not UTF-8 text (save the export as UTF-8, or name its encoding in the campaign: [import] encoding = \"windows-1252\")",
             )
         })?;
     let at = locate(&headers, columns, true)?;
