@@ -291,17 +291,52 @@ both_backends!(
 both_backends!(
     dry_run_reports_the_same_summary_and_writes_nothing,
     |env: TestEnv| async move {
-        let file = env.write("list.csv", csv_rows(3, 4));
-        let run = env.ringback(&[
-            "import",
-            "--campaign",
-            "reminders",
-            "--dry-run",
-            file.to_str().unwrap(),
-        ]);
+        let rows = csv_rows(3, 4);
+        let file = env.write("list.csv", &rows);
+        let dry_run = || {
+            env.ringback(&[
+                "import",
+                "--campaign",
+                "reminders",
+                "--dry-run",
+                file.to_str().unwrap(),
+            ])
+        };
+        // No database yet: the list is checked against an empty one, and none is made.
+        let run = dry_run();
         run.assert_code(0);
         assert_eq!(run.json()["created"], 3);
-        assert_eq!(env.scalar("SELECT COUNT(*) FROM appointments").await, 0);
+        assert!(
+            run.stderr().contains("compares the list with an empty one"),
+            "{}",
+            run.stderr()
+        );
+        match env.url.strip_prefix("sqlite://") {
+            Some(path) => assert!(!std::path::Path::new(path).exists(), "{path}"),
+            None => assert_eq!(
+                env.scalar(
+                    "SELECT COUNT(*) FROM pg_tables WHERE tablename = '_ringback_migrations'"
+                )
+                .await,
+                0
+            ),
+        }
+
+        // Against a database: what the import would change, and nothing written.
+        let first_two: Vec<&str> = rows.lines().take(3).collect();
+        let part = env.write("part.csv", first_two.join("\n"));
+        env.ringback(&["import", "--campaign", "reminders", part.to_str().unwrap()])
+            .assert_code(0);
+        let run = dry_run();
+        run.assert_code(0);
+        let s = run.json();
+        assert_eq!(
+            (s["created"].as_u64(), s["unchanged"].as_u64()),
+            (Some(1), Some(2)),
+            "{s}"
+        );
+        assert!(run.stderr().is_empty(), "{}", run.stderr());
+        assert_eq!(env.scalar("SELECT COUNT(*) FROM appointments").await, 2);
     }
 );
 

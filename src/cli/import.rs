@@ -1,7 +1,7 @@
 //! `ringback import --campaign ID FILE|-`.
 
 use std::io::IsTerminal;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -9,6 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::{Failure, Outcome, catalog, connect, read_input};
 use crate::config::Config;
 use crate::import::{self, Format, ImportError};
+use crate::store::Db;
 
 pub async fn run(config: &Config, campaign: &str, file: &Path, dry_run: bool) -> Outcome {
     let catalog = catalog(config)?;
@@ -16,7 +17,11 @@ pub async fn run(config: &Config, campaign: &str, file: &Path, dry_run: bool) ->
     import::accepts_lists(campaign).map_err(|e| Failure::user(e.to_string()))?;
     let (name, bytes) = read_input(file)?;
     let format = Format::guess(&name, &bytes);
-    let db = connect(config).await?;
+    let (db, scratch) = if dry_run {
+        dry_run_db(config).await?
+    } else {
+        (connect(config).await?, None)
+    };
 
     let bar = std::io::stdout().is_terminal().then(|| {
         let bar = ProgressBar::new(0);
@@ -48,6 +53,9 @@ pub async fn run(config: &Config, campaign: &str, file: &Path, dry_run: bool) ->
         bar.finish_and_clear();
     }
     db.close().await;
+    if let Some(scratch) = scratch {
+        let _ = std::fs::remove_dir_all(scratch);
+    }
     let summary = match result {
         Ok(s) => s,
         Err(ImportError::File(e)) => {
@@ -83,5 +91,40 @@ pub async fn run(config: &Config, campaign: &str, file: &Path, dry_run: bool) ->
             }
         );
         Ok(ExitCode::from(1))
+    }
+}
+
+/// A dry run changes nothing, not even by creating the database file or migrating it: it compares
+/// the list with the database when that is there and current, else with an empty one of its own.
+async fn dry_run_db(config: &Config) -> Result<(Db, Option<PathBuf>), Failure> {
+    let url = config.database_url.redacted();
+    let runtime = |e: crate::store::StoreError| Failure::runtime(format!("database {url}: {e}"));
+    if let Some(db) = Db::connect_current(config.database_url.expose())
+        .await
+        .map_err(runtime)?
+    {
+        return Ok((db, None));
+    }
+    eprintln!(
+        "{url}: no database yet, or one that `ringback migrate` has not brought up to date: \
+         the dry run compares the list with an empty one (every good row counts as created)"
+    );
+    let dir = std::env::temp_dir().join(format!("ringback-dry-run-{}", ulid::Ulid::generate()));
+    let scratch = format!("sqlite://{}", dir.join("dry-run.db").display());
+    let made = async {
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| crate::store::StoreError::Stored(e.to_string()))?;
+        let db = Db::connect(&scratch).await?;
+        db.migrate().await?;
+        Ok::<Db, crate::store::StoreError>(db)
+    };
+    match made.await {
+        Ok(db) => Ok((db, Some(dir))),
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            Err(Failure::runtime(format!(
+                "a scratch database for the dry run: {e}"
+            )))
+        }
     }
 }

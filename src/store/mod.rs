@@ -149,6 +149,47 @@ impl Db {
         }
     }
 
+    /// Connect to a database that exists and has every one of ringback's migrations, changing
+    /// nothing on the way (no file created, no migration run): `None` when it is missing or
+    /// behind. For what only reads, such as a dry run.
+    pub async fn connect_current(url: &str) -> Result<Option<Db>, StoreError> {
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?;
+            if !options.get_filename().exists() {
+                return Ok(None);
+            }
+        }
+        let db = Db::connect(url).await?;
+        let (wanted, ledger_sql) = match &db {
+            Db::Sqlite(_) => (
+                sqlx::migrate!("migrations/sqlite").iter().count(),
+                "SELECT COUNT(*) FROM sqlite_master WHERE name = '_ringback_migrations'",
+            ),
+            Db::Postgres(_) => (
+                sqlx::migrate!("migrations/postgres").iter().count(),
+                "SELECT COUNT(*) FROM pg_tables WHERE tablename = '_ringback_migrations' \
+                 AND schemaname = current_schema()",
+            ),
+        };
+        let applied = on_pool!(&db, pool => {
+            let ledger: i64 = sqlx::query_scalar(ledger_sql).fetch_one(pool).await?;
+            if ledger == 0 {
+                0
+            } else {
+                sqlx::query_scalar::<_, i64>(
+                    "SELECT COUNT(*) FROM _ringback_migrations WHERE success",
+                )
+                .fetch_one(pool)
+                .await?
+            }
+        });
+        if applied < wanted as i64 {
+            db.close().await;
+            return Ok(None);
+        }
+        Ok(Some(db))
+    }
+
     /// Apply ringback's migrations and create the queue's tables beside them.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match self {
