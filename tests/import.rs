@@ -289,6 +289,25 @@ both_backends!(
 );
 
 both_backends!(
+    a_time_finer_than_a_millisecond_reimports_unchanged,
+    |env: TestEnv| async move {
+        let when = chrono::NaiveDateTime::parse_from_str(&appointment_in(4), "%Y-%m-%d %H:%M")
+            .unwrap()
+            .format("%Y-%m-%dT%H:%M:00.123456789+01:00");
+        let file = env.write(
+            "list.csv",
+            format!("{HEADER}\nA1,P1,Anna,Puig,612000001,{when},,ca,,,booked\n"),
+        );
+        let import =
+            || env.ringback(&["import", "--campaign", "reminders", file.to_str().unwrap()]);
+        assert_eq!(import().json()["created"], 1);
+        let again = import();
+        assert_eq!(again.json()["unchanged"], 1, "{}", again.stdout());
+        assert_eq!(env.scalar("SELECT COUNT(*) FROM outreach").await, 1);
+    }
+);
+
+both_backends!(
     dry_run_reports_the_same_summary_and_writes_nothing,
     |env: TestEnv| async move {
         let rows = csv_rows(3, 4);

@@ -1,6 +1,6 @@
 //! One appointment row, typed: every field checked, every problem named by its field.
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, SubsecRound, Utc};
 use chrono_tz::Tz;
 
 use super::Rejection;
@@ -113,6 +113,9 @@ pub fn parse_row(raw: &RawRecord, campaign: &Campaign) -> Result<Row, Vec<Reject
     let zone = timezone.unwrap_or(campaign.timezone);
     let starts_at = starts_text.and_then(|s| {
         parse_starts_at(&s, zone, campaign.import.starts_at_format.as_ref())
+            // As stored (milliseconds): a finer time would differ from itself on every
+            // re-import, and each would re-plan the appointment's calls.
+            .map(|t| t.trunc_subsecs(3))
             .map_err(|e| errors.push(reject(raw.line, "starts_at", e)))
             .ok()
     });
