@@ -255,6 +255,34 @@ both_backends!(
             .unwrap();
         assert_eq!(summary["created"], 1);
         assert_eq!(summary["rejected"][0]["field"], "phone");
+        // A dry run answers what the import would do, and writes nothing.
+        let appointments = env.scalar("SELECT COUNT(*) FROM appointments").await;
+        let dry_run = |flag: &str| {
+            http.post(format!(
+                "{}/v1/campaigns/test/appointments?dry_run={flag}",
+                running.url
+            ))
+            .bearer_auth("api-token")
+            .header("content-type", "text/csv")
+            .body(format!(
+                "appointment_id,patient_id,first_name,phone,starts_at\nB1,P9,Joan,612000009,{when}\nB4,P6,Rita,612000006,{when}\n"
+            ))
+            .send()
+        };
+        let summary: Value = dry_run("true").await.unwrap().json().await.unwrap();
+        assert_eq!(
+            (summary["created"].as_u64(), summary["unchanged"].as_u64()),
+            (Some(1), Some(1)),
+            "{summary}"
+        );
+        assert_eq!(
+            env.scalar("SELECT COUNT(*) FROM appointments").await,
+            appointments
+        );
+        let refused = dry_run("maybe").await.unwrap();
+        assert_eq!(refused.status(), 400);
+        let refused: Value = refused.json().await.unwrap();
+        assert_eq!(refused["field"], "dry_run", "{refused}");
         let missing = http
             .post(format!("{}/v1/campaigns/nope/appointments", running.url))
             .bearer_auth("api-token")

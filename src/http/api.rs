@@ -27,12 +27,30 @@ pub async fn campaigns(State(state): State<HttpState>) -> Json<serde_json::Value
 /// holds 100,000). Longer lists: `ringback import FILE`, which reads the file from disk.
 pub const IMPORT_MAX_BYTES: usize = 32 * 1024 * 1024;
 
+#[derive(Deserialize)]
+pub struct ImportQuery {
+    dry_run: Option<String>,
+}
+
 pub async fn import(
     State(state): State<HttpState>,
     Path(id): Path<String>,
+    Query(q): Query<ImportQuery>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    // `?dry_run=true`: the summary the import would answer, and nothing written (as `--dry-run`).
+    let dry_run = match q.dry_run.as_deref() {
+        None | Some("false" | "0") => false,
+        Some("" | "true" | "1") => true,
+        Some(_) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "dry_run is true or false",
+                Some("dry_run"),
+            ));
+        }
+    };
     let body = body.map_err(|rejected| match rejected.status() {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -80,7 +98,7 @@ pub async fn import(
             bytes: &body,
             format,
             now: chrono::Utc::now(),
-            dry_run: false,
+            dry_run,
         };
         runtime.block_on(import::run(&db, &campaign, input, |_, _| {}, |_| {}))
     })
