@@ -126,6 +126,7 @@ async fn run(n: usize, cps: f64, burst: u32, limit: Duration, due_in: Option<Dur
     }
     let c = catalog.get("bench").unwrap().clone();
     let input = import::Input {
+        source: "bench",
         bytes: csv.as_bytes(),
         format: Format::Csv,
         now: Utc::now(),

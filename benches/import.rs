@@ -51,6 +51,7 @@ fn main() {
                 settle();
                 let start = Instant::now();
                 let input = import::Input {
+                    source: "bench",
                     bytes,
                     format: Format::Csv,
                     now,

@@ -59,6 +59,7 @@ fn main() {
         db.migrate().await.expect("migrate");
         let csv = generate(rows);
         let input = import::Input {
+            source: "bench",
             bytes: csv.as_bytes(),
             format: Format::Csv,
             now: Utc::now(),

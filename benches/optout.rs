@@ -87,6 +87,7 @@ async fn main() {
         csv.push_str(&format!("A{i},P{i},Pat,{},{when}\n", phone(i)));
     }
     let input = import::Input {
+        source: "bench",
         bytes: csv.as_bytes(),
         format: Format::Csv,
         now: Utc::now(),

@@ -278,13 +278,72 @@ both_backends!(
             "{}",
             run.stderr()
         );
-        for table in ["patients", "appointments", "outreach", "attempts"] {
+        // Not even the import log says it went in.
+        for table in [
+            "patients",
+            "appointments",
+            "outreach",
+            "attempts",
+            "imports",
+        ] {
             assert_eq!(
                 env.scalar(&format!("SELECT COUNT(*) FROM {table}")).await,
                 0,
                 "{table}"
             );
         }
+    }
+);
+
+both_backends!(
+    the_import_log_keeps_each_list_imported_or_refused,
+    |env: TestEnv| async move {
+        let when = appointment_in(4);
+        let list = env.write(
+            "monday.csv",
+            format!(
+                "{HEADER}\nA1,P1,Anna,Puig,612000001,{when},,ca,,,booked\nA2,P2,Joan,Vidal,12,{when},,ca,,,booked\n"
+            ),
+        );
+        let list = list.to_str().unwrap();
+        env.ringback(&["import", "--campaign", "reminders", list])
+            .assert_code(1);
+        env.ringback(&["import", "--campaign", "reminders", "--dry-run", list])
+            .assert_code(1);
+        let wrong = env.write("tuesday.csv", "id,name\n1,Anna\n");
+        env.ringback(&["import", "--campaign", "reminders", wrong.to_str().unwrap()])
+            .assert_code(1);
+
+        let log = env.ringback(&["imports", "--format", "json"]);
+        log.assert_code(0);
+        let log = log.json();
+        let entries = log.as_array().unwrap();
+        // The dry run is not in it; the refused list is, newest first.
+        assert_eq!(entries.len(), 2, "{log}");
+        assert_eq!(entries[0]["source"], wrong.to_str().unwrap(), "{log}");
+        assert!(
+            entries[0]["error"]
+                .as_str()
+                .unwrap()
+                .contains("missing column"),
+            "{log}"
+        );
+        assert_eq!(entries[0]["created"], 0, "{log}");
+        assert_eq!(entries[1]["source"], list, "{log}");
+        assert_eq!(entries[1]["campaign"], "reminders", "{log}");
+        assert_eq!(
+            (
+                entries[1]["created"].as_u64(),
+                entries[1]["rejected"].as_u64()
+            ),
+            (Some(1), Some(1)),
+            "{log}"
+        );
+        assert!(entries[1]["error"].is_null(), "{log}");
+        let table = env.ringback(&["imports", "--campaign", "reminders"]);
+        assert!(table.stdout().contains("monday.csv"), "{}", table.stdout());
+        let none = env.ringback(&["imports", "--campaign", "callbacks"]);
+        assert_eq!(none.stdout().trim(), "no imports yet");
     }
 );
 

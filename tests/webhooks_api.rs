@@ -283,6 +283,23 @@ both_backends!(
         assert_eq!(refused.status(), 400);
         let refused: Value = refused.json().await.unwrap();
         assert_eq!(refused["field"], "dry_run", "{refused}");
+        // The import log has the HTTP import, and not the dry run.
+        let log: Value = get("/v1/imports?campaign=test")
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let entries = log["imports"].as_array().unwrap();
+        assert_eq!(
+            entries.len(),
+            2,
+            "the test's own import, then the API's: {log}"
+        );
+        assert_eq!(entries[0]["source"], "api", "{log}");
+        assert_eq!(entries[0]["created"], 1, "{log}");
+        assert_eq!(entries[0]["rejected"], 1, "{log}");
+        assert_eq!(get("/v1/imports?limit=0").await.unwrap().status(), 400);
         let missing = http
             .post(format!("{}/v1/campaigns/nope/appointments", running.url))
             .bearer_auth("api-token")
@@ -365,6 +382,7 @@ both_backends!(
         running.stop().await;
         assert!(page.contains("Test reminders"), "{page}");
         assert!(page.contains("Follow-ups (1)"), "{page}");
+        assert!(page.contains("Latest imports"), "{page}");
         assert!(
             page.contains("&lt;b&gt;call me&lt;/b&gt;"),
             "escaped: {page}"

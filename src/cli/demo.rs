@@ -106,6 +106,7 @@ async fn demo(dir: &std::path::Path) -> Outcome {
     let now = Utc::now();
     let campaign = catalog.require("demo").map_err(Failure::runtime)?.clone();
     let input = import::Input {
+        source: "demo",
         bytes: SAMPLE,
         format: Format::Csv,
         now,

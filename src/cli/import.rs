@@ -43,6 +43,7 @@ pub async fn run(config: &Config, campaign: &str, file: &Path, dry_run: bool) ->
         }
     };
     let input = import::Input {
+        source: &name,
         bytes: &bytes,
         format,
         now: chrono::Utc::now(),

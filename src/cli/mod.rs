@@ -94,6 +94,15 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = ListFormat::Table)]
         format: ListFormat,
     },
+    /// The import log: each list imported or refused, newest first.
+    Imports {
+        /// Only this campaign's imports (default: every campaign's).
+        #[arg(long)]
+        campaign: Option<String>,
+        /// Output: a table for people, JSON for scripts.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
     /// The opt-out ledger: numbers never called or texted again, by any campaign.
     Optout {
         #[command(subcommand)]
@@ -234,6 +243,9 @@ async fn dispatch(command: Command, config: Config) -> Outcome {
         Command::Optout {
             command: OptoutCommand::List,
         } => optout::list(&config).await,
+        Command::Imports { campaign, format } => {
+            report::imports(&config, campaign.as_deref(), format).await
+        }
         Command::Stats { campaign, format } => {
             report::stats(&config, campaign.as_deref(), format).await
         }

@@ -48,6 +48,55 @@ pub fn print_followups(list: &[Followup]) {
     }
 }
 
+/// `ringback imports`: the import log, newest first.
+pub async fn imports(config: &Config, campaign: Option<&str>, format: Format) -> Outcome {
+    let db = connect(config).await?;
+    let list = db
+        .imports(campaign, 50)
+        .await
+        .map_err(|e| Failure::runtime(e.to_string()))?;
+    db.close().await;
+    if format == Format::Json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&list).unwrap_or_default()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if list.is_empty() {
+        println!("no imports yet");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<21} {:<12} {:<24} {:>8} {:>8} {:>9} {:>9} {:>8} {:>8}  refused",
+        "at",
+        "campaign",
+        "list",
+        "created",
+        "updated",
+        "withdrawn",
+        "unchanged",
+        "too late",
+        "rejected"
+    );
+    for i in &list {
+        println!(
+            "{:<21} {:<12} {:<24} {:>8} {:>8} {:>9} {:>9} {:>8} {:>8}  {}",
+            i.at.format("%Y-%m-%d %H:%M UTC"),
+            i.campaign,
+            i.source,
+            i.created,
+            i.updated,
+            i.withdrawn,
+            i.unchanged,
+            i.skipped_too_late,
+            i.rejected,
+            i.error.as_deref().unwrap_or("")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub async fn stats(config: &Config, campaign: Option<&str>, format: Format) -> Outcome {
     let catalog = catalog(config)?;
     let ids: Vec<String> = match campaign {

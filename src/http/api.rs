@@ -95,6 +95,7 @@ pub async fn import(
     let runtime = tokio::runtime::Handle::current();
     let imported = tokio::task::spawn_blocking(move || {
         let input = import::Input {
+            source: "api",
             bytes: &body,
             format,
             now: chrono::Utc::now(),
@@ -230,6 +231,29 @@ pub async fn resolve(
         )),
         Some(true) => Ok(Json(json!({"id": id, "status": "resolved"})).into_response()),
     }
+}
+
+#[derive(Deserialize)]
+pub struct ImportsQuery {
+    campaign: Option<String>,
+    limit: Option<u32>,
+}
+
+/// `GET /v1/imports?campaign=&limit=`: the import log, newest first (50 unless `limit` says).
+pub async fn imports(
+    State(state): State<HttpState>,
+    Query(q): Query<ImportsQuery>,
+) -> Result<Response, ApiError> {
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "limit is 1 to 1000",
+            Some("limit"),
+        ));
+    }
+    let imports = state.app.db.imports(q.campaign.as_deref(), limit).await?;
+    Ok(Json(json!({"imports": imports})).into_response())
 }
 
 #[derive(Deserialize)]

@@ -1,6 +1,6 @@
-//! `GET /`: the dashboard for people in a browser — each campaign's KPIs and the open follow-up
-//! worklist. Same access as `/v1` (an API token as the password of the browser's login prompt,
-//! or this machine only when no token is configured).
+//! `GET /`: the dashboard for people in a browser — each campaign's KPIs, the latest imports and
+//! the open follow-up worklist. Same access as `/v1` (an API token as the password of the
+//! browser's login prompt, or this machine only when no token is configured).
 
 use axum::extract::State;
 use axum::http::header;
@@ -45,6 +45,34 @@ pub async fn page(State(state): State<HttpState>) -> Result<Response, ApiError> 
         ));
     }
     html.push_str("</table>");
+    let imports = app.db.imports(None, 10).await?;
+    html.push_str("<h2>Latest imports</h2>");
+    if imports.is_empty() {
+        html.push_str("<p>No appointment list imported yet.</p>");
+    } else {
+        html.push_str(
+            "<table><tr><th>at</th><th>campaign</th><th>list</th>\
+             <th class=n>created</th><th class=n>updated</th><th class=n>withdrawn</th>\
+             <th class=n>unchanged</th><th class=n>too late</th><th class=n>rejected rows</th><th>refused</th></tr>",
+        );
+        for i in &imports {
+            html.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td>\
+                 <td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td>{}</td></tr>",
+                i.at.format("%Y-%m-%d %H:%M UTC"),
+                escape(&i.campaign),
+                escape(&i.source),
+                i.created,
+                i.updated,
+                i.withdrawn,
+                i.unchanged,
+                i.skipped_too_late,
+                i.rejected,
+                escape(i.error.as_deref().unwrap_or("")),
+            ));
+        }
+        html.push_str("</table>");
+    }
     for error in &app.campaigns.errors {
         html.push_str(&format!("<p>⚠ {}</p>", escape(&error.to_string())));
     }

@@ -37,6 +37,7 @@ pub fn router(state: HttpState) -> Router {
             "/campaigns/{id}/appointments",
             post(api::import).layer(DefaultBodyLimit::max(api::IMPORT_MAX_BYTES)),
         )
+        .route("/imports", get(api::imports))
         .route("/outreach/{id}", get(api::outreach))
         .route("/followups", get(api::followups))
         .route("/followups/{id}/resolve", post(api::resolve))

@@ -80,6 +80,8 @@ const PARSE_CHUNK: usize = 4_096;
 
 /// One appointment list to import.
 pub struct Input<'a> {
+    /// What the import log calls the list: its file name, `-` for stdin, `api`.
+    pub source: &'a str,
     pub bytes: &'a [u8],
     pub format: Format,
     pub now: chrono::DateTime<chrono::Utc>,
@@ -98,6 +100,7 @@ pub async fn run(
 ) -> Result<Summary, ImportError> {
     accepts_lists(campaign)?;
     let Input {
+        source,
         bytes,
         format,
         now,
@@ -112,7 +115,23 @@ pub async fn run(
         )
     };
     let bytes = campaign.import.encoding.to_utf8(bytes);
-    let records = read(&bytes, format, &campaign.import.columns)?;
+    let records = match read(&bytes, format, &campaign.import.columns) {
+        Ok(records) => records,
+        Err(refused) => {
+            if !dry_run {
+                let entry = crate::store::ImportRecord::refused(
+                    &campaign.id,
+                    source,
+                    now,
+                    refused.to_string(),
+                );
+                if let Err(e) = db.record_refused_import(&entry).await {
+                    tracing::warn!(error = %e, "the import log did not take a refused list");
+                }
+            }
+            return Err(refused.into());
+        }
+    };
     lap("read");
     // The stored appointments and patients the list names are read while its rows parse.
     let stored = {
@@ -179,7 +198,8 @@ pub async fn run(
     let changes = reconcile(campaign, rows, rejected, existing, now);
     lap("reconcile");
     if !dry_run {
-        db.apply_import(campaign, &changes, now).await?;
+        let entry = crate::store::ImportRecord::new(&campaign.id, source, now, &changes.summary);
+        db.apply_import(campaign, &changes, now, &entry).await?;
         lap("write");
     }
     Ok(changes.summary)

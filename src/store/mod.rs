@@ -10,6 +10,7 @@ macro_rules! undecided {
 
 mod callbacks;
 mod import;
+mod imports;
 mod outreach;
 mod queue;
 mod replies;
@@ -17,6 +18,7 @@ mod report;
 mod sqlite_bulk;
 
 pub use callbacks::{FirstStep, KnownCaller, NewCallback, OpenCallback};
+pub use imports::ImportRecord;
 pub use outreach::{AttemptContext, Claim, Limits};
 pub use replies::{OptOut, ReplyTarget};
 pub use report::{AttemptView, Followup, KpiFacts, OutreachView};

@@ -208,6 +208,7 @@ pub fn numbered(prefix: &str, n: usize) -> Vec<(String, String, String)> {
 pub async fn import_csv(app: &App, csv: &str) -> ringback::import::Summary {
     let campaign = app.campaigns.get("test").expect("the test campaign");
     let input = ringback::import::Input {
+        source: "test",
         bytes: csv.as_bytes(),
         format: ringback::import::Format::Csv,
         now: Utc::now(),

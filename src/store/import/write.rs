@@ -7,8 +7,9 @@ use chrono::{DateTime, Utc};
 use crate::campaign::Campaign;
 use crate::import::Changes;
 use crate::import::reconcile::{AppointmentRecord, NewAttempt, NewOutreach, PatientRecord};
+use crate::store::imports::insert_import;
 use crate::store::outreach::WITHDRAW_OUTREACH;
-use crate::store::{Db, StoreError, millis, sqlite_bulk};
+use crate::store::{Db, ImportRecord, StoreError, millis, sqlite_bulk};
 
 /// Rows per PostgreSQL bulk statement, carried as one JSON parameter that the server unpacks.
 const PG_BULK_ROWS: usize = 5_000;
@@ -453,11 +454,13 @@ async fn postgres_step(
 
 impl Db {
     /// Write an import's changes: all of them, or (on any error) none.
+    /// Write `changes` and the import's entry in the log (`record`), in one transaction.
     pub async fn apply_import(
         &self,
         campaign: &Campaign,
         changes: &Changes,
         now: DateTime<Utc>,
+        record: &ImportRecord,
     ) -> Result<(), StoreError> {
         let now = millis(now);
         let rows = BulkRows::new(campaign, changes, now);
@@ -486,6 +489,7 @@ impl Db {
                         sqlite_step(&mut tx, &step).await?;
                         lap(step.name());
                     }
+                    insert_import!(&mut *tx, record)?;
                     tx.commit().await?;
                     lap("commit");
                     Ok::<(), StoreError>(())
@@ -502,6 +506,7 @@ impl Db {
                     postgres_step(&mut tx, &step).await?;
                     lap(step.name());
                 }
+                insert_import!(&mut *tx, record)?;
                 tx.commit().await?;
                 lap("commit");
             }
