@@ -2,6 +2,7 @@
 
 pub mod duration;
 pub mod encoding;
+mod import_table;
 pub mod load;
 pub mod messages;
 mod parse;

@@ -69,13 +69,6 @@ pub async fn import(
             Some("campaign"),
         ));
     };
-    if let Err(refused) = import::accepts_lists(campaign) {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            refused.to_string(),
-            Some("campaign"),
-        ));
-    }
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

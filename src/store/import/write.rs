@@ -453,8 +453,8 @@ async fn postgres_step(
 }
 
 impl Db {
-    /// Write an import's changes: all of them, or (on any error) none.
-    /// Write `changes` and the import's entry in the log (`record`), in one transaction.
+    /// Write an import's changes and its entry in the import log (`record`): all of them, or (on
+    /// any error) none.
     pub async fn apply_import(
         &self,
         campaign: &Campaign,
