@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::{Failure, Outcome, catalog, connect, read_input};
 use crate::config::Config;
 use crate::import::{self, Format, ImportError};
-use crate::store::Db;
+use crate::store::{Current, Db};
 
 pub async fn run(config: &Config, campaign: &str, file: &Path, dry_run: bool) -> Outcome {
     let catalog = catalog(config)?;
@@ -100,15 +100,17 @@ pub async fn run(config: &Config, campaign: &str, file: &Path, dry_run: bool) ->
 async fn dry_run_db(config: &Config) -> Result<(Db, Option<PathBuf>), Failure> {
     let url = config.database_url.redacted();
     let runtime = |e: crate::store::StoreError| Failure::runtime(format!("database {url}: {e}"));
-    if let Some(db) = Db::connect_current(config.database_url.expose())
+    let found = match Db::connect_current(config.database_url.expose())
         .await
         .map_err(runtime)?
     {
-        return Ok((db, None));
-    }
+        Current::Ready(db) => return Ok((db, None)),
+        Current::Missing => "no database yet",
+        Current::Behind => "not up to date (`ringback migrate` brings it)",
+    };
     eprintln!(
-        "{url}: no database yet, or one that `ringback migrate` has not brought up to date: \
-         the dry run compares the list with an empty one (every good row counts as created)"
+        "{url}: {found}: the dry run compares the list with an empty database \
+         (every good row counts as created)"
     );
     let dir = std::env::temp_dir().join(format!("ringback-dry-run-{}", ulid::Ulid::generate()));
     let scratch = format!("sqlite://{}", dir.join("dry-run.db").display());

@@ -67,31 +67,28 @@ pub async fn imports(config: &Config, campaign: Option<&str>, format: Format) ->
         println!("no imports yet");
         return Ok(ExitCode::SUCCESS);
     }
+    // The list's name and the reason for a refusal vary in length: they come last.
     println!(
-        "{:<21} {:<12} {:<24} {:>8} {:>8} {:>9} {:>9} {:>8} {:>8}  refused",
-        "at",
-        "campaign",
-        "list",
-        "created",
-        "updated",
-        "withdrawn",
-        "unchanged",
-        "too late",
-        "rejected"
+        "{:<21} {:<12} {:>8} {:>8} {:>9} {:>9} {:>8} {:>8}  list",
+        "at", "campaign", "created", "updated", "withdrawn", "unchanged", "too late", "rejected"
     );
     for i in &list {
+        let refused = i
+            .error
+            .as_deref()
+            .map(|e| format!(" (refused: {e})"))
+            .unwrap_or_default();
         println!(
-            "{:<21} {:<12} {:<24} {:>8} {:>8} {:>9} {:>9} {:>8} {:>8}  {}",
+            "{:<21} {:<12} {:>8} {:>8} {:>9} {:>9} {:>8} {:>8}  {}{refused}",
             i.at.format("%Y-%m-%d %H:%M UTC"),
             i.campaign,
-            i.source,
             i.created,
             i.updated,
             i.withdrawn,
             i.unchanged,
             i.skipped_too_late,
             i.rejected,
-            i.error.as_deref().unwrap_or("")
+            i.source,
         );
     }
     Ok(ExitCode::SUCCESS)

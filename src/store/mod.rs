@@ -62,6 +62,15 @@ fn describe(error: &sqlx::Error) -> String {
     }
 }
 
+/// What [`Db::connect_current`] found.
+pub enum Current {
+    Ready(Db),
+    /// No database file yet.
+    Missing,
+    /// A database that `ringback migrate` has not brought up to date (or an empty one).
+    Behind,
+}
+
 /// A connection pool on one of the two backends.
 #[derive(Clone, Debug)]
 pub enum Db {
@@ -152,13 +161,13 @@ impl Db {
     }
 
     /// Connect to a database that exists and has every one of ringback's migrations, changing
-    /// nothing on the way (no file created, no migration run): `None` when it is missing or
-    /// behind. For what only reads, such as a dry run.
-    pub async fn connect_current(url: &str) -> Result<Option<Db>, StoreError> {
+    /// nothing on the way (no file created, no migration run). For what only reads, such as a
+    /// dry run.
+    pub async fn connect_current(url: &str) -> Result<Current, StoreError> {
         if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)?;
             if !options.get_filename().exists() {
-                return Ok(None);
+                return Ok(Current::Missing);
             }
         }
         let db = Db::connect(url).await?;
@@ -187,9 +196,9 @@ impl Db {
         });
         if applied < wanted as i64 {
             db.close().await;
-            return Ok(None);
+            return Ok(Current::Behind);
         }
-        Ok(Some(db))
+        Ok(Current::Ready(db))
     }
 
     /// Apply ringback's migrations and create the queue's tables beside them.
