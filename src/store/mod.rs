@@ -171,34 +171,23 @@ impl Db {
             }
         }
         let db = Db::connect(url).await?;
-        let (wanted, ledger_sql) = match &db {
-            Db::Sqlite(_) => (
-                sqlx::migrate!("migrations/sqlite").iter().count(),
-                "SELECT COUNT(*) FROM sqlite_master WHERE name = '_ringback_migrations'",
-            ),
-            Db::Postgres(_) => (
-                sqlx::migrate!("migrations/postgres").iter().count(),
-                "SELECT COUNT(*) FROM pg_tables WHERE tablename = '_ringback_migrations' \
-                 AND schemaname = current_schema()",
-            ),
-        };
-        let applied = on_pool!(&db, pool => {
-            let ledger: i64 = sqlx::query_scalar(ledger_sql).fetch_one(pool).await?;
-            if ledger == 0 {
-                0
-            } else {
-                sqlx::query_scalar::<_, i64>(
-                    "SELECT COUNT(*) FROM _ringback_migrations WHERE success",
-                )
-                .fetch_one(pool)
-                .await?
-            }
-        });
+        let wanted = db.migrator().iter().count();
+        let applied = applied_migrations(&db, MIGRATIONS_TABLE).await?;
         if applied < wanted as i64 {
             db.close().await;
             return Ok(Current::Behind);
         }
         Ok(Current::Ready(db))
+    }
+
+    /// ringback's own migrations for this backend, kept in their own ledger.
+    fn migrator(&self) -> sqlx::migrate::Migrator {
+        let mut migrator = match self {
+            Db::Sqlite(_) => sqlx::migrate!("migrations/sqlite"),
+            Db::Postgres(_) => sqlx::migrate!("migrations/postgres"),
+        };
+        migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
+        migrator
     }
 
     /// Apply ringback's migrations and create the queue's tables beside them.
@@ -211,27 +200,15 @@ impl Db {
                     .max_connections(1)
                     .connect_with((*server.connect_options()).clone())
                     .await?;
-                let mut migrator = sqlx::migrate!("migrations/sqlite");
-                migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
-                migrator.run(pool).await?;
+                self.migrator().run(pool).await?;
                 // The queue's setup also tunes and analyses the database (`PRAGMA optimize`),
                 // which waits for every writer: only run it when its tables need migrating, so a
                 // command beside a running server (an import, an opt-out list) never waits on it.
                 let wanted = apalis_sqlite::SqliteStorage::<()>::migrations()
                     .iter()
                     .count() as i64;
-                let ledger: i64 = sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM sqlite_master WHERE name = '_sqlx_migrations'",
-                )
-                .fetch_one(pool)
-                .await?;
-                let applied: i64 = if ledger == 0 {
-                    0
-                } else {
-                    sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
-                        .fetch_one(pool)
-                        .await?
-                };
+                let applied =
+                    applied_migrations(&Db::Sqlite(pool.clone()), "_sqlx_migrations").await?;
                 if applied < wanted {
                     apalis_sqlite::SqliteStorage::<()>::setup(pool)
                         .await
@@ -245,9 +222,7 @@ impl Db {
                 pool.close().await;
             }
             Db::Postgres(pool) => {
-                let mut migrator = sqlx::migrate!("migrations/postgres");
-                migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
-                migrator.run(pool).await?;
+                self.migrator().run(pool).await?;
                 sqlx::query("CREATE EXTENSION IF NOT EXISTS hstore")
                     .execute(pool)
                     .await?;
@@ -262,6 +237,27 @@ impl Db {
     pub async fn close(&self) {
         on_pool!(self, pool => pool.close().await)
     }
+}
+
+/// How many migrations the ledger table `ledger` records as applied; 0 before it exists.
+async fn applied_migrations(db: &Db, ledger: &'static str) -> Result<i64, StoreError> {
+    let exists = match db {
+        Db::Sqlite(_) => "SELECT COUNT(*) FROM sqlite_master WHERE name = $1",
+        Db::Postgres(_) => {
+            "SELECT COUNT(*) FROM pg_tables WHERE tablename = $1 AND schemaname = current_schema()"
+        }
+    };
+    let count = format!("SELECT COUNT(*) FROM {ledger} WHERE success");
+    Ok(on_pool!(db, pool => {
+        let found: i64 = sqlx::query_scalar(exists).bind(ledger).fetch_one(pool).await?;
+        if found == 0 {
+            0
+        } else {
+            sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(count))
+                .fetch_one(pool)
+                .await?
+        }
+    }))
 }
 
 /// What SQLite's planner is told about each table, whatever it holds now: `(table, index, stat)`
