@@ -228,14 +228,11 @@ fn read_json(bytes: &[u8], columns: &ColumnMap) -> Result<Vec<RawRecord>, FileEr
             format!("not a JSON array of appointments: {e}"),
         )
     })?;
-    let line_of = |item: &RawValue| {
-        let offset = item.get().as_ptr() as usize - text.as_ptr() as usize;
-        text[..offset].matches('\n').count() as u64 + 1
-    };
+    let mut lines = Lines::new(text);
     let mut headers: Vec<String> = Vec::new();
     let mut records = Vec::new();
     for item in items {
-        let line = line_of(item);
+        let line = lines.of(item.get());
         let Ok(Value::Object(object)) = serde_json::from_str::<Value>(item.get()) else {
             records.push(RawRecord {
                 line,
@@ -267,4 +264,55 @@ fn read_json(bytes: &[u8], columns: &ColumnMap) -> Result<Vec<RawRecord>, FileEr
         });
     }
     Ok(records)
+}
+
+/// The line each part of a text starts on, for parts asked about in the order they appear: each
+/// count goes on from the last, so a list of 100,000 items is read once, not once per item.
+pub(super) struct Lines<'t> {
+    text: &'t str,
+    offset: usize,
+    line: u64,
+}
+
+impl<'t> Lines<'t> {
+    pub fn new(text: &'t str) -> Lines<'t> {
+        Lines {
+            text,
+            offset: 0,
+            line: 1,
+        }
+    }
+
+    /// The line `part` (a slice of the text) starts on.
+    pub fn of(&mut self, part: &str) -> u64 {
+        let at = (part.as_ptr() as usize).saturating_sub(self.text.as_ptr() as usize);
+        let at = at.min(self.text.len());
+        if at < self.offset {
+            (self.offset, self.line) = (0, 1);
+        }
+        let newlines = self.text.as_bytes()[self.offset..at]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count();
+        self.line += newlines as u64;
+        self.offset = at;
+        self.line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_counted_on_from_the_last_part_asked_about() {
+        let text = "[\n {\"a\": 1},\n\n {\"b\": 2}\n]";
+        let (a, b) = (text.find("{\"a").unwrap(), text.find("{\"b").unwrap());
+        let mut lines = Lines::new(text);
+        assert_eq!(lines.of(&text[a..a + 8]), 2);
+        assert_eq!(lines.of(&text[b..b + 8]), 4);
+        // Asked out of order: counted again from the start.
+        assert_eq!(lines.of(&text[a..]), 2);
+        assert_eq!(lines.of(text), 1);
+    }
 }
