@@ -208,14 +208,36 @@ impl ColumnMap {
 }
 
 impl Campaign {
-    /// The messages in `language`, else in the default language.
+    /// The messages in `language`, else in its primary language (`es` for `es-es`, as an EHR
+    /// may write it), else in the default language.
     pub fn messages_for(&self, language: &str) -> (&str, &Messages) {
-        match self.messages.get_key_value(language) {
+        let primary = language.split('-').next().unwrap_or(language);
+        match self
+            .messages
+            .get_key_value(language)
+            .or_else(|| self.messages.get_key_value(primary))
+        {
             Some((lang, m)) => (lang, m),
             None => {
                 let lang = self.default_language.as_str();
                 (lang, &self.messages[lang])
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn messages_are_found_by_the_primary_language_of_a_regional_tag() {
+        let src = include_str!("../../campaigns/reminders.toml");
+        let campaign = super::parse_campaign("reminders", "reminders.toml".as_ref(), src)
+            .campaign
+            .unwrap();
+        assert_eq!(campaign.messages_for("es").0, "es");
+        assert_eq!(campaign.messages_for("es-es").0, "es");
+        assert_eq!(campaign.messages_for("en-us").0, "en");
+        // A language the campaign has no messages in: its default.
+        assert_eq!(campaign.messages_for("fr-fr").0, campaign.default_language);
     }
 }
