@@ -472,6 +472,169 @@ both_backends!(
     }
 );
 
+both_backends!(
+    the_sample_fhir_bundle_imports_whole,
+    |env: TestEnv| async move {
+        let sample = std::path::Path::new(SHIPPED_CAMPAIGNS).join("samples/appointments.fhir.json");
+        let run = env.ringback(&[
+            "import",
+            "--campaign",
+            "reminders",
+            "--dry-run",
+            sample.to_str().unwrap(),
+        ]);
+        run.assert_code(0);
+        let s = run.json();
+        assert_eq!(s["rejected"].as_array().unwrap().len(), 0, "{s}");
+        let total: u64 = [
+            "created",
+            "updated",
+            "withdrawn",
+            "unchanged",
+            "skipped_too_late",
+        ]
+        .iter()
+        .map(|k| s[k].as_u64().unwrap())
+        .sum();
+        assert_eq!(total, 4, "{s}");
+    }
+);
+
+/// `appointment_in(days)` as a FHIR instant: 11:00 in Madrid, with its offset.
+fn fhir_start(days: u64) -> String {
+    let zone: Tz = "Europe/Madrid".parse().unwrap();
+    let local =
+        chrono::NaiveDateTime::parse_from_str(&appointment_in(days), "%Y-%m-%d %H:%M").unwrap();
+    local
+        .and_local_timezone(zone)
+        .single()
+        .unwrap()
+        .to_rfc3339()
+}
+
+/// An EHR's answer to `GET /Appointment?_include=Appointment:patient`: a booked appointment
+/// whose patient is listed after it, one whose patient has no valid number, and one whose
+/// patient the export left out.
+fn fhir_bundle(first_status: &str) -> String {
+    let (a, b) = (fhir_start(4), fhir_start(5));
+    format!(
+        r#"{{
+  "resourceType": "Bundle",
+  "type": "searchset",
+  "entry": [
+    {{
+      "fullUrl": "https://ehr.example/fhir/Appointment/a1",
+      "resource": {{
+        "resourceType": "Appointment", "id": "a1", "status": "{first_status}", "start": "{a}",
+        "participant": [
+          {{"actor": {{"reference": "Patient/p1"}}}},
+          {{"actor": {{"reference": "Practitioner/d1", "display": "Dra. Font"}}}}
+        ]
+      }}
+    }},
+    {{
+      "resource": {{
+        "resourceType": "Appointment", "id": "a2", "status": "booked", "start": "{b}",
+        "participant": [{{"actor": {{"reference": "Patient/p2"}}}}]
+      }}
+    }},
+    {{
+      "resource": {{
+        "resourceType": "Appointment", "id": "a3", "status": "booked", "start": "{b}",
+        "participant": [{{"actor": {{"reference": "Patient/p3"}}}}]
+      }}
+    }},
+    {{
+      "fullUrl": "https://ehr.example/fhir/Patient/p1",
+      "search": {{"mode": "include"}},
+      "resource": {{
+        "resourceType": "Patient", "id": "p1",
+        "name": [{{"use": "official", "family": "Puig", "given": ["Maria"]}}],
+        "telecom": [
+          {{"system": "phone", "use": "home", "value": "932 000 001"}},
+          {{"system": "phone", "use": "mobile", "value": "612 000 001"}}
+        ],
+        "communication": [{{"language": {{"coding": [{{"code": "es-ES"}}]}}, "preferred": true}}]
+      }}
+    }},
+    {{
+      "fullUrl": "https://ehr.example/fhir/Patient/p2",
+      "search": {{"mode": "include"}},
+      "resource": {{
+        "resourceType": "Patient", "id": "p2",
+        "name": [{{"given": ["Jordi"]}}],
+        "telecom": [{{"system": "phone", "value": "12"}}]
+      }}
+    }}
+  ]
+}}"#
+    )
+}
+
+both_backends!(
+    a_fhir_bundle_of_appointments_imports_with_its_patients,
+    |env: TestEnv| async move {
+        let file = env.write("appointments.json", fhir_bundle("booked"));
+        let run = env.ringback(&["import", "--campaign", "reminders", file.to_str().unwrap()]);
+        // Two appointments cannot be reminded: exit 1, the good one imported.
+        run.assert_code(1);
+        let s = run.json();
+        assert_eq!(s["created"], 1, "{s}");
+        let rejected: Vec<(u64, &str)> = s["rejected"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["line"].as_u64().unwrap(), r["field"].as_str().unwrap()))
+            .collect();
+        // Each at the line its Appointment starts on.
+        assert_eq!(rejected, [(16, "phone"), (22, "participant")], "{s}");
+        assert!(
+            s["rejected"][1]["error"]
+                .as_str()
+                .unwrap()
+                .contains("Patient/p3 is not in the Bundle"),
+            "{s}"
+        );
+
+        let stored = env
+            .rows(
+                "SELECT p.external_id, p.first_name, p.phone, a.external_id, a.provider, o.language \
+                 FROM appointments a JOIN patients p ON p.id = a.patient_id \
+                 JOIN outreach o ON o.appointment_id = a.id WHERE o.state = 'active'",
+            )
+            .await;
+        let expected = ["p1", "Maria", "+34612000001", "a1", "Dra. Font", "es-es"];
+        assert_eq!(stored, vec![expected.map(|v| Some(v.to_string())).to_vec()]);
+        assert_eq!(
+            env.scalar("SELECT COUNT(*) FROM attempts WHERE status = 'planned'")
+                .await,
+            1
+        );
+
+        // The EHR cancels it: the next export withdraws the planned call. This one is the
+        // first page of a longer search, and the admin is told.
+        let paged = fhir_bundle("cancelled").replacen(
+            r#""type": "searchset","#,
+            r#""type": "searchset", "link": [{"relation": "next", "url": "https://ehr.example/fhir?page=2"}],"#,
+            1,
+        );
+        let file = env.write("appointments.json", paged);
+        let run = env.ringback(&["import", "--campaign", "reminders", file.to_str().unwrap()]);
+        run.assert_code(1);
+        assert_eq!(run.json()["withdrawn"], 1, "{}", run.stdout());
+        assert!(
+            run.stderr().contains("one page of a search"),
+            "{}",
+            run.stderr()
+        );
+        assert_eq!(
+            env.scalar("SELECT COUNT(*) FROM attempts WHERE status = 'planned'")
+                .await,
+            0
+        );
+    }
+);
+
 mod whole_file_errors {
     use super::*;
 

@@ -300,6 +300,32 @@ both_backends!(
         assert_eq!(entries[0]["created"], 1, "{log}");
         assert_eq!(entries[0]["rejected"], 1, "{log}");
         assert_eq!(get("/v1/imports?limit=0").await.unwrap().status(), 400);
+        // An EHR's FHIR API posts its Bundle as it answers it.
+        let bundle = format!(
+            r#"{{"resourceType": "Bundle", "type": "collection", "entry": [
+                {{"resource": {{"resourceType": "Appointment", "id": "F1", "status": "booked",
+                  "start": "{when}", "participant": [{{"actor": {{"reference": "urn:uuid:7"}}}}]}}}},
+                {{"fullUrl": "urn:uuid:7", "resource": {{"resourceType": "Patient", "id": "P7",
+                  "name": [{{"given": ["Pau"]}}], "telecom": [{{"system": "phone", "value": "612000007"}}]}}}}
+            ]}}"#
+        );
+        let summary: Value = http
+            .post(format!("{}/v1/campaigns/test/appointments", running.url))
+            .bearer_auth("api-token")
+            .header("content-type", "application/fhir+json")
+            .body(bundle)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(summary["created"], 1, "{summary}");
+        assert_eq!(
+            env.scalar("SELECT COUNT(*) FROM appointments WHERE external_id = 'F1'")
+                .await,
+            1
+        );
         let missing = http
             .post(format!("{}/v1/campaigns/nope/appointments", running.url))
             .bearer_auth("api-token")

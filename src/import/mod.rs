@@ -1,6 +1,7 @@
 //! Appointment lists in: CSV or JSON → typed rows (with per-row, per-field errors) → the changes
 //! to make, decided purely against what is stored → one transaction.
 
+mod fhir;
 pub mod reconcile;
 pub mod row;
 pub mod source;

@@ -48,8 +48,8 @@ const MAX_TEXT: usize = 200;
 /// Type a raw record, or say what is wrong with each bad field.
 pub fn parse_row(raw: &RawRecord, campaign: &Campaign) -> Result<Row, Vec<Rejection>> {
     let mut errors = Vec::new();
-    if let Some(problem) = &raw.malformed {
-        errors.push(reject(raw.line, "row", problem.clone()));
+    if let Some((field, problem)) = &raw.malformed {
+        errors.push(reject(raw.line, field, problem.clone()));
         return Err(errors);
     }
     let mut text = |column: Column| -> Option<String> {

@@ -1,4 +1,5 @@
-//! Reading CSV and JSON appointment lists into raw records, one per row, keyed by column.
+//! Reading CSV and JSON appointment lists (our own array, or a FHIR Bundle) into raw records,
+//! one per row, keyed by column.
 
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -23,7 +24,7 @@ impl Format {
             return Format::Csv;
         }
         match strip_bom(bytes).iter().find(|b| !b.is_ascii_whitespace()) {
-            Some(b'[') => Format::Json,
+            Some(b'[' | b'{') => Format::Json,
             _ => Format::Csv,
         }
     }
@@ -37,8 +38,9 @@ pub type Field = Option<Result<String, ()>>;
 pub struct RawRecord {
     pub line: u64,
     pub fields: [Field; Column::ALL.len()],
-    /// A problem with the row as a whole (wrong number of fields, not an object …).
-    pub malformed: Option<String>,
+    /// A problem with the row as a whole (wrong number of fields, not an object …): the field
+    /// it is reported against, and what is wrong.
+    pub malformed: Option<(&'static str, String)>,
 }
 
 impl RawRecord {
@@ -177,7 +179,7 @@ fn read_csv(bytes: &[u8], columns: &ColumnMap) -> Result<Vec<RawRecord>, FileErr
                 records.push(RawRecord {
                     line: e.position().map_or(line, |p| p.line()),
                     fields: Default::default(),
-                    malformed: Some(format!("unreadable row: {e}")),
+                    malformed: Some(("row", format!("unreadable row: {e}"))),
                 });
                 continue;
             }
@@ -187,11 +189,12 @@ fn read_csv(bytes: &[u8], columns: &ColumnMap) -> Result<Vec<RawRecord>, FileErr
             continue;
         }
         let malformed = (record.len() != headers.len()).then(|| {
-            format!(
+            let problem = format!(
                 "the row has {} fields, the header has {}",
                 record.len(),
                 headers.len()
-            )
+            );
+            ("row", problem)
         });
         let fields = at.fields(|i| {
             record
@@ -221,6 +224,9 @@ fn read_json(bytes: &[u8], columns: &ColumnMap) -> Result<Vec<RawRecord>, FileEr
             + 1;
         FileError::new(line, "file", "the file is not UTF-8 text")
     })?;
+    if text.trim_start().starts_with('{') {
+        return super::fhir::read(text);
+    }
     let items: Vec<&RawValue> = serde_json::from_str(text).map_err(|e| {
         FileError::new(
             e.line() as u64,
@@ -237,7 +243,7 @@ fn read_json(bytes: &[u8], columns: &ColumnMap) -> Result<Vec<RawRecord>, FileEr
             records.push(RawRecord {
                 line,
                 fields: Default::default(),
-                malformed: Some("not a JSON object".into()),
+                malformed: Some(("row", "not a JSON object".into())),
             });
             continue;
         };
