@@ -83,6 +83,37 @@ fn main() {
             rows as f64 / moving
         );
         db.close().await;
+
+        // The same appointments as a JSON array and as a FHIR Bundle, each into a fresh file.
+        for (name, bytes) in [
+            ("a JSON array", generate_json(rows)),
+            ("a FHIR Bundle", generate_fhir(rows)),
+        ] {
+            let db = Db::connect(&format!("sqlite://{}", dir.path().join(format!("{name}.db")).display()))
+                .await
+                .expect("connect");
+            db.migrate().await.expect("migrate");
+            settle();
+            let start = Instant::now();
+            let input = import::Input {
+                source: "bench",
+                bytes: &bytes,
+                format: Format::Json,
+                now,
+                dry_run: false,
+            };
+            let summary = import::run(&db, campaign, input, |_, _| {}, |_| {})
+                .await
+                .expect("import");
+            let took = start.elapsed().as_secs_f64();
+            assert_eq!(summary.created as usize, rows, "{:?}", summary.rejected.first());
+            println!(
+                "ringback import + plan of {name} ({:.1} MB): {rows} rows in {took:.3} s = {:.0} rows/s",
+                bytes.len() as f64 / 1e6,
+                rows as f64 / took
+            );
+            db.close().await;
+        }
         seconds
     });
     println!(
@@ -171,6 +202,65 @@ INSERT INTO attempts (id, outreach_id, seq, channel, phone, status, due_at, dayp
   FROM r.appointments;
 COMMIT;
 ";
+
+/// The rows of [`generate`] as a JSON array of objects, one per line as exporters write them.
+fn generate_json(rows: usize) -> Vec<u8> {
+    let csv = generate(rows, 0);
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    let items: Vec<String> = lines
+        .map(|line| {
+            let object: serde_json::Map<String, serde_json::Value> = header
+                .iter()
+                .zip(line.split(','))
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(k, v)| (k.to_string(), v.into()))
+                .collect();
+            serde_json::Value::Object(object).to_string()
+        })
+        .collect();
+    format!("[\n{}\n]\n", items.join(",\n")).into_bytes()
+}
+
+/// The rows of [`generate`] as a FHIR searchset: each Appointment, then each Patient, pretty
+/// printed as FHIR servers answer.
+fn generate_fhir(rows: usize) -> Vec<u8> {
+    use serde_json::json;
+    let csv = generate(rows, 0);
+    let zone: chrono_tz::Tz = "Europe/Madrid".parse().expect("zone");
+    let mut appointments = Vec::with_capacity(rows);
+    let mut patients = Vec::with_capacity(rows);
+    for line in csv.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let local = chrono::NaiveDateTime::parse_from_str(f[5], "%Y-%m-%d %H:%M").expect("time");
+        let start = local.and_local_timezone(zone).earliest().expect("instant");
+        appointments.push(json!({
+            "fullUrl": format!("https://ehr.example/fhir/Appointment/{}", f[0]),
+            "resource": {
+                "resourceType": "Appointment", "id": f[0], "status": "booked",
+                "start": start.to_rfc3339(),
+                "participant": [
+                    {"actor": {"reference": format!("Patient/{}", f[1])}},
+                    {"actor": {"reference": "Practitioner/D1", "display": f[8]}},
+                    {"actor": {"reference": "Location/L1", "display": f[9]}}
+                ]
+            }
+        }));
+        patients.push(json!({
+            "fullUrl": format!("https://ehr.example/fhir/Patient/{}", f[1]),
+            "search": {"mode": "include"},
+            "resource": {
+                "resourceType": "Patient", "id": f[1],
+                "name": [{"use": "official", "family": f[3], "given": [f[2]]}],
+                "telecom": [{"system": "phone", "use": "mobile", "value": f[4]}],
+                "communication": [{"language": {"coding": [{"code": f[7]}]}, "preferred": true}]
+            }
+        }));
+    }
+    appointments.extend(patients);
+    let bundle = json!({"resourceType": "Bundle", "type": "searchset", "entry": appointments});
+    serde_json::to_vec_pretty(&bundle).expect("bundle")
+}
 
 /// Rows in the default column layout: distinct patients, mixed phone spellings, weekdays ahead;
 /// `earlier` hours before the usual times.
