@@ -681,6 +681,38 @@ mod whole_file_errors {
     }
 
     #[tokio::test]
+    async fn a_spreadsheet_or_a_pdf_is_named_for_what_it_is() {
+        let env = TestEnv::new(Backend::Sqlite).await;
+        // The first bytes of each, and enough after them to be a file.
+        let xlsx = [&b"PK\x03\x04\x14\x00\x06\x00"[..], &[0x8a; 64]].concat();
+        let xls = [&b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1"[..], &[0x00; 64]].concat();
+        let pdf = b"%PDF-1.7\n%\xE2\xE3\xCF\xD3\n1 0 obj".to_vec();
+        for (name, contents, what) in [
+            ("list.xlsx", xlsx, "an Excel workbook (.xlsx)"),
+            ("list.xls", xls, "an Excel 97-2003 workbook (.xls)"),
+            ("list.csv", pdf, "a PDF document"),
+        ] {
+            rejected_whole(
+                &env,
+                name,
+                &contents,
+                &format!("{name}:1: file: the file is"),
+            )
+            .await;
+            let file = env.write(name, &contents);
+            let run = env.ringback(&["import", "--campaign", "reminders", file.to_str().unwrap()]);
+            assert!(run.stderr().contains(what), "{}", run.stderr());
+            assert!(run.stderr().contains("CSV UTF-8"), "{}", run.stderr());
+            assert!(!run.stderr().contains("encoding"), "{}", run.stderr());
+            // A do-not-call list the same.
+            let run = env.ringback(&["optout", "import", file.to_str().unwrap()]);
+            run.assert_code(1);
+            assert!(run.stderr().contains(what), "{}", run.stderr());
+        }
+        assert_eq!(env.scalar("SELECT COUNT(*) FROM optouts").await, 0);
+    }
+
+    #[tokio::test]
     async fn a_field_that_is_not_utf8_rejects_its_row_only() {
         let env = TestEnv::new(Backend::Sqlite).await;
         let when = appointment_in(4);

@@ -75,6 +75,10 @@ fn read(
     bytes: &[u8],
     region: Option<phonenumber::country::Id>,
 ) -> Result<(Vec<String>, Vec<Rejected>), Failure> {
+    if let Some(refused) = crate::import::source::not_a_list(bytes) {
+        let line = refused.line;
+        return Err(Failure::user(format!("{name}:{line}: {}", refused.error)));
+    }
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)

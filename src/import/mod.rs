@@ -115,8 +115,14 @@ pub async fn run(
             "import"
         )
     };
-    let bytes = campaign.import.encoding.to_utf8(bytes);
-    let records = match read(&bytes, format, &campaign.import.columns) {
+    let read = || {
+        if let Some(refused) = source::not_a_list(bytes) {
+            return Err(refused);
+        }
+        let bytes = campaign.import.encoding.to_utf8(bytes);
+        read(&bytes, format, &campaign.import.columns)
+    };
+    let records = match read() {
         Ok(records) => records,
         Err(refused) => {
             if !dry_run {

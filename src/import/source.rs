@@ -69,6 +69,28 @@ pub fn read(
     }
 }
 
+/// A file that is not a list of rows at all, named as what it is: an Excel workbook or a PDF
+/// would otherwise be read as text and refused for its bytes, with advice about encodings that
+/// cannot help. Looked at before any decoding.
+pub fn not_a_list(bytes: &[u8]) -> Option<FileError> {
+    let what = if bytes.starts_with(b"PK\x03\x04") {
+        "a ZIP archive, as an Excel workbook (.xlsx) or an OpenDocument spreadsheet (.ods) is"
+    } else if bytes.starts_with(b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1") {
+        "an Excel 97-2003 workbook (.xls)"
+    } else if bytes.starts_with(b"%PDF-") {
+        "a PDF document"
+    } else {
+        return None;
+    };
+    Some(FileError::new(
+        1,
+        "file",
+        format!(
+            "the file is {what}, not a list: save the sheet as CSV (in Excel: Save As, \"CSV UTF-8\"), or export the list as CSV or JSON"
+        ),
+    ))
+}
+
 fn strip_bom(bytes: &[u8]) -> &[u8] {
     bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
 }
