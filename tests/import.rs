@@ -595,6 +595,14 @@ both_backends!(
                 .contains("Patient/p3 is not in the Bundle"),
             "{s}"
         );
+        // A field read from the patient says where the patient is.
+        assert!(
+            s["rejected"][0]["error"]
+                .as_str()
+                .unwrap()
+                .ends_with("\"12\" (Patient/p2, line 43)"),
+            "{s}"
+        );
 
         let stored = env
             .rows(

@@ -26,8 +26,18 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::FileError;
-use super::source::{Field, Lines, RawRecord};
+use super::source::{Elsewhere, Field, Lines, RawRecord};
 use crate::campaign::Column;
+
+/// The columns read from an Appointment's Patient.
+const PATIENT_COLUMNS: [Column; 6] = [
+    Column::PatientId,
+    Column::FirstName,
+    Column::LastName,
+    Column::Phone,
+    Column::Language,
+    Column::Timezone,
+];
 
 /// The FHIR extension that carries an IANA time zone.
 const TIMEZONE: &str = "http://hl7.org/fhir/StructureDefinition/timezone";
@@ -157,16 +167,17 @@ impl<'t> Resources<'t> {
 
     /// The resource a reference names: `Patient/1`, a `fullUrl` (`urn:uuid:…`, or absolute),
     /// an absolute URL ending in `Patient/1`, or `#id` among `container`'s contained resources.
-    fn resolve(&self, reference: &str, container: &Value) -> Option<Value> {
+    /// With it, the line it starts on, unless it is contained (on the container's lines).
+    fn resolve(&self, reference: &str, container: &Value) -> Option<(Option<u64>, Value)> {
         if let Some(id) = reference.strip_prefix('#') {
             return each(&container["contained"])
                 .find(|r| r["id"].as_str() == Some(id))
-                .cloned();
+                .map(|r| (None, r.clone()));
         }
-        let found = |key: &str| self.by_reference.get(key).map(|&at| self.list[at].raw);
+        let found = |key: &str| self.by_reference.get(key).map(|&at| &self.list[at]);
         found(reference)
             .or_else(|| found(&relative(reference)?))
-            .map(parse)
+            .map(|r| (Some(r.line), parse(r.raw)))
     }
 
     /// One Appointment as a row.
@@ -195,7 +206,7 @@ impl<'t> Resources<'t> {
             let resolved = reference
                 .as_deref()
                 .and_then(|r| self.resolve(r, appointment));
-            let actor_kind = resolved.as_ref().and_then(kind).or_else(|| {
+            let actor_kind = resolved.as_ref().and_then(|(_, r)| kind(r)).or_else(|| {
                 let reference = reference.as_deref()?;
                 let relative = relative(reference)?;
                 Some(match relative.split('/').next()? {
@@ -206,8 +217,10 @@ impl<'t> Resources<'t> {
                     _ => return None,
                 })
             });
-            let shown =
-                || text(&actor["display"]).or_else(|| resolved.as_ref().and_then(display_name));
+            let shown = || {
+                text(&actor["display"])
+                    .or_else(|| resolved.as_ref().and_then(|(_, r)| display_name(r)))
+            };
             match actor_kind {
                 Some("Patient") if patient.is_none() => patient = Some((reference, resolved)),
                 Some("Practitioner" | "PractitionerRole") if provider.is_none() => {
@@ -220,6 +233,7 @@ impl<'t> Resources<'t> {
         set(Column::Provider, provider);
         set(Column::Location, location);
 
+        let mut elsewhere = None;
         let malformed = match patient {
             None => Some((
                 "participant",
@@ -232,7 +246,18 @@ impl<'t> Resources<'t> {
                     reference.as_deref().unwrap_or("(no reference)")
                 ),
             )),
-            Some((reference, Some(ref patient))) => {
+            Some((reference, Some((at, ref patient)))) => {
+                elsewhere = at.map(|at| {
+                    let named = reference.as_deref().unwrap_or("the patient");
+                    Box::new(Elsewhere {
+                        // The zone is the Appointment's when the Patient gives none.
+                        columns: match timezone(patient) {
+                            Some(_) => &PATIENT_COLUMNS,
+                            None => &PATIENT_COLUMNS[..5],
+                        },
+                        at: format!("{named}, line {at}"),
+                    })
+                });
                 set(
                     Column::PatientId,
                     text(&patient["id"])
@@ -260,6 +285,7 @@ impl<'t> Resources<'t> {
             line,
             fields,
             malformed,
+            elsewhere,
         }
     }
 }

@@ -133,6 +133,13 @@ pub fn parse_row(raw: &RawRecord, campaign: &Campaign) -> Result<Row, Vec<Reject
         }
     };
 
+    if let Some(elsewhere) = &raw.elsewhere {
+        for error in &mut errors {
+            if elsewhere.columns.iter().any(|c| c.name() == error.field) {
+                error.error = format!("{} ({})", error.error, elsewhere.at);
+            }
+        }
+    }
     match (
         appointment_id,
         patient_id,

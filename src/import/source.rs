@@ -41,6 +41,16 @@ pub struct RawRecord {
     /// A problem with the row as a whole (wrong number of fields, not an object …): the field
     /// it is reported against, and what is wrong.
     pub malformed: Option<(&'static str, String)>,
+    /// Fields read elsewhere in the file than the row's own line (a FHIR Appointment's patient).
+    pub elsewhere: Option<Box<Elsewhere>>,
+}
+
+/// Where some of a row's fields were read: a problem with one of them says so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Elsewhere {
+    pub columns: &'static [Column],
+    /// What and where, as a rejection says it: `Patient/p2, line 40`.
+    pub at: String,
 }
 
 impl RawRecord {
@@ -202,6 +212,7 @@ fn read_csv(bytes: &[u8], columns: &ColumnMap) -> Result<Vec<RawRecord>, FileErr
                     line: e.position().map_or(line, |p| p.line()),
                     fields: Default::default(),
                     malformed: Some(("row", format!("unreadable row: {e}"))),
+                    elsewhere: None,
                 });
                 continue;
             }
@@ -232,6 +243,7 @@ fn read_csv(bytes: &[u8], columns: &ColumnMap) -> Result<Vec<RawRecord>, FileErr
             line,
             fields,
             malformed,
+            elsewhere: None,
         });
     }
     Ok(records)
@@ -266,6 +278,7 @@ fn read_json(bytes: &[u8], columns: &ColumnMap) -> Result<Vec<RawRecord>, FileEr
                 line,
                 fields: Default::default(),
                 malformed: Some(("row", "not a JSON object".into())),
+                elsewhere: None,
             });
             continue;
         };
@@ -289,6 +302,7 @@ fn read_json(bytes: &[u8], columns: &ColumnMap) -> Result<Vec<RawRecord>, FileEr
             line,
             fields,
             malformed: None,
+            elsewhere: None,
         });
     }
     Ok(records)
