@@ -613,6 +613,138 @@ mod tests {
         assert!(problem.contains("no participant"), "{problem}");
     }
 
+    /// Any JSON, weighted towards the names and shapes this reader looks at.
+    fn json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        const WORDS: [&str; 18] = [
+            "Appointment",
+            "Patient",
+            "Practitioner",
+            "Location",
+            "booked",
+            "cancelled",
+            "phone",
+            "mobile",
+            "old",
+            "usual",
+            "#p",
+            "p",
+            "Patient/p",
+            "urn:uuid:1",
+            "612000001",
+            TIMEZONE,
+            "Europe/Madrid",
+            "2027-03-02T10:30:00+01:00",
+        ];
+        const KEYS: [&str; 28] = [
+            "resourceType",
+            "id",
+            "reference",
+            "actor",
+            "participant",
+            "contained",
+            "name",
+            "given",
+            "family",
+            "text",
+            "telecom",
+            "system",
+            "use",
+            "rank",
+            "value",
+            "communication",
+            "language",
+            "coding",
+            "code",
+            "extension",
+            "url",
+            "valueCode",
+            "start",
+            "status",
+            "display",
+            "identifier",
+            "preferred",
+            "prefix",
+        ];
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            "[a-zA-Z#/:0-9 ._-]{0,12}".prop_map(Value::from),
+            proptest::sample::select(&WORDS[..]).prop_map(Value::from),
+        ];
+        leaf.prop_recursive(5, 64, 6, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
+                proptest::collection::btree_map(
+                    proptest::sample::select(&KEYS[..]).prop_map(String::from),
+                    inner,
+                    0..7,
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// Whatever a Bundle holds, reading it does not panic, and each Appointment in it is
+        /// one row: good, or saying what is wrong.
+        #[test]
+        fn any_bundle_reads_to_one_row_per_appointment(
+            resources in proptest::collection::vec(
+                (json(), proptest::sample::select(vec!["Appointment", "Patient", "Location", ""])),
+                0..8,
+            ),
+            urls in proptest::collection::vec(proptest::option::of("(urn:uuid:1|Patient/p|#p|x)"), 8),
+        ) {
+            let entry: Vec<Value> = resources
+                .into_iter()
+                .zip(urls)
+                .map(|((mut resource, kind), url)| {
+                    if let (Value::Object(fields), false) = (&mut resource, kind.is_empty()) {
+                        fields.insert("resourceType".into(), kind.into());
+                    }
+                    let mut entry = serde_json::json!({ "resource": resource });
+                    if let Some(url) = url {
+                        entry["fullUrl"] = url.into();
+                    }
+                    entry
+                })
+                .collect();
+            let appointments = entry
+                .iter()
+                .filter(|e| e["resource"]["resourceType"] == "Appointment")
+                .count();
+            let text = serde_json::to_string_pretty(
+                &serde_json::json!({ "resourceType": "Bundle", "entry": entry }),
+            )
+            .unwrap();
+            match read(&text) {
+                Ok(records) => {
+                    proptest::prop_assert_eq!(records.len(), appointments);
+                    // And each row is typed, or rejected for what it lacks, without a panic.
+                    let campaign = crate::campaign::parse_campaign(
+                        "reminders",
+                        "reminders.toml".as_ref(),
+                        include_str!("../../campaigns/reminders.toml"),
+                    )
+                    .campaign
+                    .unwrap();
+                    for record in &records {
+                        if let Err(rejections) = super::super::parse_row(record, &campaign) {
+                            proptest::prop_assert!(!rejections.is_empty());
+                        }
+                    }
+                }
+                Err(e) => proptest::prop_assert!(
+                    appointments == 0 && e.error.contains("no Appointment"),
+                    "{e}"
+                ),
+            }
+        }
+    }
+
     #[test]
     fn references_are_read_relative_whatever_their_form() {
         assert_eq!(relative("Patient/7").as_deref(), Some("Patient/7"));
