@@ -1,5 +1,5 @@
-//! Appointment lists in: CSV or JSON → typed rows (with per-row, per-field errors) → the changes
-//! to make, decided purely against what is stored → one transaction.
+//! Appointment lists in: CSV, JSON or a FHIR Bundle → typed rows (with per-row, per-field
+//! errors) → the changes to make, decided purely against what is stored → one transaction.
 
 mod fhir;
 pub mod reconcile;
@@ -115,14 +115,15 @@ pub async fn run(
             "import"
         )
     };
-    let read = || {
-        if let Some(refused) = source::not_a_list(bytes) {
-            return Err(refused);
-        }
-        let bytes = campaign.import.encoding.to_utf8(bytes);
-        read(&bytes, format, &campaign.import.columns)
-    };
-    let records = match read() {
+    // A workbook or a PDF is named as such before its bytes are decoded as text.
+    let records = source::not_a_list(bytes).map_or_else(
+        || {
+            let bytes = campaign.import.encoding.to_utf8(bytes);
+            read(&bytes, format, &campaign.import.columns)
+        },
+        Err,
+    );
+    let records = match records {
         Ok(records) => records,
         Err(refused) => {
             if !dry_run {
