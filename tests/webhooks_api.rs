@@ -242,12 +242,14 @@ both_backends!(
         let body = format!(
             "appointment_id,patient_id,first_name,phone,starts_at\nB1,P9,Joan,612000009,{when}\nB2,P8,Laia,12,{when}\n"
         );
-        let summary: Value = http
-            .post(format!("{}/v1/campaigns/test/appointments", running.url))
-            .bearer_auth("api-token")
-            .header("content-type", "text/csv")
-            .body(body)
-            .send()
+        let import = |content_type: &'static str, body: String| {
+            http.post(format!("{}/v1/campaigns/test/appointments", running.url))
+                .bearer_auth("api-token")
+                .header("content-type", content_type)
+                .body(body)
+                .send()
+        };
+        let summary: Value = import("text/csv", body)
             .await
             .unwrap()
             .json()
@@ -309,12 +311,7 @@ both_backends!(
                   "name": [{{"given": ["Pau"]}}], "telecom": [{{"system": "phone", "value": "612000007"}}]}}}}
             ]}}"#
         );
-        let summary: Value = http
-            .post(format!("{}/v1/campaigns/test/appointments", running.url))
-            .bearer_auth("api-token")
-            .header("content-type", "application/fhir+json")
-            .body(bundle)
-            .send()
+        let summary: Value = import("application/fhir+json", bundle)
             .await
             .unwrap()
             .json()
