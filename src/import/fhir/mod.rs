@@ -155,7 +155,12 @@ impl<'t> Resources<'t> {
         if let Some(url) = full_url {
             self.by_reference.insert(url.to_string(), at);
         }
-        let head: Option<Head> = serde_json::from_str(raw.get()).ok();
+        // Only an object is a resource (serde would read a struct from an array too).
+        let head: Option<Head> = raw
+            .get()
+            .starts_with('{')
+            .then(|| serde_json::from_str(raw.get()).ok())
+            .flatten();
         let (kind, id) = head.map_or((None, None), |h| {
             (h.resource_type, h.id.as_ref().and_then(text))
         });
