@@ -443,6 +443,18 @@ both_backends!(
     }
 );
 
+/// `ringback import --dry-run` of a list shipped under `campaigns/`.
+fn dry_run_sample(env: &TestEnv, name: &str) -> Run {
+    let sample = std::path::Path::new(SHIPPED_CAMPAIGNS).join(name);
+    env.ringback(&[
+        "import",
+        "--campaign",
+        "reminders",
+        "--dry-run",
+        sample.to_str().unwrap(),
+    ])
+}
+
 /// The good rows a summary accounts for, whatever became of each.
 fn accounted(summary: &serde_json::Value) -> u64 {
     [
@@ -460,14 +472,7 @@ fn accounted(summary: &serde_json::Value) -> u64 {
 both_backends!(
     the_sample_list_imports_through_its_column_mapping,
     |env: TestEnv| async move {
-        let sample = std::path::Path::new(SHIPPED_CAMPAIGNS).join("samples/appointments.csv");
-        let run = env.ringback(&[
-            "import",
-            "--campaign",
-            "reminders",
-            "--dry-run",
-            sample.to_str().unwrap(),
-        ]);
+        let run = dry_run_sample(&env, "samples/appointments.csv");
         // The sample carries five deliberately bad rows.
         run.assert_code(1);
         let s = run.json();
@@ -479,14 +484,7 @@ both_backends!(
 both_backends!(
     the_sample_fhir_bundle_imports_whole,
     |env: TestEnv| async move {
-        let sample = std::path::Path::new(SHIPPED_CAMPAIGNS).join("samples/appointments.fhir.json");
-        let run = env.ringback(&[
-            "import",
-            "--campaign",
-            "reminders",
-            "--dry-run",
-            sample.to_str().unwrap(),
-        ]);
+        let run = dry_run_sample(&env, "samples/appointments.fhir.json");
         run.assert_code(0);
         let s = run.json();
         assert_eq!(s["rejected"].as_array().unwrap().len(), 0, "{s}");

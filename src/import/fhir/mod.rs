@@ -129,6 +129,40 @@ struct Resource<'t> {
     raw: &'t RawValue,
 }
 
+/// A resource a reference found: an entry of the Bundle, parsed only when its content is
+/// needed, or one contained in the Appointment.
+enum Found<'a, 't> {
+    Entry(&'a Resource<'t>),
+    Contained(&'a Value),
+}
+
+impl<'a> Found<'a, '_> {
+    fn kind(&self) -> Option<&'a str> {
+        match self {
+            Found::Entry(resource) => resource.kind.as_deref(),
+            Found::Contained(value) => kind(value),
+        }
+    }
+
+    /// The line it starts on; a contained resource is on its container's lines.
+    fn line(&self) -> Option<u64> {
+        match self {
+            Found::Entry(resource) => Some(resource.line),
+            Found::Contained(_) => None,
+        }
+    }
+
+    fn value(&self) -> std::borrow::Cow<'a, Value> {
+        match self {
+            Found::Entry(resource) => std::borrow::Cow::Owned(parse(resource.raw)),
+            Found::Contained(value) => std::borrow::Cow::Borrowed(value),
+        }
+    }
+}
+
+/// The kinds of participant a row takes something from.
+const ACTORS: [&str; 4] = ["Patient", "Practitioner", "PractitionerRole", "Location"];
+
 /// What a resource is, read without the rest of it.
 #[derive(Deserialize)]
 struct Head {
@@ -172,17 +206,16 @@ impl<'t> Resources<'t> {
 
     /// The resource a reference names: `Patient/1`, a `fullUrl` (`urn:uuid:…`, or absolute),
     /// an absolute URL ending in `Patient/1`, or `#id` among `container`'s contained resources.
-    /// With it, the line it starts on, unless it is contained (on the container's lines).
-    fn resolve(&self, reference: &str, container: &Value) -> Option<(Option<u64>, Value)> {
+    fn resolve<'a>(&'a self, reference: &str, container: &'a Value) -> Option<Found<'a, 't>> {
         if let Some(id) = reference.strip_prefix('#') {
             return each(&container["contained"])
                 .find(|r| r["id"].as_str() == Some(id))
-                .map(|r| (None, r.clone()));
+                .map(Found::Contained);
         }
         let found = |key: &str| self.by_reference.get(key).map(|&at| &self.list[at]);
         found(reference)
             .or_else(|| found(&relative(reference)?))
-            .map(|r| (Some(r.line), parse(r.raw)))
+            .map(Found::Entry)
     }
 
     /// One Appointment as a row.
@@ -211,20 +244,18 @@ impl<'t> Resources<'t> {
             let resolved = reference
                 .as_deref()
                 .and_then(|r| self.resolve(r, appointment));
-            let actor_kind = resolved.as_ref().and_then(|(_, r)| kind(r)).or_else(|| {
-                let reference = reference.as_deref()?;
-                let relative = relative(reference)?;
-                Some(match relative.split('/').next()? {
-                    "Patient" => "Patient",
-                    "Practitioner" => "Practitioner",
-                    "PractitionerRole" => "PractitionerRole",
-                    "Location" => "Location",
-                    _ => return None,
-                })
-            });
+            // A reference to a resource the Bundle lacks still says what it is.
+            let actor_kind = match &resolved {
+                Some(found) => found.kind(),
+                None => reference.as_deref().and_then(relative).and_then(|r| {
+                    let kind = r.split('/').next()?;
+                    ACTORS.into_iter().find(|actor| *actor == kind)
+                }),
+            };
+            // Only parsed when the participant has no display text of its own.
             let shown = || {
                 text(&actor["display"])
-                    .or_else(|| resolved.as_ref().and_then(|(_, r)| display_name(r)))
+                    .or_else(|| resolved.as_ref().and_then(|r| display_name(&r.value())))
             };
             match actor_kind {
                 Some("Patient") if patient.is_none() => patient = Some((reference, resolved)),
@@ -251,8 +282,9 @@ impl<'t> Resources<'t> {
                     reference.as_deref().unwrap_or("(no reference)")
                 ),
             )),
-            Some((reference, Some((at, ref patient)))) => {
-                elsewhere = at.map(|at| {
+            Some((reference, Some(found))) => {
+                let patient = &*found.value();
+                elsewhere = found.line().map(|at| {
                     let named = reference.as_deref().unwrap_or("the patient");
                     Box::new(Elsewhere {
                         // The zone is the Appointment's when the Patient gives none.
