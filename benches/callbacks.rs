@@ -60,6 +60,7 @@ fn campaign() -> String {
 
 #[tokio::main]
 async fn main() {
+    ringback::runtime::small_pages();
     let n: usize = std::env::var("N")
         .ok()
         .and_then(|v| v.parse().ok())

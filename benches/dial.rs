@@ -251,6 +251,7 @@ async fn bench_c() {
 
 #[tokio::main]
 async fn main() {
+    ringback::runtime::small_pages();
     if std::env::var("RUST_LOG").is_ok() {
         tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())

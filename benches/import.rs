@@ -20,6 +20,7 @@ use ringback::store::Db;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    ringback::runtime::small_pages();
     let rows: usize = std::env::var("ROWS")
         .ok()
         .and_then(|r| r.parse().ok())

@@ -66,6 +66,7 @@ fn campaign() -> String {
 
 #[tokio::main]
 async fn main() {
+    ringback::runtime::small_pages();
     let n = env("N", 1_000) as usize;
     let gap = Duration::from_millis(env("GAP_MS", 10));
     let lead = TimeDelta::milliseconds(env("LEAD_MS", 5) as i64);

@@ -8,6 +8,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    ringback::runtime::small_pages();
     let cli = ringback::cli::Cli::parse();
     ringback::cli::run(cli).await
 }

@@ -16,6 +16,20 @@ use crate::provider::Provider;
 use crate::provider::simulator::{Rates, SimEvent, Simulator};
 use crate::provider::twilio::TwilioClient;
 
+/// Keep the process's heap on 4 KiB pages. mimalloc asks Linux for transparent huge pages, and
+/// the kernel zeroes each 2 MiB page whole when it is first touched: an import, whose heap grows
+/// by a few hundred MB in a couple of seconds, spent about a fifth of its time there (a 100,000-row
+/// CSV: 2.6 s with huge pages, 2.0 s without). This is what `MIMALLOC_ALLOW_THP=0` does; the
+/// binary and the benchmarks call it first thing.
+pub fn small_pages() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: PR_SET_THP_DISABLE takes plain integers and touches no memory of ours. A
+        // kernel that refuses it costs only speed.
+        unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
+    }
+}
+
 /// The configured provider, and the simulator's event stream when it is the simulator.
 pub fn provider(
     config: &Config,
@@ -173,5 +187,16 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {}
         _ = term => {}
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    #[test]
+    fn the_heap_is_kept_off_huge_pages() {
+        super::small_pages();
+        // SAFETY: PR_GET_THP_DISABLE takes plain integers and touches no memory of ours.
+        let disabled = unsafe { libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0) };
+        assert_eq!(disabled, 1);
     }
 }
