@@ -132,9 +132,7 @@ async fn run(n: usize, cps: f64, burst: u32, limit: Duration, due_in: Option<Dur
         now: Utc::now(),
         dry_run: false,
     };
-    import::run(&db, &c, input, |_, _| {}, |_| {})
-        .await
-        .unwrap();
+    import::run(&db, &c, input, |_| {}, |_| {}).await.unwrap();
     if let (Some(due_in), Db::Sqlite(pool)) = (due_in, &db) {
         // Due at future instants spread over 3 s, as scheduled reminders are.
         let base = (Utc::now() + TimeDelta::from_std(due_in).unwrap()).timestamp_millis();

@@ -58,7 +58,7 @@ fn main() {
                     now,
                     dry_run: false,
                 };
-                let summary = import::run(db, campaign, input, |_, _| {}, |_| {})
+                let summary = import::run(db, campaign, input, |_| {}, |_| {})
                     .await
                     .expect("import");
                 (start.elapsed().as_secs_f64(), summary)
@@ -103,7 +103,7 @@ fn main() {
                 now,
                 dry_run: false,
             };
-            let summary = import::run(&db, campaign, input, |_, _| {}, |_| {})
+            let summary = import::run(&db, campaign, input, |_| {}, |_| {})
                 .await
                 .expect("import");
             let took = start.elapsed().as_secs_f64();

@@ -65,7 +65,7 @@ fn main() {
             now: Utc::now(),
             dry_run: false,
         };
-        let summary = import::run(&db, campaign, input, |_, _| {}, |_| {})
+        let summary = import::run(&db, campaign, input, |_| {}, |_| {})
             .await
             .expect("import");
         assert_eq!(summary.created, rows as u64);

@@ -95,9 +95,7 @@ async fn main() {
         dry_run: false,
     };
     let c = catalog.get("bench").unwrap().clone();
-    import::run(&db, &c, input, |_, _| {}, |_| {})
-        .await
-        .unwrap();
+    import::run(&db, &c, input, |_| {}, |_| {}).await.unwrap();
     // STOP i is sent at start + i·gap; its call is due `lead` later.
     let start_wall = Utc::now() + TimeDelta::seconds(8);
     let due = |i: usize| start_wall + TimeDelta::from_std(gap * i as u32).unwrap() + lead;

@@ -914,3 +914,78 @@ both_backends!(
         );
     }
 );
+
+/// Every progress report of one import through the library, as the CLI's bar hears them.
+async fn progress_of(env: &TestEnv, csv: &str, dry_run: bool) -> Vec<ringback::import::Progress> {
+    let catalog = ringback::campaign::load_dir(&env.campaigns()).expect("campaigns");
+    let campaign = catalog.require("reminders").expect("reminders");
+    let db = env.db().await;
+    db.migrate().await.expect("migrate");
+    let input = ringback::import::Input {
+        source: "list.csv",
+        bytes: csv.as_bytes(),
+        format: ringback::import::Format::Csv,
+        now: Utc::now(),
+        dry_run,
+    };
+    let mut heard = Vec::new();
+    ringback::import::run(&db, campaign, input, |p| heard.push(p), |_| {})
+        .await
+        .expect("import");
+    db.close().await;
+    heard
+}
+
+both_backends!(
+    an_import_reports_each_phase_in_order_to_its_last_row,
+    |env: TestEnv| async move {
+        use ringback::import::Progress::{self, *};
+        // 9,000 good rows (three reports' worth in each phase) and one bad one.
+        let mut csv = csv_rows(9_000, 4);
+        csv.push_str("B1,Q1,Anna,Puig,12,2030-01-01 10:00,,ca,,,booked\n");
+        let phase = |p: &Progress| match p {
+            Reading => 0,
+            Checking { .. } => 1,
+            Planning { .. } => 2,
+            Writing { .. } => 3,
+            Committing => 4,
+        };
+        let counts = |heard: &[Progress], of: usize| -> Vec<(usize, usize)> {
+            heard
+                .iter()
+                .filter(|p| phase(p) == of)
+                .map(|p| match *p {
+                    Checking { done, total }
+                    | Planning { done, total }
+                    | Writing { done, total } => (done, total),
+                    _ => unreachable!(),
+                })
+                .collect()
+        };
+
+        let heard = progress_of(&env, &csv, false).await;
+        assert_eq!(heard.first(), Some(&Reading));
+        assert_eq!(heard.last(), Some(&Committing));
+        assert!(
+            heard.windows(2).all(|w| phase(&w[0]) <= phase(&w[1])),
+            "{heard:?}"
+        );
+        // Each counted phase goes up to its last row, in more than one report.
+        for (of, last) in [(1, 9_001), (2, 9_000), (3, 4 * 9_000)] {
+            let counts = counts(&heard, of);
+            assert!(counts.len() > 2, "phase {of}: {counts:?}");
+            assert!(counts.windows(2).all(|w| w[0].0 <= w[1].0), "{counts:?}");
+            assert!(counts.iter().all(|&(_, total)| total == last), "{counts:?}");
+            assert_eq!(counts.last(), Some(&(last, last)), "phase {of}");
+        }
+        // Writing: a patient, an appointment, an outreach and an attempt for each good row.
+        assert_eq!(counts(&heard, 3).first(), Some(&(0, 4 * 9_000)));
+        assert_eq!(env.scalar("SELECT COUNT(*) FROM attempts").await, 9_000);
+
+        // A dry run checks and compares, and neither writes nor commits.
+        let heard = progress_of(&env, &csv, true).await;
+        assert_eq!(heard.first(), Some(&Reading));
+        assert_eq!(counts(&heard, 2).last(), Some(&(9_000, 9_000)));
+        assert!(heard.iter().all(|p| phase(p) < 3), "{heard:?}");
+    }
+);

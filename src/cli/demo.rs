@@ -116,7 +116,7 @@ async fn demo(dir: &std::path::Path) -> Outcome {
         &db,
         &campaign,
         input,
-        |_, _| {},
+        |_| {},
         |row| {
             row.timezone = None;
             row.starts_at = now + TimeDelta::hours(26) + TimeDelta::minutes(row.line as i64 * 7);

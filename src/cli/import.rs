@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{Failure, Outcome, catalog, connect, read_input};
 use crate::config::Config;
-use crate::import::{self, Format, ImportError};
+use crate::import::{self, Format, ImportError, Progress};
 use crate::store::{Current, Db};
 
 pub async fn run(config: &Config, campaign: &str, file: &Path, dry_run: bool) -> Outcome {
@@ -23,23 +23,12 @@ pub async fn run(config: &Config, campaign: &str, file: &Path, dry_run: bool) ->
         (connect(config).await?, None)
     };
 
-    let bar = std::io::stdout().is_terminal().then(|| {
-        let bar = ProgressBar::new(0);
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} {msg} {bar:30} {pos}/{len} rows")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        bar.set_message(if dry_run { "checking" } else { "importing" });
-        bar
-    });
-    let on_row = |done: usize, total: usize| {
+    let bar = std::io::stdout()
+        .is_terminal()
+        .then(|| progress_bar(&name, dry_run));
+    let on_progress = |progress| {
         if let Some(bar) = &bar {
-            if done == 1 {
-                bar.set_length(total as u64);
-            }
-            if done.is_multiple_of(500) || done == total {
-                bar.set_position(done as u64);
-            }
+            show(bar, progress, dry_run);
         }
     };
     let input = import::Input {
@@ -49,7 +38,7 @@ pub async fn run(config: &Config, campaign: &str, file: &Path, dry_run: bool) ->
         now: chrono::Utc::now(),
         dry_run,
     };
-    let result = import::run(&db, campaign, input, on_row, |_| {}).await;
+    let result = import::run(&db, campaign, input, on_progress, |_| {}).await;
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
@@ -92,6 +81,43 @@ pub async fn run(config: &Config, campaign: &str, file: &Path, dry_run: bool) ->
             }
         );
         Ok(ExitCode::from(1))
+    }
+}
+
+/// The bar on the terminal: a spinner that keeps turning through the phases that report
+/// nothing (reading the file, the commit), and a count of rows through the others.
+fn progress_bar(name: &str, dry_run: bool) -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {prefix}: {msg:<24} {bar:30} {pos}/{len}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_prefix(format!(
+        "{} {name}",
+        if dry_run { "checking" } else { "importing" }
+    ));
+    bar.set_message("reading the file");
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}
+
+fn show(bar: &ProgressBar, progress: Progress, dry_run: bool) {
+    let (phase, count) = match progress {
+        Progress::Reading => ("reading the file", None),
+        Progress::Checking { done, total } => ("checking rows", Some((done, total))),
+        Progress::Planning { done, total } if dry_run => {
+            ("comparing with the database", Some((done, total)))
+        }
+        Progress::Planning { done, total } => ("planning first calls", Some((done, total))),
+        Progress::Writing { done, total } => ("writing rows", Some((done, total))),
+        Progress::Committing => ("committing", None),
+    };
+    if bar.message() != phase {
+        bar.set_message(phase);
+    }
+    if let Some((done, total)) = count {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
     }
 }
 

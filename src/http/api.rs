@@ -94,7 +94,7 @@ pub async fn import(
             now: chrono::Utc::now(),
             dry_run,
         };
-        runtime.block_on(import::run(&db, &campaign, input, |_, _| {}, |_| {}))
+        runtime.block_on(import::run(&db, &campaign, input, |_| {}, |_| {}))
     })
     .await;
     let imported = match imported {

@@ -76,8 +76,23 @@ pub fn accepts_lists(campaign: &crate::campaign::Campaign) -> Result<(), ImportE
     }
 }
 
-/// Rows parsed between two progress updates.
-const PARSE_CHUNK: usize = 4_096;
+/// Rows between two progress updates (and parsed together).
+pub(crate) const PROGRESS_EVERY: usize = 4_096;
+
+/// How far an import has got, for a progress display: the phases in their order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// Reading the list into rows.
+    Reading,
+    /// Rows of the list checked, of all.
+    Checking { done: usize, total: usize },
+    /// Rows compared with what is stored and, when new or moved, their first call planned.
+    Planning { done: usize, total: usize },
+    /// Rows written to the database (patients, appointments, outreach, attempts, updates).
+    Writing { done: usize, total: usize },
+    /// Every row is written; the transaction commits.
+    Committing,
+}
 
 /// One appointment list to import.
 pub struct Input<'a> {
@@ -91,12 +106,13 @@ pub struct Input<'a> {
 }
 
 /// Parse, reconcile and (unless `dry_run`) write one appointment list in one transaction.
-/// `adjust` may change each good row before it is reconciled (the demo moves dates to the future).
+/// `on_progress` hears each phase as it goes; `adjust` may change each good row before it is
+/// reconciled (the demo moves dates to the future).
 pub async fn run(
     db: &crate::store::Db,
     campaign: &crate::campaign::Campaign,
     input: Input<'_>,
-    mut on_row: impl FnMut(usize, usize),
+    mut on_progress: impl FnMut(Progress) + Send,
     adjust: impl Fn(&mut Row),
 ) -> Result<Summary, ImportError> {
     accepts_lists(campaign)?;
@@ -115,6 +131,7 @@ pub async fn run(
             "import"
         )
     };
+    on_progress(Progress::Reading);
     // A workbook or a PDF is named as such before its bytes are decoded as text.
     let records = source::not_a_list(bytes).map_or_else(
         || {
@@ -163,7 +180,7 @@ pub async fn run(
     let mut rows = Vec::with_capacity(total);
     let mut rejected = Vec::new();
     // Rows parse independently (phone numbers are the costly part): both halves of each chunk at once.
-    for (done, chunk) in records.chunks(PARSE_CHUNK).enumerate() {
+    for (done, chunk) in records.chunks(PROGRESS_EVERY).enumerate() {
         let half = chunk.len().div_ceil(2);
         let (first, second) = chunk.split_at(half);
         let parse = |part: &[RawRecord]| {
@@ -185,7 +202,10 @@ pub async fn run(
                 Err(errors) => rejected.extend(errors),
             }
         }
-        on_row((done * PARSE_CHUNK + chunk.len()).min(total), total);
+        on_progress(Progress::Checking {
+            done: (done * PROGRESS_EVERY + chunk.len()).min(total),
+            total,
+        });
     }
     // Their memory goes to what reconciling makes (fresh pages cost a fault each).
     drop(records);
@@ -203,11 +223,20 @@ pub async fn run(
     phones.dedup();
     existing.contacts = db.recent_contacts(&phones, now).await?;
     lap("state");
-    let changes = reconcile(campaign, rows, rejected, existing, now);
+    let changes = reconcile(campaign, rows, rejected, existing, now, |done, total| {
+        on_progress(Progress::Planning { done, total })
+    });
     lap("reconcile");
     if !dry_run {
         let entry = crate::store::ImportRecord::new(&campaign.id, source, now, &changes.summary);
-        db.apply_import(campaign, &changes, now, &entry).await?;
+        let mut on_written = |written| {
+            on_progress(match written {
+                crate::store::Written::Rows { done, total } => Progress::Writing { done, total },
+                crate::store::Written::Committing => Progress::Committing,
+            })
+        };
+        db.apply_import(campaign, &changes, now, &entry, &mut on_written)
+            .await?;
         lap("write");
     }
     Ok(changes.summary)

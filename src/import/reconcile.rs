@@ -100,20 +100,26 @@ pub struct Changes {
 }
 
 /// Decide what importing `rows` changes. `rejected` are the rows that did not parse.
+/// `on_row` hears how many rows have been decided, of how many, now and then and once all are.
 pub fn reconcile(
     campaign: &Campaign,
     rows: Vec<Row>,
     rejected: Vec<Rejection>,
     mut existing: Existing,
     now: DateTime<Utc>,
+    mut on_row: impl FnMut(usize, usize),
 ) -> Changes {
     let mut changes = Changes::default();
     changes.summary.rejected = rejected;
     let rows = drop_duplicates(rows, &mut changes.summary.rejected);
     let mut new_patient_ids: HashMap<String, usize> = HashMap::new();
     let planned_on = planned_numbers(&existing.contacts);
+    let total = rows.len();
 
-    for row in rows {
+    for (done, row) in rows.into_iter().enumerate() {
+        if done % super::PROGRESS_EVERY == 0 && done > 0 {
+            on_row(done, total);
+        }
         let (patient_id, patient_changed) =
             upsert_patient(&row, &mut existing, &mut changes, &mut new_patient_ids);
         let zone = row.timezone.unwrap_or(campaign.timezone);
@@ -204,6 +210,7 @@ pub fn reconcile(
             a.patient_id = patient_id;
         }
     }
+    on_row(total, total);
     changes
 }
 
@@ -500,7 +507,7 @@ mod tests {
         let now = at("2027-03-01T08:00:00Z");
         let existing = stored(at("2027-03-03T09:00:00Z"), at("2027-03-01T09:00:00Z"));
         let rows = vec![row("A1", at("2027-03-03T11:00:00Z"))];
-        let changes = reconcile(&campaign, rows, Vec::new(), existing, now);
+        let changes = reconcile(&campaign, rows, Vec::new(), existing, now, |_, _| {});
         assert_eq!(changes.withdrawn_outreach, vec!["O1".to_string()]);
         assert_eq!(changes.summary.updated, 1);
         let attempt = &changes.new_attempts[0];

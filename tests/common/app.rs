@@ -214,7 +214,7 @@ pub async fn import_csv(app: &App, csv: &str) -> ringback::import::Summary {
         now: Utc::now(),
         dry_run: false,
     };
-    ringback::import::run(&app.db, campaign, input, |_, _| {}, |_| {})
+    ringback::import::run(&app.db, campaign, input, |_| {}, |_| {})
         .await
         .expect("import")
 }

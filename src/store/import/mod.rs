@@ -3,6 +3,8 @@
 
 mod write;
 
+pub use write::Written;
+
 use std::collections::HashMap;
 
 use chrono::{DateTime, TimeDelta, Utc};

@@ -5,8 +5,8 @@
 use chrono::{DateTime, Utc};
 
 use crate::campaign::Campaign;
-use crate::import::Changes;
 use crate::import::reconcile::{AppointmentRecord, NewAttempt, NewOutreach, PatientRecord};
+use crate::import::{Changes, PROGRESS_EVERY};
 use crate::store::imports::insert_import;
 use crate::store::outreach::WITHDRAW_OUTREACH;
 use crate::store::{Db, ImportRecord, StoreError, millis, sqlite_bulk};
@@ -107,6 +107,40 @@ impl Bulk {
             names.join(", "),
             values.join(", ")
         )
+    }
+}
+
+/// How far an import's write has got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    /// Rows written (inserted or updated), of all that the import writes.
+    Rows { done: usize, total: usize },
+    /// Every row is written and the transaction commits (on SQLite, the write-ahead log is
+    /// copied into the database file: a large import's last few seconds).
+    Committing,
+}
+
+/// The rows an import's write has done, told to whoever follows it.
+struct Tally<'f> {
+    done: usize,
+    total: usize,
+    on_written: &'f mut (dyn FnMut(Written) + Send),
+}
+
+impl Tally<'_> {
+    /// A step has just written `n` more rows (every [`PROGRESS_EVERY`], and at its end).
+    fn rows(&mut self, n: usize) {
+        if n > 0 {
+            self.done += n;
+            (self.on_written)(Written::Rows {
+                done: self.done,
+                total: self.total,
+            });
+        }
+    }
+
+    fn committing(&mut self) {
+        (self.on_written)(Written::Committing);
     }
 }
 
@@ -391,6 +425,7 @@ impl serde::Serialize for sqlite_bulk::Value<'_> {
 async fn sqlite_step(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     step: &Step<'_, '_>,
+    tally: &mut Tally<'_>,
 ) -> Result<(), StoreError> {
     let what = match step {
         Step::Insert(bulk, _) => bulk.table,
@@ -418,7 +453,11 @@ async fn sqlite_step(
         cells.clear();
         rows.fill(i, &mut cells);
         statement.execute(&cells).map_err(failed)?;
+        if (i + 1) % PROGRESS_EVERY == 0 {
+            tally.rows(PROGRESS_EVERY);
+        }
     }
+    tally.rows(rows.len() % PROGRESS_EVERY);
     drop(statement);
     drop(handle);
     Ok(())
@@ -428,6 +467,7 @@ async fn sqlite_step(
 async fn postgres_step(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     step: &Step<'_, '_>,
+    tally: &mut Tally<'_>,
 ) -> Result<(), StoreError> {
     let sql = match step {
         Step::Insert(bulk, _) => bulk.postgres_sql(),
@@ -448,22 +488,31 @@ async fn postgres_step(
             .bind(body)
             .execute(&mut **tx)
             .await?;
+        tally.rows(chunk.len());
     }
     Ok(())
 }
 
 impl Db {
     /// Write an import's changes and its entry in the import log (`record`): all of them, or (on
-    /// any error) none.
+    /// any error) none. `on_written` hears how far the write has got.
     pub async fn apply_import(
         &self,
         campaign: &Campaign,
         changes: &Changes,
         now: DateTime<Utc>,
         record: &ImportRecord,
+        on_written: &mut (dyn FnMut(Written) + Send),
     ) -> Result<(), StoreError> {
         let now = millis(now);
         let rows = BulkRows::new(campaign, changes, now);
+        let total = rows.steps().iter().map(|step| step.rows().len()).sum();
+        on_written(Written::Rows { done: 0, total });
+        let mut tally = Tally {
+            done: 0,
+            total,
+            on_written,
+        };
         let clock = std::time::Instant::now();
         let lap = |step: &str| {
             tracing::debug!(
@@ -486,10 +535,11 @@ impl Db {
                     let mut tx =
                         sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
                     for step in rows.steps() {
-                        sqlite_step(&mut tx, &step).await?;
+                        sqlite_step(&mut tx, &step, &mut tally).await?;
                         lap(step.name());
                     }
                     insert_import!(&mut *tx, record)?;
+                    tally.committing();
                     tx.commit().await?;
                     lap("commit");
                     Ok::<(), StoreError>(())
@@ -503,10 +553,11 @@ impl Db {
             Db::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
                 for step in rows.steps() {
-                    postgres_step(&mut tx, &step).await?;
+                    postgres_step(&mut tx, &step, &mut tally).await?;
                     lap(step.name());
                 }
                 insert_import!(&mut *tx, record)?;
+                tally.committing();
                 tx.commit().await?;
                 lap("commit");
             }
