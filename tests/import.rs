@@ -989,3 +989,35 @@ both_backends!(
         assert!(heard.iter().all(|p| phase(p) < 3), "{heard:?}");
     }
 );
+
+both_backends!(
+    backslashes_tabs_and_line_breaks_in_a_field_are_stored_as_written,
+    |env: TestEnv| async move {
+        let when = appointment_in(4);
+        let csv = format!(
+            "{HEADER}\nA1,P1,\"Jo\\an\",\"Puig\tRoca\",612000001,{when},,ca,\"Dra.\nFont\",\"C:\\Consulta 1\\\",booked\n"
+        );
+        let file = env.write("odd.csv", &csv);
+        let import =
+            || env.ringback(&["import", "--campaign", "reminders", file.to_str().unwrap()]);
+        let run = import();
+        run.assert_code(0);
+        assert_eq!(run.json()["created"], 1, "{}", run.stdout());
+        let stored = env
+            .rows("SELECT p.first_name, p.last_name, a.provider, a.location FROM patients p JOIN appointments a ON a.patient_id = p.id")
+            .await;
+        assert_eq!(
+            stored,
+            vec![vec![
+                Some("Jo\\an".to_string()),
+                Some("Puig\tRoca".to_string()),
+                Some("Dra.\nFont".to_string()),
+                Some("C:\\Consulta 1\\".to_string()),
+            ]]
+        );
+        // Read back, they compare equal to the list: nothing changed.
+        let again = import();
+        again.assert_code(0);
+        assert_eq!(again.json()["unchanged"], 1, "{}", again.stdout());
+    }
+);

@@ -1,6 +1,6 @@
 //! Writing an import's changes in one transaction: each table's new rows and each kind of
-//! change as one prepared statement run row by row on SQLite, and as JSON chunks unpacked by the
-//! server on PostgreSQL.
+//! change as one prepared statement run row by row on SQLite; on PostgreSQL, new rows streamed
+//! with `COPY` and changes as JSON chunks that the server unpacks.
 
 use chrono::{DateTime, Utc};
 
@@ -11,101 +11,89 @@ use crate::store::imports::insert_import;
 use crate::store::outreach::WITHDRAW_OUTREACH;
 use crate::store::{Db, ImportRecord, StoreError, millis, sqlite_bulk};
 
-/// Rows per PostgreSQL bulk statement, carried as one JSON parameter that the server unpacks.
+/// Rows per PostgreSQL bulk update, carried as one JSON parameter that the server unpacks.
 const PG_BULK_ROWS: usize = 5_000;
 
-/// A table written in bulk: its name and its columns with their PostgreSQL types.
+/// A table written in bulk: its name and its columns.
 struct Bulk {
     table: &'static str,
-    columns: &'static [(&'static str, &'static str)],
+    columns: &'static [&'static str],
 }
 
 const PATIENTS: Bulk = Bulk {
     table: "patients",
     columns: &[
-        ("id", "text"),
-        ("clinic", "text"),
-        ("external_id", "text"),
-        ("first_name", "text"),
-        ("last_name", "text"),
-        ("phone", "text"),
-        ("timezone", "text"),
-        ("language", "text"),
-        ("created_at", "bigint"),
-        ("updated_at", "bigint"),
+        "id",
+        "clinic",
+        "external_id",
+        "first_name",
+        "last_name",
+        "phone",
+        "timezone",
+        "language",
+        "created_at",
+        "updated_at",
     ],
 };
 const APPOINTMENTS: Bulk = Bulk {
     table: "appointments",
     columns: &[
-        ("id", "text"),
-        ("campaign", "text"),
-        ("external_id", "text"),
-        ("patient_id", "text"),
-        ("starts_at", "bigint"),
-        ("timezone", "text"),
-        ("provider", "text"),
-        ("location", "text"),
-        ("status", "text"),
-        ("created_at", "bigint"),
-        ("updated_at", "bigint"),
+        "id",
+        "campaign",
+        "external_id",
+        "patient_id",
+        "starts_at",
+        "timezone",
+        "provider",
+        "location",
+        "status",
+        "created_at",
+        "updated_at",
     ],
 };
 const OUTREACH: Bulk = Bulk {
     table: "outreach",
     columns: &[
-        ("id", "text"),
-        ("campaign", "text"),
-        ("kind", "text"),
-        ("patient_id", "text"),
-        ("appointment_id", "text"),
-        ("phone", "text"),
-        ("timezone", "text"),
-        ("language", "text"),
-        ("opens_at", "bigint"),
-        ("deadline", "bigint"),
-        ("state", "text"),
-        ("source", "text"),
-        ("created_at", "bigint"),
-        ("updated_at", "bigint"),
+        "id",
+        "campaign",
+        "kind",
+        "patient_id",
+        "appointment_id",
+        "phone",
+        "timezone",
+        "language",
+        "opens_at",
+        "deadline",
+        "state",
+        "source",
+        "created_at",
+        "updated_at",
     ],
 };
 const ATTEMPTS: Bulk = Bulk {
     table: "attempts",
     columns: &[
-        ("id", "text"),
-        ("outreach_id", "text"),
-        ("seq", "bigint"),
-        ("channel", "text"),
-        ("phone", "text"),
-        ("status", "text"),
-        ("due_at", "bigint"),
-        ("daypart", "text"),
-        ("reason", "text"),
-        ("created_at", "bigint"),
-        ("updated_at", "bigint"),
+        "id",
+        "outreach_id",
+        "seq",
+        "channel",
+        "phone",
+        "status",
+        "due_at",
+        "daypart",
+        "reason",
+        "created_at",
+        "updated_at",
     ],
 };
 
 impl Bulk {
-    fn names(&self) -> Vec<&'static str> {
-        self.columns.iter().map(|(c, _)| *c).collect()
-    }
-
-    /// `INSERT … SELECT` from a JSON array of rows, each an array in column order.
-    fn postgres_sql(&self) -> String {
-        let names = self.names();
-        let values: Vec<String> = self
-            .columns
-            .iter()
-            .enumerate()
-            .map(|(i, (_, t))| format!("(r ->> {i})::{t}"))
-            .collect();
+    /// `COPY … FROM STDIN` in the text format, columns in order.
+    fn copy_sql(&self) -> String {
         format!(
-            "INSERT INTO {} ({}) SELECT {} FROM json_array_elements($1::json) AS r",
+            "COPY {} ({}) FROM STDIN",
             self.table,
-            names.join(", "),
-            values.join(", ")
+            self.columns.join(", ")
         )
     }
 }
@@ -442,7 +430,7 @@ async fn sqlite_step(
     let mut statement = unsafe {
         match step {
             Step::Insert(bulk, _) => {
-                sqlite_bulk::Statement::insert_into(raw, bulk.table, &bulk.names())
+                sqlite_bulk::Statement::insert_into(raw, bulk.table, bulk.columns)
             }
             Step::Update(change, _) => sqlite_bulk::Statement::prepare(raw, change.sql),
         }
@@ -463,17 +451,19 @@ async fn sqlite_step(
     Ok(())
 }
 
-/// Run one step on PostgreSQL: one statement per chunk of rows, carried as one JSON parameter.
+/// Run one step on PostgreSQL: new rows streamed with `COPY` (about twice as fast as unpacking
+/// them from JSON), changes one statement per chunk of rows carried as one JSON parameter.
 async fn postgres_step(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     step: &Step<'_, '_>,
     tally: &mut Tally<'_>,
 ) -> Result<(), StoreError> {
-    let sql = match step {
-        Step::Insert(bulk, _) => bulk.postgres_sql(),
-        Step::Update(change, _) => change.postgres_sql(),
-    };
     let rows = step.rows();
+    let change = match step {
+        Step::Insert(bulk, _) => return postgres_copy(tx, bulk, rows, tally).await,
+        Step::Update(change, _) => change,
+    };
+    let sql = change.postgres_sql();
     for first in (0..rows.len()).step_by(PG_BULK_ROWS) {
         let chunk: Vec<Vec<Cell<'_>>> = (first..rows.len().min(first + PG_BULK_ROWS))
             .map(|i| {
@@ -491,6 +481,63 @@ async fn postgres_step(
         tally.rows(chunk.len());
     }
     Ok(())
+}
+
+/// Stream a table's new rows to PostgreSQL with `COPY`, a chunk of [`PROGRESS_EVERY`] rows at a time.
+async fn postgres_copy(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    bulk: &Bulk,
+    rows: &(dyn Rows<'_> + Sync),
+    tally: &mut Tally<'_>,
+) -> Result<(), StoreError> {
+    if rows.len() == 0 {
+        return Ok(());
+    }
+    let mut copy = tx.copy_in_raw(&bulk.copy_sql()).await?;
+    let (mut cells, mut data) = (Vec::new(), Vec::new());
+    for first in (0..rows.len()).step_by(PROGRESS_EVERY) {
+        let last = rows.len().min(first + PROGRESS_EVERY);
+        data.clear();
+        for i in first..last {
+            cells.clear();
+            rows.fill(i, &mut cells);
+            copy_line(&cells, &mut data);
+        }
+        if let Err(e) = copy.send(data.as_slice()).await {
+            // Leave the connection able to roll the transaction back.
+            let _ = copy.abort("the import stopped").await;
+            return Err(e.into());
+        }
+        tally.rows(last - first);
+    }
+    copy.finish().await?;
+    Ok(())
+}
+
+/// One row as `COPY`'s text format has it: values apart by tabs, `\N` for none, and a
+/// backslash, tab, newline or carriage return within a value escaped.
+fn copy_line(cells: &[Cell<'_>], out: &mut Vec<u8>) {
+    for (n, cell) in cells.iter().enumerate() {
+        if n > 0 {
+            out.push(b'\t');
+        }
+        match cell {
+            sqlite_bulk::Value::Text(text) | sqlite_bulk::Value::MaybeText(Some(text)) => {
+                for &b in text.as_bytes() {
+                    match b {
+                        b'\\' => out.extend_from_slice(b"\\\\"),
+                        b'\t' => out.extend_from_slice(b"\\t"),
+                        b'\n' => out.extend_from_slice(b"\\n"),
+                        b'\r' => out.extend_from_slice(b"\\r"),
+                        _ => out.push(b),
+                    }
+                }
+            }
+            sqlite_bulk::Value::MaybeText(None) => out.extend_from_slice(b"\\N"),
+            sqlite_bulk::Value::Int(n) => out.extend_from_slice(n.to_string().as_bytes()),
+        }
+    }
+    out.push(b'\n');
 }
 
 impl Db {
@@ -569,6 +616,26 @@ impl Db {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_copy_line_escapes_what_the_text_format_reads_as_structure() {
+        use sqlite_bulk::Value::{Int, MaybeText, Text};
+        let mut line = Vec::new();
+        copy_line(
+            &[
+                Text("O\\Brien\tRoca\nline\rend"),
+                MaybeText(None),
+                MaybeText(Some("")),
+                Int(-5),
+                Text("Núria"),
+            ],
+            &mut line,
+        );
+        assert_eq!(
+            String::from_utf8(line).unwrap(),
+            "O\\\\Brien\\tRoca\\nline\\rend\t\\N\t\t-5\tNúria\n"
+        );
+    }
 
     #[test]
     fn an_update_reads_its_parameters_from_each_row_on_postgres() {
