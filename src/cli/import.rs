@@ -89,9 +89,13 @@ pub async fn run(config: &Config, campaign: &str, file: &Path, dry_run: bool) ->
 fn progress_bar(name: &str, dry_run: bool) -> ProgressBar {
     let bar = ProgressBar::new_spinner();
     bar.set_style(
-        ProgressStyle::with_template("{spinner} {prefix}: {msg:<24} {bar:30} {pos}/{len}")
+        ProgressStyle::with_template("{spinner} {prefix}: {msg} {wide_bar} {pos}/{len}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
+    // The file's own name: a long path would push the bar off a narrow terminal.
+    let name = Path::new(name)
+        .file_name()
+        .map_or(name.into(), |n| n.to_string_lossy());
     bar.set_prefix(format!(
         "{} {name}",
         if dry_run { "checking" } else { "importing" }
