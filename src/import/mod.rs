@@ -90,7 +90,8 @@ pub enum Progress {
     Planning { done: usize, total: usize },
     /// Rows written to the database (patients, appointments, outreach, attempts, updates).
     Writing { done: usize, total: usize },
-    /// Every row is written; the transaction commits.
+    /// Every row is written and the transaction commits (on SQLite, the write-ahead log is
+    /// copied into the database file: a large import's last few seconds).
     Committing,
 }
 
@@ -229,13 +230,7 @@ pub async fn run(
     lap("reconcile");
     if !dry_run {
         let entry = crate::store::ImportRecord::new(&campaign.id, source, now, &changes.summary);
-        let mut on_written = |written| {
-            on_progress(match written {
-                crate::store::Written::Rows { done, total } => Progress::Writing { done, total },
-                crate::store::Written::Committing => Progress::Committing,
-            })
-        };
-        db.apply_import(campaign, &changes, now, &entry, &mut on_written)
+        db.apply_import(campaign, &changes, now, &entry, &mut on_progress)
             .await?;
         lap("write");
     }

@@ -18,7 +18,6 @@ mod report;
 mod sqlite_bulk;
 
 pub use callbacks::{FirstStep, KnownCaller, NewCallback, OpenCallback};
-pub use import::Written;
 pub use imports::ImportRecord;
 pub use outreach::{AttemptContext, Claim, Limits};
 pub use replies::{OptOut, ReplyTarget};

@@ -3,8 +3,6 @@
 
 mod write;
 
-pub use write::Written;
-
 use std::collections::HashMap;
 
 use chrono::{DateTime, TimeDelta, Utc};

@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 
 use crate::campaign::Campaign;
-use crate::import::Changes;
 use crate::import::reconcile::{AppointmentRecord, NewAttempt, NewOutreach, PatientRecord};
+use crate::import::{Changes, Progress};
 use crate::store::imports::insert_import;
 use crate::store::outreach::WITHDRAW_OUTREACH;
 use crate::store::{Db, ImportRecord, StoreError, millis, sqlite_bulk};
@@ -98,21 +98,11 @@ impl Bulk {
     }
 }
 
-/// How far an import's write has got.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Written {
-    /// Rows written (inserted or updated), of all that the import writes.
-    Rows { done: usize, total: usize },
-    /// Every row is written and the transaction commits (on SQLite, the write-ahead log is
-    /// copied into the database file: a large import's last few seconds).
-    Committing,
-}
-
 /// The rows an import's write has done, told to whoever follows it.
 struct Tally<'f> {
     done: usize,
     total: usize,
-    on_written: &'f mut (dyn FnMut(Written) + Send),
+    on_progress: &'f mut (dyn FnMut(Progress) + Send),
 }
 
 impl Tally<'_> {
@@ -120,7 +110,7 @@ impl Tally<'_> {
     fn rows(&mut self, n: usize) {
         if n > 0 {
             self.done += n;
-            (self.on_written)(Written::Rows {
+            (self.on_progress)(Progress::Writing {
                 done: self.done,
                 total: self.total,
             });
@@ -128,7 +118,7 @@ impl Tally<'_> {
     }
 
     fn committing(&mut self) {
-        (self.on_written)(Written::Committing);
+        (self.on_progress)(Progress::Committing);
     }
 }
 
@@ -398,23 +388,23 @@ impl<'a> BulkRows<'a> {
 
 impl Db {
     /// Write an import's changes and its entry in the import log (`record`): all of them, or (on
-    /// any error) none. `on_written` hears how far the write has got.
+    /// any error) none. `on_progress` hears how far the write has got.
     pub async fn apply_import(
         &self,
         campaign: &Campaign,
         changes: &Changes,
         now: DateTime<Utc>,
         record: &ImportRecord,
-        on_written: &mut (dyn FnMut(Written) + Send),
+        on_progress: &mut (dyn FnMut(Progress) + Send),
     ) -> Result<(), StoreError> {
         let now = millis(now);
         let rows = BulkRows::new(campaign, changes, now);
         let total = rows.steps().iter().map(|step| step.rows().len()).sum();
-        on_written(Written::Rows { done: 0, total });
+        on_progress(Progress::Writing { done: 0, total });
         let mut tally = Tally {
             done: 0,
             total,
-            on_written,
+            on_progress,
         };
         let clock = std::time::Instant::now();
         let lap = |step: &str| {
