@@ -1021,3 +1021,31 @@ both_backends!(
         assert_eq!(again.json()["unchanged"], 1, "{}", again.stdout());
     }
 );
+
+both_backends!(
+    output_into_a_closed_pipe_ends_the_command_quietly,
+    |env: TestEnv| async move {
+        // `ringback import … | head -3`: the import is done before the summary is printed, and
+        // the reader having gone is no crash.
+        let file = env.write("list.csv", csv_rows(3, 4));
+        let (code, stderr) = env.ringback_into_closed_pipe(&[
+            "import",
+            "--campaign",
+            "reminders",
+            file.to_str().unwrap(),
+        ]);
+        assert_eq!(code, Some(141), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert_eq!(env.scalar("SELECT COUNT(*) FROM attempts").await, 3);
+        for args in [
+            &["imports"][..],
+            &["campaigns", "check"],
+            &["followups"],
+            &["stats"],
+        ] {
+            let (code, stderr) = env.ringback_into_closed_pipe(args);
+            assert_eq!(code, Some(141), "{args:?}: {stderr}");
+            assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        }
+    }
+);

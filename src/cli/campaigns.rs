@@ -13,7 +13,7 @@ pub fn check(dir: &Path) -> Outcome {
     }
     if !catalog.errors.is_empty() {
         for error in &catalog.errors {
-            println!("{error}");
+            out!("{error}");
         }
         let files: std::collections::BTreeSet<_> = catalog.errors.iter().map(|e| &e.file).collect();
         eprintln!(
@@ -30,7 +30,7 @@ pub fn check(dir: &Path) -> Outcome {
         )));
     }
     for (id, c) in &catalog.campaigns {
-        println!(
+        out!(
             "{id}: ok ({}, {}, {} language(s))",
             c.kind.name(),
             c.timezone,

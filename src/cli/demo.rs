@@ -95,8 +95,8 @@ async fn demo(dir: &std::path::Path) -> Outcome {
     db.migrate()
         .await
         .map_err(|e| Failure::runtime(e.to_string()))?;
-    println!("ringback demo: temporary database {url}, simulated telephone network");
-    println!(
+    out!("ringback demo: temporary database {url}, simulated telephone network");
+    out!(
         "patients live in {} (now {} there), inside the legal calling hours 08:00-21:00",
         zone,
         Utc::now().with_timezone(&zone).format("%a %H:%M")
@@ -124,12 +124,12 @@ async fn demo(dir: &std::path::Path) -> Outcome {
     )
     .await
     .map_err(|e| Failure::runtime(e.to_string()))?;
-    println!(
+    out!(
         "\nimported campaigns/samples/appointments.csv: {}",
         serde_json::to_string(&summary).unwrap_or_default()
     );
     for r in &summary.rejected {
-        println!("  rejected line {}: {}: {}", r.line, r.field, r.error);
+        out!("  rejected line {}: {}: {}", r.line, r.field, r.error);
     }
 
     let (simulator, events) = Simulator::new(7, Rates::default(), Duration::from_secs(2));
@@ -143,7 +143,7 @@ async fn demo(dir: &std::path::Path) -> Outcome {
     let (stop_tx, stop_rx) = watch::channel(false);
     let worker = tokio::spawn(crate::jobs::run(app.clone(), 8, stop_rx));
 
-    println!("\ndialling (3 calls/s, at most 10 at once):");
+    out!("\ndialling (3 calls/s, at most 10 at once):");
     let started = Instant::now();
     let mut quiet_for = 0;
     while started.elapsed() < LIMIT {
@@ -154,7 +154,7 @@ async fn demo(dir: &std::path::Path) -> Outcome {
             .map_err(|e| Failure::runtime(e.to_string()))?;
         let stats = collect(&db, std::slice::from_ref(&campaign.id)).await?;
         let s = &stats[0];
-        println!(
+        out!(
             "  {:>3}s  calls placed {:>3}, finished outreach {:>3}/{}, due or live now {:>3}",
             started.elapsed().as_secs(),
             s.calls.placed,
@@ -170,7 +170,7 @@ async fn demo(dir: &std::path::Path) -> Outcome {
     let _ = stop_tx.send(true);
     let _ = worker.await;
 
-    println!("\nKPIs:");
+    out!("\nKPIs:");
     for s in collect(&db, std::slice::from_ref(&campaign.id)).await? {
         print_stats(&s);
     }
@@ -178,8 +178,8 @@ async fn demo(dir: &std::path::Path) -> Outcome {
         .pending_attempts()
         .await
         .map_err(|e| Failure::runtime(e.to_string()))?;
-    println!("  {later} retries planned for later days (at most 1 call a day per patient)");
-    println!("\nfollow-up worklist:");
+    out!("  {later} retries planned for later days (at most 1 call a day per patient)");
+    out!("\nfollow-up worklist:");
     let list = db
         .followups(None, Some("open"))
         .await

@@ -61,7 +61,7 @@ pub async fn run(config: &Config, campaign: &str, file: &Path, dry_run: bool) ->
         }
         Err(e @ ImportError::Campaign(_)) => return Err(Failure::user(e.to_string())),
     };
-    println!(
+    out!(
         "{}",
         serde_json::to_string_pretty(&summary).unwrap_or_default()
     );

@@ -1,6 +1,16 @@
 //! The command line: parse, call into the library, map failures to exit codes
 //! (0 success, 1 user error, 2 runtime failure).
 
+/// `println!` for a command's output; `out!(raw: …)` for `print!`. See [`write_out`].
+macro_rules! out {
+    (raw: $($arg:tt)*) => {
+        $crate::cli::write_out(format_args!($($arg)*), false)
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::write_out(format_args!($($arg)*), true)
+    };
+}
+
 mod campaigns;
 mod demo;
 mod import;
@@ -198,7 +208,7 @@ async fn dispatch(command: Command, config: Config) -> Outcome {
         Command::Migrate => {
             let db = connect(&config).await?;
             db.close().await;
-            println!("migrations applied ({})", config.database_url.redacted());
+            out!("migrations applied ({})", config.database_url.redacted());
             Ok(ExitCode::SUCCESS)
         }
         Command::Campaigns {
@@ -331,4 +341,28 @@ pub fn followups_csv(list: &[crate::store::Followup]) -> String {
         ]);
     }
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+/// Write a command's output. When whoever read it has gone (`ringback imports | head -3`), the
+/// command ends there, quietly and with the status of a process that SIGPIPE stopped (141), as
+/// Unix tools do; `println!` would panic. Whatever it had done (an import) is done and stays.
+/// Output that cannot be written for another reason (a full disk) is a runtime failure.
+pub(crate) fn write_out(text: std::fmt::Arguments<'_>, newline: bool) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let written = stdout.write_fmt(text).and_then(|()| {
+        if newline {
+            stdout.write_all(b"\n")
+        } else {
+            Ok(())
+        }
+    });
+    match written {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(141),
+        Err(e) => {
+            eprintln!("ringback: the output could not be written: {e}");
+            std::process::exit(2);
+        }
+    }
 }

@@ -55,7 +55,7 @@ pub async fn import(config: &Config, file: &Path, source: &str, country: Option<
         "withdrawn_attempts": withdrawn,
         "rejected": rejected.iter().map(|(line, error)| json!({"line": line, "field": "phone", "error": error})).collect::<Vec<_>>(),
     });
-    println!("{summary}");
+    out!("{summary}");
     for (line, error) in &rejected {
         eprintln!("{name}:{line}: phone: {error}");
     }
@@ -157,9 +157,9 @@ pub async fn list(config: &Config) -> Outcome {
         .await
         .map_err(|e| Failure::runtime(format!("database: {e}")))?;
     db.close().await;
-    println!("phone,source,created_at");
+    out!("phone,source,created_at");
     for o in list {
-        println!("{},{},{}", o.phone, o.source, o.created_at.to_rfc3339());
+        out!("{},{},{}", o.phone, o.source, o.created_at.to_rfc3339());
     }
     Ok(ExitCode::SUCCESS)
 }

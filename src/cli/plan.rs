@@ -67,24 +67,27 @@ pub fn run(
                 }))
                 .collect();
             let body = json!({"attempts": attempts, "end": end.outcome, "end_reason": end.reason});
-            println!(
+            out!(
                 "{}",
                 serde_json::to_string_pretty(&body).unwrap_or_default()
             );
         }
         Format::Table => {
-            println!(
+            out!(
                 "campaign {} ({}), patient zone {zone}, {subject}",
                 campaign.id,
                 campaign.kind.name()
             );
-            println!("planning as of {}", stamp(zone, now));
-            println!(
+            out!("planning as of {}", stamp(zone, now));
+            out!(
                 "{:<3} {:<28} {:<21} {:<6} reason",
-                "#", "local", "UTC", "chan"
+                "#",
+                "local",
+                "UTC",
+                "chan"
             );
             for (i, s) in slots.iter().enumerate() {
-                println!(
+                out!(
                     "{:<3} {:<28} {:<21} {:<6} {}",
                     i + 1,
                     stamp(zone, s.at),
@@ -93,7 +96,7 @@ pub fn run(
                     s.reason
                 );
             }
-            println!("end: {} ({})", end.outcome, end.reason);
+            out!("end: {} ({})", end.outcome, end.reason);
         }
     }
     Ok(ExitCode::SUCCESS)

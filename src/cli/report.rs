@@ -15,8 +15,8 @@ pub async fn followups(config: &Config, campaign: Option<&str>, format: ListForm
         .map_err(|e| Failure::runtime(e.to_string()))?;
     db.close().await;
     match format {
-        ListFormat::Csv => print!("{}", followups_csv(&list)),
-        ListFormat::Json => println!(
+        ListFormat::Csv => out!(raw: "{}", followups_csv(&list)),
+        ListFormat::Json => out!(
             "{}",
             serde_json::to_string_pretty(&list).unwrap_or_default()
         ),
@@ -28,15 +28,19 @@ pub async fn followups(config: &Config, campaign: Option<&str>, format: ListForm
 /// The worklist as a table for a terminal.
 pub fn print_followups(list: &[Followup]) {
     if list.is_empty() {
-        println!("no open follow-ups");
+        out!("no open follow-ups");
         return;
     }
-    println!(
+    out!(
         "{:<22} {:<12} {:<22} {:<22} {:<14} detail",
-        "reason", "campaign", "patient", "phone", "appointment"
+        "reason",
+        "campaign",
+        "patient",
+        "phone",
+        "appointment"
     );
     for f in list {
-        println!(
+        out!(
             "{:<22} {:<12} {:<22} {:<22} {:<14} {}",
             f.reason,
             f.campaign,
@@ -57,20 +61,27 @@ pub async fn imports(config: &Config, campaign: Option<&str>, format: Format) ->
         .map_err(|e| Failure::runtime(e.to_string()))?;
     db.close().await;
     if format == Format::Json {
-        println!(
+        out!(
             "{}",
             serde_json::to_string_pretty(&list).unwrap_or_default()
         );
         return Ok(ExitCode::SUCCESS);
     }
     if list.is_empty() {
-        println!("no imports yet");
+        out!("no imports yet");
         return Ok(ExitCode::SUCCESS);
     }
     // The list's name and the reason for a refusal vary in length: they come last.
-    println!(
+    out!(
         "{:<21} {:<12} {:>8} {:>8} {:>9} {:>9} {:>8} {:>8}  list",
-        "at", "campaign", "created", "updated", "withdrawn", "unchanged", "too late", "rejected"
+        "at",
+        "campaign",
+        "created",
+        "updated",
+        "withdrawn",
+        "unchanged",
+        "too late",
+        "rejected"
     );
     for i in &list {
         let refused = i
@@ -78,7 +89,7 @@ pub async fn imports(config: &Config, campaign: Option<&str>, format: Format) ->
             .as_deref()
             .map(|e| format!(" (refused: {e})"))
             .unwrap_or_default();
-        println!(
+        out!(
             "{:<21} {:<12} {:>8} {:>8} {:>9} {:>9} {:>8} {:>8}  {}{refused}",
             i.at.format("%Y-%m-%d %H:%M UTC"),
             i.campaign,
@@ -104,11 +115,11 @@ pub async fn stats(config: &Config, campaign: Option<&str>, format: Format) -> O
     let all = collect(&db, &ids).await?;
     db.close().await;
     match format {
-        Format::Json if all.len() == 1 => println!(
+        Format::Json if all.len() == 1 => out!(
             "{}",
             serde_json::to_string_pretty(&all[0]).unwrap_or_default()
         ),
-        Format::Json => println!(
+        Format::Json => out!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({"campaigns": all}))
                 .unwrap_or_default()
@@ -131,9 +142,12 @@ pub async fn collect(db: &Db, ids: &[String]) -> Result<Vec<Stats>, Failure> {
 }
 
 pub fn print_stats(s: &Stats) {
-    println!(
+    out!(
         "campaign {}: {} outreach ({} active, {} finished)",
-        s.campaign, s.outreach.total, s.outreach.active, s.outreach.finished
+        s.campaign,
+        s.outreach.total,
+        s.outreach.active,
+        s.outreach.finished
     );
     let outcomes: Vec<String> = s
         .outcomes
@@ -141,7 +155,7 @@ pub fn print_stats(s: &Stats) {
         .filter(|(_, n)| **n > 0)
         .map(|(o, n)| format!("{o} {n}"))
         .collect();
-    println!(
+    out!(
         "  outcomes: {}",
         if outcomes.is_empty() {
             "none yet".into()
@@ -149,7 +163,7 @@ pub fn print_stats(s: &Stats) {
             outcomes.join(", ")
         }
     );
-    println!(
+    out!(
         "  calls: {} placed, {} human, {} machine, {} no answer, {} busy, {} failed; SMS {} sent",
         s.calls.placed,
         s.calls.human,
@@ -159,7 +173,7 @@ pub fn print_stats(s: &Stats) {
         s.calls.failed,
         s.sms.sent
     );
-    println!(
+    out!(
         "  contact rate {:.0}%, confirmation rate {:.0}%, {:.2} attempts per outreach, {} opt-outs",
         s.contact_rate * 100.0,
         s.confirmation_rate * 100.0,

@@ -122,6 +122,29 @@ impl TestEnv {
         Run(child.wait_with_output().expect("ringback output"))
     }
 
+    /// Run `ringback ARGS` with its output going to a pipe nobody reads any more, as
+    /// `ringback … | head` leaves it: the exit code and what it said on stderr.
+    #[allow(dead_code)]
+    pub fn ringback_into_closed_pipe(&self, args: &[&str]) -> (Option<i32>, String) {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let out = Command::new(env!("CARGO_BIN_EXE_ringback"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("RINGBACK_DATABASE_URL", &self.url)
+            .env("RINGBACK_CAMPAIGNS_DIR", self.campaigns())
+            .env_remove("DATABASE_URL")
+            .stdin(Stdio::null())
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .expect("run ringback");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
     pub async fn db(&self) -> Db {
         Db::connect(&self.url).await.expect("connect")
     }
