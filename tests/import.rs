@@ -1042,10 +1042,24 @@ both_backends!(
             &["campaigns", "check"],
             &["followups"],
             &["stats"],
+            &[
+                "import",
+                "--dry-run",
+                "--campaign",
+                "reminders",
+                file.to_str().unwrap(),
+            ],
+            &["demo"],
         ] {
             let (code, stderr) = env.ringback_into_closed_pipe(args);
             assert_eq!(code, Some(141), "{args:?}: {stderr}");
             assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
         }
+        // The dry run's and the demo's scratch databases are gone with them.
+        let left: Vec<_> = std::fs::read_dir(env.path().join("tmp"))
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
     }
 );

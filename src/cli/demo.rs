@@ -11,7 +11,7 @@ use chrono_tz::Tz;
 use tokio::sync::watch;
 
 use super::report::{collect, print_followups, print_stats};
-use super::{Failure, Outcome};
+use super::{Failure, Outcome, Scratch};
 use crate::app::App;
 use crate::campaign::load_dir;
 use crate::import::{self, Format};
@@ -45,8 +45,10 @@ const ZONES: [&str; 12] = [
 
 pub async fn run() -> Outcome {
     let dir = std::env::temp_dir().join(format!("ringback-demo-{}", ulid::Ulid::generate()));
-    let result = demo(&dir).await;
-    let _ = std::fs::remove_dir_all(&dir);
+    let scratch = Scratch::new(dir.clone())
+        .map_err(|e| Failure::runtime(format!("{}: {e}", dir.display())))?;
+    let result = demo(scratch.path()).await;
+    scratch.remove();
     result
 }
 

@@ -1,12 +1,12 @@
 //! `ringback import --campaign ID FILE|-`.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{Failure, Outcome, catalog, connect, read_input};
+use super::{Failure, Outcome, Scratch, catalog, connect, read_input};
 use crate::config::Config;
 use crate::import::{self, Format, ImportError, Progress};
 use crate::store::{Current, Db};
@@ -44,7 +44,7 @@ pub async fn run(config: &Config, campaign: &str, file: &Path, dry_run: bool) ->
     }
     db.close().await;
     if let Some(scratch) = scratch {
-        let _ = std::fs::remove_dir_all(scratch);
+        scratch.remove();
     }
     let summary = match result {
         Ok(s) => s,
@@ -127,7 +127,7 @@ fn show(bar: &ProgressBar, progress: Progress, dry_run: bool) {
 
 /// A dry run changes nothing, not even by creating the database file or migrating it: it compares
 /// the list with the database when that is there and current, else with an empty one of its own.
-async fn dry_run_db(config: &Config) -> Result<(Db, Option<PathBuf>), Failure> {
+async fn dry_run_db(config: &Config) -> Result<(Db, Option<Scratch>), Failure> {
     let url = config.database_url.redacted();
     let runtime = |e: crate::store::StoreError| Failure::runtime(format!("database {url}: {e}"));
     let found = match Db::connect_current(config.database_url.expose())
@@ -143,21 +143,19 @@ async fn dry_run_db(config: &Config) -> Result<(Db, Option<PathBuf>), Failure> {
          (every good row counts as created)"
     );
     let dir = std::env::temp_dir().join(format!("ringback-dry-run-{}", ulid::Ulid::generate()));
-    let scratch = format!("sqlite://{}", dir.join("dry-run.db").display());
+    let failed = |e: String| Failure::runtime(format!("a scratch database for the dry run: {e}"));
+    let scratch = Scratch::new(dir).map_err(|e| failed(e.to_string()))?;
+    let scratch_url = format!("sqlite://{}", scratch.path().join("dry-run.db").display());
     let made = async {
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| crate::store::StoreError::Stored(e.to_string()))?;
-        let db = Db::connect(&scratch).await?;
+        let db = Db::connect(&scratch_url).await?;
         db.migrate().await?;
         Ok::<Db, crate::store::StoreError>(db)
     };
     match made.await {
-        Ok(db) => Ok((db, Some(dir))),
+        Ok(db) => Ok((db, Some(scratch))),
         Err(e) => {
-            let _ = std::fs::remove_dir_all(&dir);
-            Err(Failure::runtime(format!(
-                "a scratch database for the dry run: {e}"
-            )))
+            scratch.remove();
+            Err(failed(e.to_string()))
         }
     }
 }

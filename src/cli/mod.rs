@@ -343,10 +343,42 @@ pub fn followups_csv(list: &[crate::store::Followup]) -> String {
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }
 
+/// Scratch directories of the running command (the demo's database), removed if its output
+/// ends it early: see [`write_out`].
+static SCRATCH: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// A scratch directory: made now, and removed by [`Scratch::remove`], or when the command's
+/// output ends it early.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(dir: PathBuf) -> std::io::Result<Scratch> {
+        std::fs::create_dir_all(&dir)?;
+        scratch_dirs().push(dir.clone());
+        Ok(Scratch(dir))
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn remove(self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+        scratch_dirs().retain(|d| *d != self.0);
+    }
+}
+
+fn scratch_dirs() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    SCRATCH
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// Write a command's output. When whoever read it has gone (`ringback imports | head -3`), the
 /// command ends there, quietly and with the status of a process that SIGPIPE stopped (141), as
-/// Unix tools do; `println!` would panic. Whatever it had done (an import) is done and stays.
-/// Output that cannot be written for another reason (a full disk) is a runtime failure.
+/// Unix tools do; `println!` would panic. Whatever it had done (an import) is done and stays;
+/// its scratch directories go. Output that cannot be written for another reason (a full disk)
+/// is a runtime failure.
 pub(crate) fn write_out(text: std::fmt::Arguments<'_>, newline: bool) {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
@@ -357,12 +389,16 @@ pub(crate) fn write_out(text: std::fmt::Arguments<'_>, newline: bool) {
             Ok(())
         }
     });
-    match written {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(141),
+    let code = match written {
+        Ok(()) => return,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 141,
         Err(e) => {
             eprintln!("ringback: the output could not be written: {e}");
-            std::process::exit(2);
+            2
         }
+    };
+    for dir in scratch_dirs().iter() {
+        let _ = std::fs::remove_dir_all(dir);
     }
+    std::process::exit(code);
 }

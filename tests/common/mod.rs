@@ -128,8 +128,12 @@ impl TestEnv {
     pub fn ringback_into_closed_pipe(&self, args: &[&str]) -> (Option<i32>, String) {
         let (reader, writer) = std::io::pipe().expect("pipe");
         drop(reader);
+        // Its scratch directories go to the test's own directory.
+        let tmp = self.path().join("tmp");
+        std::fs::create_dir_all(&tmp).expect("tmp");
         let out = Command::new(env!("CARGO_BIN_EXE_ringback"))
             .args(args)
+            .env("TMPDIR", &tmp)
             .current_dir(self.dir.path())
             .env("RINGBACK_DATABASE_URL", &self.url)
             .env("RINGBACK_CAMPAIGNS_DIR", self.campaigns())
