@@ -1063,3 +1063,49 @@ both_backends!(
         assert!(left.is_empty(), "{left:?}");
     }
 );
+
+both_backends!(
+    a_long_do_not_call_list_withdraws_every_planned_call_to_its_numbers,
+    |env: TestEnv| async move {
+        // Three planned calls, to numbers first, on a chunk's edge and last in a list of 12,000.
+        let appointments = env.write("list.csv", csv_rows(3, 4));
+        env.ringback(&[
+            "import",
+            "--campaign",
+            "reminders",
+            appointments.to_str().unwrap(),
+        ])
+        .assert_code(0);
+        let mut numbers: Vec<String> = (0..12_000).map(|i| format!("+34699{i:06}")).collect();
+        numbers[0] = "612000000".into();
+        numbers[5_000] = "+34 612 000 001".into();
+        numbers[11_999] = "0034612000002".into();
+        let dnc = env.write("dnc.csv", format!("phone\n{}\n", numbers.join("\n")));
+        let run = env.ringback(&["optout", "import", dnc.to_str().unwrap()]);
+        run.assert_code(0);
+        let summary = run.json();
+        assert_eq!(summary["added"], 12_000, "{summary}");
+        assert_eq!(summary["withdrawn_attempts"], 3, "{summary}");
+        // Each ended, and withdrawn, at the instant its number went on the ledger.
+        assert_eq!(
+            env.scalar("SELECT COUNT(*) FROM outreach o JOIN optouts x ON x.phone = o.phone WHERE o.outcome = 'opted_out' AND o.outcome_at = x.created_at")
+                .await,
+            3
+        );
+        assert_eq!(
+            env.scalar("SELECT COUNT(*) FROM attempts a JOIN optouts x ON x.phone = a.phone WHERE a.status = 'withdrawn' AND a.updated_at = x.created_at")
+                .await,
+            3
+        );
+        assert_eq!(
+            env.scalar("SELECT COUNT(*) FROM attempts WHERE status = 'planned'")
+                .await,
+            0
+        );
+        // The same list again adds nothing and finds nothing left to withdraw.
+        let again = env.ringback(&["optout", "import", dnc.to_str().unwrap()]);
+        again.assert_code(0);
+        assert_eq!(again.json()["already"], 12_000, "{}", again.stdout());
+        assert_eq!(again.json()["withdrawn_attempts"], 0, "{}", again.stdout());
+    }
+);

@@ -8,6 +8,28 @@ macro_rules! undecided {
     };
 }
 
+/// A query on both backends that takes a list as a JSON array of texts.
+pub(crate) struct ListQuery {
+    pub sqlite: &'static str,
+    pub postgres: &'static str,
+}
+
+/// `… IN (the texts of the JSON array $n)` on each backend.
+macro_rules! list_query {
+    ($before:literal, $n:literal, $after:literal) => {
+        $crate::store::ListQuery {
+            sqlite: concat!($before, "(SELECT value FROM json_each($", $n, "))", $after),
+            postgres: concat!(
+                $before,
+                "(SELECT json_array_elements_text($",
+                $n,
+                "::json))",
+                $after
+            ),
+        }
+    };
+}
+
 mod callbacks;
 mod import;
 mod imports;
@@ -89,6 +111,13 @@ macro_rules! on_pool {
     };
 }
 pub(crate) use on_pool;
+
+/// A list as the JSON array of texts the list queries take.
+pub(crate) fn json_list(
+    items: &[impl AsRef<str> + serde::Serialize],
+) -> Result<String, StoreError> {
+    serde_json::to_string(items).map_err(|e| StoreError::Bulk(e.to_string()))
+}
 
 impl Db {
     /// Connect to `sqlite://FILE` (created if missing) or `postgres://…`.
@@ -461,14 +490,16 @@ mod tests {
                 vec!["SEARCH attempts USING INDEX sqlite_autoindex_attempts_2 (outreach_id=?)"],
             ),
             (
-                WITHDRAW_NUMBER,
+                WITHDRAW_NUMBER.sqlite,
                 2,
                 vec!["SEARCH attempts USING INDEX attempts_phone_due (phone=?)"],
             ),
             (
-                FINISH_OPTED_OUT,
+                FINISH_OPTED_OUT.sqlite,
                 2,
-                vec!["SEARCH outreach USING INDEX outreach_phone_state (phone=? AND state=?)"],
+                vec![
+                    "SEARCH outreach USING COVERING INDEX outreach_phone_state (phone=? AND state=?)",
+                ],
             ),
             (
                 REPORT_SQLITE,
@@ -512,9 +543,10 @@ mod tests {
                 assert!(plan.contains(line), "{sql}\nwanted: {line}\nplan:\n{plan}");
             }
             assert!(!plan.contains("attempts_status_due"), "{sql}\n{plan}");
-            let scans = plan
-                .lines()
-                .any(|l| l.contains("SCAN") && !l.contains("SCAN CONSTANT ROW"));
+            // Walking a statement's own list of numbers (json_each) is no scan of a table.
+            let scans = plan.lines().any(|l| {
+                l.contains("SCAN") && !l.contains("SCAN CONSTANT ROW") && !l.contains("json_each")
+            });
             assert!(!scans, "{sql}\n{plan}");
         }
 

@@ -2,15 +2,34 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{BeginWrite, Db, StoreError, instant, millis, new_id, on_pool};
+use super::{BeginWrite, Db, ListQuery, StoreError, instant, json_list, millis, new_id, on_pool};
 use crate::outreach::Outcome;
 use crate::outreach::machine::FollowupReason;
 
-/// End every active outreach to number `$1` as opted out (`$2` now).
-pub(super) const FINISH_OPTED_OUT: &str = "UPDATE outreach SET state = 'finished', outcome = 'opted_out', outcome_at = $2, updated_at = $2 WHERE phone = $1 AND state = 'active'";
+/// Put the numbers of the JSON array `$1` on the ledger, from source `$2` at `$3`, each unless
+/// it is there already.
+const ADD_OPTOUTS: ListQuery = ListQuery {
+    // `WHERE true` tells SQLite's parser that ON CONFLICT is the upsert's, not a join's.
+    sqlite: "INSERT INTO optouts (phone, source, created_at) SELECT value, $2, $3 FROM json_each($1) WHERE true ON CONFLICT (phone) DO NOTHING",
+    postgres: "INSERT INTO optouts (phone, source, created_at) SELECT json_array_elements_text($1::json), $2, $3 ON CONFLICT (phone) DO NOTHING",
+};
 
-/// Withdraw every attempt planned to number `$1`, any campaign (`$2` now).
-pub(super) const WITHDRAW_NUMBER: &str = "UPDATE attempts SET status = 'withdrawn', updated_at = $2 WHERE phone = $1 AND status = 'planned'";
+/// End every active outreach to the numbers of `$1` as opted out (`$2` now).
+pub(super) const FINISH_OPTED_OUT: ListQuery = list_query!(
+    "UPDATE outreach SET state = 'finished', outcome = 'opted_out', outcome_at = $2, updated_at = $2 WHERE state = 'active' AND phone IN ",
+    "1",
+    ""
+);
+
+/// Withdraw every attempt planned to the numbers of `$1`, any campaign (`$2` now).
+pub(super) const WITHDRAW_NUMBER: ListQuery = list_query!(
+    "UPDATE attempts SET status = 'withdrawn', updated_at = $2 WHERE status = 'planned' AND phone IN ",
+    "1",
+    ""
+);
+
+/// Numbers per statement of a do-not-call list.
+const OPTOUT_CHUNK: usize = 5_000;
 
 /// The outreach a reply from a number answers.
 #[derive(Debug, Clone)]
@@ -161,21 +180,34 @@ impl Db {
         now: DateTime<Utc>,
     ) -> Result<(u64, u64), StoreError> {
         let now = millis(now);
+        let (mut added, mut withdrawn) = (0, 0);
+        // One list statement on this backend, its parameters bound in order.
+        macro_rules! run {
+            ($tx:expr, $sql:ident, $($value:expr),+) => {{
+                let sql = match self {
+                    Db::Sqlite(_) => $sql.sqlite,
+                    Db::Postgres(_) => $sql.postgres,
+                };
+                sqlx::query(sql)
+                    $(.bind($value))+
+                    .execute(&mut *$tx)
+                    .await?
+                    .rows_affected()
+            }};
+        }
         on_pool!(self, pool => {
             let mut tx = pool.begin_with(pool.write_begin()).await?;
-            let (mut added, mut withdrawn) = (0, 0);
-            for phone in phones {
-                added += sqlx::query("INSERT INTO optouts (phone, source, created_at) VALUES ($1, $2, $3) ON CONFLICT (phone) DO NOTHING")
-                    .bind(phone).bind(source).bind(now).execute(&mut *tx).await?.rows_affected();
+            for chunk in phones.chunks(OPTOUT_CHUNK) {
+                let chunk = json_list(chunk)?;
+                added += run!(tx, ADD_OPTOUTS, &chunk, source, now);
                 // The outreach first: an attempt being planned for it meanwhile is then either
                 // refused or already there to withdraw (see `Db::add_attempt`).
-                sqlx::query(FINISH_OPTED_OUT).bind(phone).bind(now).execute(&mut *tx).await?;
-                withdrawn += sqlx::query(WITHDRAW_NUMBER)
-                    .bind(phone).bind(now).execute(&mut *tx).await?.rows_affected();
+                run!(tx, FINISH_OPTED_OUT, &chunk, now);
+                withdrawn += run!(tx, WITHDRAW_NUMBER, &chunk, now);
             }
             tx.commit().await?;
-            Ok((added, withdrawn))
-        })
+        });
+        Ok((added, withdrawn))
     }
 
     /// A failed message's error code, kept on its attempt.

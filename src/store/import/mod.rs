@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::{Db, StoreError, instant, millis, sqlite_bulk};
+use super::{Db, ListQuery, StoreError, instant, json_list, millis, sqlite_bulk};
 use crate::campaign::Campaign;
 use crate::import::reconcile::{AppointmentRecord, Contact, Existing, PatientRecord};
 
@@ -35,28 +35,6 @@ type PatientTuple = (
 
 type ContactTuple = (String, String, String, i64, String);
 
-/// A query on both backends that takes a list as a JSON array of texts.
-struct ListQuery {
-    sqlite: &'static str,
-    postgres: &'static str,
-}
-
-/// `… IN (the texts of the JSON array $n)` on each backend.
-macro_rules! list_query {
-    ($before:literal, $n:literal, $after:literal) => {
-        ListQuery {
-            sqlite: concat!($before, "(SELECT value FROM json_each($", $n, "))", $after),
-            postgres: concat!(
-                $before,
-                "(SELECT json_array_elements_text($",
-                $n,
-                "::json))",
-                $after
-            ),
-        }
-    };
-}
-
 /// The campaign's (`$1`) appointments with the list's ids (`$2`), their patients' numbers and
 /// their open outreach. Only the list's own: the campaign keeps every appointment ever imported.
 const STORED_APPOINTMENTS: ListQuery = list_query!(
@@ -81,11 +59,6 @@ const RECENT_CONTACTS: ListQuery = list_query!(
     "1",
     " AND due_at >= $2 AND status <> 'withdrawn'"
 );
-
-/// A list as the JSON array of texts the list queries take.
-fn json_list(items: &[impl AsRef<str> + serde::Serialize]) -> Result<String, StoreError> {
-    serde_json::to_string(items).map_err(|e| StoreError::Bulk(e.to_string()))
-}
 
 /// Run a query on a locked connection handle, one value per row of its result: sqlx hands each
 /// row over from its worker thread (about 8 µs a row), and a re-import reads a stored row for
