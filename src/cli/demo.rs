@@ -47,9 +47,7 @@ pub async fn run() -> Outcome {
     let dir = std::env::temp_dir().join(format!("ringback-demo-{}", ulid::Ulid::generate()));
     let scratch = Scratch::new(dir.clone())
         .map_err(|e| Failure::runtime(format!("{}: {e}", dir.display())))?;
-    let result = demo(scratch.path()).await;
-    scratch.remove();
-    result
+    demo(scratch.path()).await
 }
 
 fn daytime_zone() -> Tz {

@@ -43,9 +43,8 @@ pub async fn run(config: &Config, campaign: &str, file: &Path, dry_run: bool) ->
         bar.finish_and_clear();
     }
     db.close().await;
-    if let Some(scratch) = scratch {
-        scratch.remove();
-    }
+    // The dry run's scratch database goes once closed.
+    drop(scratch);
     let summary = match result {
         Ok(s) => s,
         Err(ImportError::File(e)) => {
@@ -153,9 +152,6 @@ async fn dry_run_db(config: &Config) -> Result<(Db, Option<Scratch>), Failure> {
     };
     match made.await {
         Ok(db) => Ok((db, Some(scratch))),
-        Err(e) => {
-            scratch.remove();
-            Err(failed(e.to_string()))
-        }
+        Err(e) => Err(failed(e.to_string())),
     }
 }

@@ -347,8 +347,8 @@ pub fn followups_csv(list: &[crate::store::Followup]) -> String {
 /// ends it early: see [`write_out`].
 static SCRATCH: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
 
-/// A scratch directory: made now, and removed by [`Scratch::remove`], or when the command's
-/// output ends it early.
+/// A scratch directory: made now, and removed when dropped, or when the command's output ends
+/// it early.
 struct Scratch(PathBuf);
 
 impl Scratch {
@@ -361,8 +361,10 @@ impl Scratch {
     fn path(&self) -> &Path {
         &self.0
     }
+}
 
-    fn remove(self) {
+impl Drop for Scratch {
+    fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
         scratch_dirs().retain(|d| *d != self.0);
     }

@@ -181,7 +181,7 @@ pub async fn run(
     let mut rows = Vec::with_capacity(total);
     let mut rejected = Vec::new();
     // Rows parse independently (phone numbers are the costly part): both halves of each chunk at once.
-    for (done, chunk) in records.chunks(PROGRESS_EVERY).enumerate() {
+    for (index, chunk) in records.chunks(PROGRESS_EVERY).enumerate() {
         let half = chunk.len().div_ceil(2);
         let (first, second) = chunk.split_at(half);
         let parse = |part: &[RawRecord]| {
@@ -204,7 +204,7 @@ pub async fn run(
             }
         }
         on_progress(Progress::Checking {
-            done: (done * PROGRESS_EVERY + chunk.len()).min(total),
+            done: index * PROGRESS_EVERY + chunk.len(),
             total,
         });
     }

@@ -14,6 +14,16 @@ pub(crate) struct ListQuery {
     pub postgres: &'static str,
 }
 
+impl ListQuery {
+    /// The statement for `db`'s backend.
+    pub(crate) fn for_db(&self, db: &Db) -> &'static str {
+        match db {
+            Db::Sqlite(_) => self.sqlite,
+            Db::Postgres(_) => self.postgres,
+        }
+    }
+}
+
 /// `… IN (the texts of the JSON array $n)` on each backend.
 macro_rules! list_query {
     ($before:literal, $n:literal, $after:literal) => {

@@ -181,29 +181,18 @@ impl Db {
     ) -> Result<(u64, u64), StoreError> {
         let now = millis(now);
         let (mut added, mut withdrawn) = (0, 0);
-        // One list statement on this backend, its parameters bound in order.
-        macro_rules! run {
-            ($tx:expr, $sql:ident, $($value:expr),+) => {{
-                let sql = match self {
-                    Db::Sqlite(_) => $sql.sqlite,
-                    Db::Postgres(_) => $sql.postgres,
-                };
-                sqlx::query(sql)
-                    $(.bind($value))+
-                    .execute(&mut *$tx)
-                    .await?
-                    .rows_affected()
-            }};
-        }
         on_pool!(self, pool => {
             let mut tx = pool.begin_with(pool.write_begin()).await?;
             for chunk in phones.chunks(OPTOUT_CHUNK) {
                 let chunk = json_list(chunk)?;
-                added += run!(tx, ADD_OPTOUTS, &chunk, source, now);
+                added += sqlx::query(ADD_OPTOUTS.for_db(self))
+                    .bind(&chunk).bind(source).bind(now).execute(&mut *tx).await?.rows_affected();
                 // The outreach first: an attempt being planned for it meanwhile is then either
                 // refused or already there to withdraw (see `Db::add_attempt`).
-                run!(tx, FINISH_OPTED_OUT, &chunk, now);
-                withdrawn += run!(tx, WITHDRAW_NUMBER, &chunk, now);
+                sqlx::query(FINISH_OPTED_OUT.for_db(self))
+                    .bind(&chunk).bind(now).execute(&mut *tx).await?;
+                withdrawn += sqlx::query(WITHDRAW_NUMBER.for_db(self))
+                    .bind(&chunk).bind(now).execute(&mut *tx).await?.rows_affected();
             }
             tx.commit().await?;
         });
