@@ -89,6 +89,9 @@ pub struct Config {
     pub provider: ProviderConfig,
     /// Bearer tokens for `/v1`; none = the API answers only on loopback.
     pub api_tokens: Vec<Secret>,
+    /// Days to keep what ended (calls, outreach, past appointments, patients no longer
+    /// booked); `serve` and `worker` purge the rest every hour. None: keep everything.
+    pub retention_days: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -98,6 +101,7 @@ struct FileConfig {
     campaigns_dir: Option<PathBuf>,
     listen: Option<String>,
     public_url: Option<String>,
+    retention_days: Option<u32>,
     #[serde(default)]
     provider: FileProvider,
     #[serde(default)]
@@ -218,6 +222,24 @@ impl Config {
                 message: "a Messaging Service SID is MG followed by 32 hex digits".into(),
             });
         }
+        let retention_days = match env("RINGBACK_RETENTION_DAYS") {
+            Some(days) => Some(days.parse::<u32>().map_err(|_| ConfigError::Value {
+                key: "RINGBACK_RETENTION_DAYS",
+                message: format!("{days:?}: a whole number of days"),
+            })?),
+            None => raw.retention_days,
+        };
+        if let Some(days) = retention_days
+            && days < crate::store::MIN_RETENTION_DAYS
+        {
+            return Err(ConfigError::Value {
+                key: "retention_days",
+                message: format!(
+                    "{days}: keep at least {} days (the weekly cap counts the last week's calls)",
+                    crate::store::MIN_RETENTION_DAYS
+                ),
+            });
+        }
         let mut api_tokens = raw.api.tokens;
         if let Some(token) = env("RINGBACK_API_TOKEN") {
             api_tokens = vec![Secret::new(token)];
@@ -232,6 +254,7 @@ impl Config {
             public_url,
             provider,
             api_tokens,
+            retention_days,
         })
     }
 }
@@ -247,6 +270,39 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn retention_comes_from_the_file_or_the_environment_and_is_two_weeks_at_least() {
+        let file = |days| FileConfig {
+            retention_days: Some(days),
+            ..FileConfig::default()
+        };
+        assert_eq!(
+            Config::resolve(FileConfig::default(), env(&[]))
+                .unwrap()
+                .retention_days,
+            None
+        );
+        assert_eq!(
+            Config::resolve(file(400), env(&[])).unwrap().retention_days,
+            Some(400)
+        );
+        let from_env = Config::resolve(file(400), env(&[("RINGBACK_RETENTION_DAYS", "90")]));
+        assert_eq!(from_env.unwrap().retention_days, Some(90));
+        for bad in [
+            Config::resolve(file(13), env(&[])),
+            Config::resolve(
+                FileConfig::default(),
+                env(&[("RINGBACK_RETENTION_DAYS", "1y")]),
+            ),
+        ] {
+            let error = bad.unwrap_err().to_string();
+            assert!(
+                error.contains("RETENTION_DAYS") || error.contains("retention_days"),
+                "{error}"
+            );
+        }
     }
 
     #[test]

@@ -168,6 +168,33 @@ pub async fn reconcile(
     }
 }
 
+/// How often `serve` and `worker` purge what is older than `retention_days`.
+pub const PURGE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Delete what ended more than `days` ago, now and every `every` until `stop` (see
+/// [`crate::store::Db::purge`]). Counts only in the log.
+pub async fn purge(app: Arc<App>, mut stop: watch::Receiver<bool>, every: Duration, days: u32) {
+    loop {
+        let cutoff = Utc::now() - TimeDelta::days(i64::from(days));
+        match app.db.purge(cutoff, false).await {
+            Ok(Some(p)) => info!(
+                days,
+                outreach = p.outreach,
+                attempts = p.attempts,
+                appointments = p.appointments,
+                patients = p.patients,
+                "purged what ended before the retention period"
+            ),
+            Ok(None) => {}
+            Err(e) => warn!(error = %e, "purge failed; trying again later"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
 /// Resolves on SIGTERM or ctrl-c.
 pub async fn shutdown_signal() {
     let ctrl_c = async {

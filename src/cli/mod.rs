@@ -16,6 +16,7 @@ mod demo;
 mod import;
 mod optout;
 mod plan;
+mod purge;
 mod report;
 mod serve;
 
@@ -117,6 +118,16 @@ pub enum Command {
     Optout {
         #[command(subcommand)]
         command: OptoutCommand,
+    },
+    /// Delete what ended long ago: outreach, calls and messages, past appointments, patients no
+    /// longer booked. Never the opt-out ledger, open follow-ups or anything still to come.
+    Purge {
+        /// Keep this many days (default: retention_days of the configuration; at least 14).
+        #[arg(long)]
+        days: Option<u32>,
+        /// Count what would go, delete nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// KPIs per campaign.
     Stats {
@@ -256,6 +267,7 @@ async fn dispatch(command: Command, config: Config) -> Outcome {
         Command::Imports { campaign, format } => {
             report::imports(&config, campaign.as_deref(), format).await
         }
+        Command::Purge { days, dry_run } => purge::run(&config, days, dry_run).await,
         Command::Stats { campaign, format } => {
             report::stats(&config, campaign.as_deref(), format).await
         }

@@ -35,6 +35,14 @@ pub async fn run(config: &Config, with_http: bool, concurrency: usize) -> Outcom
         runtime::RECONCILE_EVERY,
         runtime::STALE_AFTER,
     ));
+    if let Some(days) = config.retention_days {
+        tokio::spawn(runtime::purge(
+            app.clone(),
+            stop_rx.clone(),
+            runtime::PURGE_EVERY,
+            days,
+        ));
+    }
 
     if !with_http {
         runtime::shutdown_signal().await;

@@ -44,6 +44,7 @@ mod callbacks;
 mod import;
 mod imports;
 mod outreach;
+mod purge;
 mod queue;
 mod replies;
 mod report;
@@ -52,6 +53,7 @@ mod sqlite_bulk;
 pub use callbacks::{FirstStep, KnownCaller, NewCallback, OpenCallback};
 pub use imports::ImportRecord;
 pub use outreach::{AttemptContext, Claim, Limits};
+pub use purge::{MIN_RETENTION_DAYS, Purged};
 pub use replies::{OptOut, ReplyTarget};
 pub use report::{AttemptView, Followup, KpiFacts, OutreachView};
 
