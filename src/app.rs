@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::campaign::Catalog;
+use crate::metrics::Refusals;
 use crate::pace::Pacer;
 use crate::provider::Provider;
 use crate::store::Db;
@@ -16,6 +17,8 @@ pub struct App {
     /// Base of every webhook URL handed to the provider (no trailing slash).
     pub public_url: String,
     pub pacer: Pacer,
+    /// Webhooks refused since start, for `/metrics`.
+    pub refusals: Refusals,
     /// Cleared on shutdown: no new call or message starts, webhooks are still answered.
     dialing: AtomicBool,
 }
@@ -38,6 +41,7 @@ impl App {
             provider,
             public_url: public_url.trim_end_matches('/').to_string(),
             pacer: Pacer::new(cps, burst),
+            refusals: Refusals::default(),
             dialing: AtomicBool::new(true),
         }
     }

@@ -14,6 +14,7 @@ pub mod events;
 pub mod http;
 pub mod import;
 pub mod jobs;
+pub mod metrics;
 pub mod outreach;
 pub mod pace;
 pub mod phone;

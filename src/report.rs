@@ -56,6 +56,52 @@ pub struct Spread {
     pub max: f64,
 }
 
+/// How a placed call went, as the KPIs and `/metrics` count it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallResult {
+    /// A person answered.
+    Human,
+    /// An answering machine (or a fax) answered.
+    Machine,
+    NoAnswer,
+    Busy,
+    /// The provider could not place it, or it was cancelled.
+    Failed,
+}
+
+impl CallResult {
+    pub const ALL: [CallResult; 5] = [
+        CallResult::Human,
+        CallResult::Machine,
+        CallResult::NoAnswer,
+        CallResult::Busy,
+        CallResult::Failed,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            CallResult::Human => "human",
+            CallResult::Machine => "machine",
+            CallResult::NoAnswer => "no_answer",
+            CallResult::Busy => "busy",
+            CallResult::Failed => "failed",
+        }
+    }
+
+    /// From who answered (`"human"`, `"machine"` or none) and the furthest call status; none
+    /// while the call is still going.
+    pub fn of(answerer: Option<&str>, call_status: Option<&str>) -> Option<CallResult> {
+        match (answerer, call_status) {
+            (Some("machine"), _) => Some(CallResult::Machine),
+            (Some(_), _) => Some(CallResult::Human),
+            (None, Some("no-answer")) => Some(CallResult::NoAnswer),
+            (None, Some("busy")) => Some(CallResult::Busy),
+            (None, Some("failed" | "canceled")) => Some(CallResult::Failed),
+            _ => None,
+        }
+    }
+}
+
 /// Outcomes where a person answered or replied.
 const CONTACTED: [Outcome; 6] = [
     Outcome::Confirmed,
@@ -121,29 +167,16 @@ pub fn stats(campaign: &str, facts: &KpiFacts) -> Stats {
             continue;
         }
         calls.placed += n;
-        let answered = match (answerer.as_deref(), call_status.as_deref()) {
-            (Some("machine"), _) => {
-                calls.machine += n;
-                false
-            }
-            (Some(_), _) => {
-                calls.human += n;
-                true
-            }
-            (None, Some("no-answer")) => {
-                calls.no_answer += n;
-                false
-            }
-            (None, Some("busy")) => {
-                calls.busy += n;
-                false
-            }
-            (None, Some("failed" | "canceled")) => {
-                calls.failed += n;
-                false
-            }
-            _ => false,
-        };
+        let result = CallResult::of(answerer.as_deref(), call_status.as_deref());
+        match result {
+            Some(CallResult::Human) => calls.human += n,
+            Some(CallResult::Machine) => calls.machine += n,
+            Some(CallResult::NoAnswer) => calls.no_answer += n,
+            Some(CallResult::Busy) => calls.busy += n,
+            Some(CallResult::Failed) => calls.failed += n,
+            None => {}
+        }
+        let answered = result == Some(CallResult::Human);
         if let (Some(quarter), Ok(zone)) = (quarter, timezone.parse::<Tz>()) {
             let hour = DateTime::from_timestamp_millis(quarter * 900_000)
                 .unwrap_or_default()

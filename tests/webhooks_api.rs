@@ -362,6 +362,19 @@ both_backends!(
     }
 );
 
+/// A free-text SMS from `phone` on the test campaign's worklist; its follow-up id.
+async fn patient_message(db: &ringback::store::Db, phone: &str, text: &str) -> String {
+    db.add_followup(
+        "test",
+        Some(phone),
+        ringback::outreach::machine::FollowupReason::PatientMessage,
+        text,
+        Utc::now(),
+    )
+    .await
+    .unwrap()
+}
+
 both_backends!(
     the_dashboard_shows_campaigns_and_the_worklist_to_staff_only,
     |env: TestEnv| async move {
@@ -479,5 +492,168 @@ both_backends!(
             (200, &Value::from(1)),
             "{summary}"
         );
+    }
+);
+
+/// `/metrics` parsed as Prometheus reads it: each family's `# HELP` and `# TYPE` first, then all
+/// of its samples together; no series twice. Returns each series (`name{labels}`) and its value.
+fn parse_metrics(text: &str) -> std::collections::BTreeMap<String, f64> {
+    let mut series = std::collections::BTreeMap::new();
+    let mut typed: Vec<String> = Vec::new();
+    let mut helped: Vec<String> = Vec::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let name = rest.split(' ').next().unwrap().to_string();
+            assert!(!helped.contains(&name), "second HELP for {name}");
+            helped.push(name);
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap();
+            assert!(!typed.iter().any(|t| t == name), "second TYPE for {name}");
+            assert_eq!(helped.last().map(String::as_str), Some(name), "{line}");
+            assert!(["gauge", "counter"].contains(&kind), "{line}");
+            assert_eq!(kind == "counter", name.ends_with("_total"), "{line}");
+            typed.push(name.to_string());
+            continue;
+        }
+        let (key, value) = line.rsplit_once(' ').unwrap();
+        let name = key.split('{').next().unwrap();
+        assert_eq!(
+            typed.last().map(String::as_str),
+            Some(name),
+            "{name}'s samples are not together under its TYPE"
+        );
+        let value: f64 = value.parse().unwrap_or_else(|_| panic!("{line}"));
+        assert!(
+            series.insert(key.to_string(), value).is_none(),
+            "{key} twice"
+        );
+    }
+    series
+}
+
+both_backends!(
+    metrics_report_calls_backlog_and_worklist_as_prometheus_reads_them,
+    |env: TestEnv| async move {
+        let (fake, mut running) = setup(&env).await;
+        let patients = [
+            ("+34612000001", Script::Human(Some("1"))),
+            ("+34612000005", Script::NoAnswer),
+            ("+34612000008", Script::Busy),
+        ];
+        for (phone, script) in &patients {
+            fake.script(phone, script.clone());
+        }
+        let list: Vec<_> = patients
+            .iter()
+            .map(|(phone, _)| (phone.to_string(), "Pat".to_string(), String::new()))
+            .collect();
+        import_csv(&running.app, &appointments_csv(&list)).await;
+        wait_for("three calls to end", Duration::from_secs(30), || async {
+            env.scalar("SELECT COUNT(*) FROM attempts WHERE status = 'done'")
+                .await
+                == 3
+        })
+        .await;
+        // No worker from here: the retry for the unanswered call falls ten minutes overdue.
+        running.stop_worker().await;
+        let overdue = Utc::now() - TimeDelta::minutes(10);
+        env.execute(&format!(
+            "UPDATE attempts SET due_at = {} WHERE status = 'planned' AND phone = '+34612000005'",
+            overdue.timestamp_millis()
+        ))
+        .await;
+        patient_message(&running.app.db, "+34612000991", "call me").await;
+        let http = reqwest::Client::new();
+        let optout = http
+            .post(format!("{}/v1/optouts", running.url))
+            .bearer_auth("api-token")
+            .json(&serde_json::json!({"phone": "+34612000777", "source": "api"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(optout.status(), 201);
+
+        let scrape = || async {
+            let r = http
+                .get(format!("{}/metrics", running.url))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            let kind = r.headers()["content-type"].to_str().unwrap().to_string();
+            assert!(kind.starts_with("text/plain; version=0.0.4"), "{kind}");
+            parse_metrics(&r.text().await.unwrap())
+        };
+        let before = scrape().await;
+        // Two webhooks without a valid signature and one signed but malformed.
+        let status_url = format!("{}/webhooks/twilio/voice/status?attempt=01X", running.url);
+        for signature in ["", "bm9wZQ=="] {
+            let r = http
+                .post(&status_url)
+                .header("X-Twilio-Signature", signature)
+                .form(&[("CallStatus", "completed")])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 403);
+        }
+        assert_eq!(fake.post(&status_url, &[("CallSid", "CA1")]).await.0, 400);
+        let m = scrape().await;
+
+        let get = |key: &str| {
+            *m.get(key)
+                .unwrap_or_else(|| panic!("no {key} in {:#?}", m.keys()))
+        };
+        let test = |name: &str, label: &str, value: &str| {
+            get(&format!("{name}{{campaign=\"test\",{label}=\"{value}\"}}"))
+        };
+        assert_eq!(get("ringback_live_calls"), 0.0);
+        for (name, label, value, n) in [
+            ("ringback_outreach", "state", "active", 2.0),
+            ("ringback_outreach", "state", "finished", 1.0),
+            ("ringback_outreach_outcomes", "outcome", "confirmed", 1.0),
+            ("ringback_outreach_outcomes", "outcome", "unreachable", 0.0),
+            ("ringback_call_results_total", "result", "human", 1.0),
+            ("ringback_call_results_total", "result", "machine", 0.0),
+            ("ringback_call_results_total", "result", "no_answer", 1.0),
+            ("ringback_call_results_total", "result", "busy", 1.0),
+            ("ringback_call_results_total", "result", "failed", 0.0),
+            ("ringback_sms_total", "status", "sent", 0.0),
+            ("ringback_attempts_due", "channel", "voice", 1.0),
+            ("ringback_attempts_planned", "channel", "voice", 1.0),
+            ("ringback_followups_open", "reason", "patient_message", 1.0),
+            ("ringback_followups_open", "reason", "unreachable", 0.0),
+        ] {
+            assert_eq!(test(name, label, value), n, "{name} {label}={value}");
+        }
+        assert_eq!(get("ringback_calls_total{campaign=\"test\"}"), 3.0);
+        let late = get("ringback_attempts_due_oldest_seconds{campaign=\"test\"}");
+        let most = (Utc::now() - overdue).num_milliseconds() as f64 / 1000.0;
+        assert!((600.0..=most).contains(&late), "{late} s late");
+        assert_eq!(get("ringback_optouts{source=\"api\"}"), 1.0);
+        let refused = |reason: &str, m: &std::collections::BTreeMap<String, f64>| {
+            m[&format!("ringback_webhooks_refused_total{{reason=\"{reason}\"}}")]
+        };
+        assert_eq!(
+            refused("signature", &m) - refused("signature", &before),
+            2.0
+        );
+        assert_eq!(
+            refused("malformed", &m) - refused("malformed", &before),
+            1.0
+        );
+        // The shipped campaigns, with nothing in them yet, have their series at zero.
+        assert_eq!(
+            get("ringback_outreach{campaign=\"reminders\",state=\"active\"}"),
+            0.0
+        );
+        assert_eq!(
+            get("ringback_attempts_due_oldest_seconds{campaign=\"callbacks\"}"),
+            0.0
+        );
+        // Nothing about a patient: no number, no name.
+        assert!(!m.keys().any(|k| k.contains("+346") || k.contains("Pat")));
     }
 );

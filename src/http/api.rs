@@ -6,6 +6,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use chrono::Utc;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -281,26 +282,22 @@ pub async fn stats(
 }
 
 pub async fn metrics(State(state): State<HttpState>) -> Result<Response, ApiError> {
-    let mut out = String::from("# TYPE ringback_live_calls gauge\n");
-    out.push_str(&format!(
-        "ringback_live_calls {}\n",
-        state.app.db.live_calls().await?
-    ));
-    out.push_str("# TYPE ringback_outreach gauge\n# TYPE ringback_calls_total counter\n");
-    for id in state.app.campaigns.campaigns.keys() {
-        let s = crate::report::stats(id, &state.app.db.kpi_facts(id).await?);
-        out.push_str(&format!(
-            "ringback_outreach{{campaign=\"{id}\",state=\"active\"}} {}\n",
-            s.outreach.active
-        ));
-        out.push_str(&format!(
-            "ringback_outreach{{campaign=\"{id}\",state=\"finished\"}} {}\n",
-            s.outreach.finished
-        ));
-        out.push_str(&format!(
-            "ringback_calls_total{{campaign=\"{id}\"}} {}\n",
-            s.calls.placed
-        ));
-    }
-    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
+    let now = Utc::now();
+    let facts = state.app.db.metric_facts(now).await?;
+    let campaigns: Vec<&str> = state
+        .app
+        .campaigns
+        .campaigns
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let text = crate::metrics::render(&campaigns, &facts, &state.app.refusals, now);
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
 }

@@ -48,10 +48,7 @@ pub fn router(state: HttpState) -> Router {
     let dashboard = Router::new()
         .route("/", get(dashboard::page))
         .layer(middleware::from_fn_with_state(state.clone(), authorize));
-    Router::new()
-        .merge(dashboard)
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(api::metrics))
+    let webhooks = Router::new()
         .route("/webhooks/twilio/voice/answer", post(webhooks::answer))
         .route("/webhooks/twilio/voice/gather", post(webhooks::gather))
         .route("/webhooks/twilio/voice/status", post(webhooks::status))
@@ -60,8 +57,28 @@ pub fn router(state: HttpState) -> Router {
         .route("/webhooks/twilio/voice/agent", post(callbacks::agent))
         .route("/webhooks/twilio/sms/inbound", post(sms::inbound))
         .route("/webhooks/twilio/sms/status", post(sms::status))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_refusals,
+        ));
+    Router::new()
+        .merge(dashboard)
+        .merge(webhooks)
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(api::metrics))
         .nest("/v1", api)
         .with_state(state)
+}
+
+/// Count the webhooks refused (`/metrics`): 403 for a bad signature, any other 4xx as malformed.
+async fn count_refusals(State(state): State<HttpState>, request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    match response.status() {
+        StatusCode::FORBIDDEN => state.app.refusals.signature(),
+        s if s.is_client_error() => state.app.refusals.malformed(),
+        _ => {}
+    }
+    response
 }
 
 async fn healthz(State(state): State<HttpState>) -> Response {

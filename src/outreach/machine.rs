@@ -169,6 +169,16 @@ pub enum FollowupReason {
 }
 
 impl FollowupReason {
+    pub const ALL: [FollowupReason; 7] = [
+        FollowupReason::RescheduleRequested,
+        FollowupReason::CancelRequested,
+        FollowupReason::Unreachable,
+        FollowupReason::InvalidNumber,
+        FollowupReason::PatientMessage,
+        FollowupReason::CallbackNotConnected,
+        FollowupReason::Expired,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             FollowupReason::RescheduleRequested => "reschedule_requested",

@@ -43,6 +43,7 @@ macro_rules! list_query {
 mod callbacks;
 mod import;
 mod imports;
+mod metrics;
 mod outreach;
 mod purge;
 mod queue;
@@ -52,6 +53,7 @@ mod sqlite_bulk;
 
 pub use callbacks::{FirstStep, KnownCaller, NewCallback, OpenCallback};
 pub use imports::ImportRecord;
+pub use metrics::{MetricFacts, PlacedCount};
 pub use outreach::{AttemptContext, Claim, Limits};
 pub use purge::{MIN_RETENTION_DAYS, Purged};
 pub use replies::{OptOut, ReplyTarget};

@@ -5,6 +5,16 @@ use serde::Serialize;
 
 use super::{Db, StoreError, instant, millis, on_pool};
 
+/// Who answered attempt `t`, as the KPIs count it: `'machine'` (a machine or a fax), `'human'`,
+/// or none.
+macro_rules! answerer {
+    () => {
+        "CASE WHEN t.answered_by LIKE 'machine%' OR t.answered_by = 'fax' THEN 'machine'
+              WHEN t.answered_by IS NOT NULL THEN 'human' END"
+    };
+}
+pub(super) use answerer;
+
 /// One follow-up on the staff worklist. The phone is shown to staff, who must call back.
 #[derive(Debug, Clone, Serialize)]
 pub struct Followup {
@@ -247,17 +257,12 @@ impl Db {
                      FROM outreach o WHERE o.campaign = $1) w
                  WHERE w.first_at IS NOT NULL",
             ).bind(campaign).fetch_all(pool).await?;
-            let attempts = sqlx::query_as(
+            let attempts = sqlx::query_as(concat!(
                 "SELECT t.channel, t.call_status,
-                        CASE WHEN t.answered_by LIKE 'machine%' OR t.answered_by = 'fax' THEN 'machine'
-                             WHEN t.answered_by IS NOT NULL THEN 'human' END,
-                        o.timezone, t.placed_at / 900000, COUNT(*)
+                        ", answerer!(), ", o.timezone, t.placed_at / 900000, COUNT(*)
                  FROM attempts t JOIN outreach o ON o.id = t.outreach_id
                  WHERE o.campaign = $1 AND t.status IN ('dialing', 'live', 'done')
-                 GROUP BY t.channel, t.call_status,
-                        CASE WHEN t.answered_by LIKE 'machine%' OR t.answered_by = 'fax' THEN 'machine'
-                             WHEN t.answered_by IS NOT NULL THEN 'human' END,
-                        o.timezone, t.placed_at / 900000",
+                 GROUP BY 1, 2, 3, 4, 5"),
             ).bind(campaign).fetch_all(pool).await?;
             let opt_outs = sqlx::query_scalar(
                 "SELECT COUNT(DISTINCT o.phone) FROM outreach o

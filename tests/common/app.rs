@@ -103,13 +103,20 @@ pub struct Running {
     pub app: Arc<App>,
     pub url: String,
     stop: watch::Sender<bool>,
-    worker: tokio::task::JoinHandle<Result<(), String>>,
+    worker: Option<tokio::task::JoinHandle<Result<(), String>>>,
 }
 
 impl Running {
-    pub async fn stop(self) {
+    pub async fn stop(mut self) {
+        self.stop_worker().await;
+    }
+
+    /// Stop the queue worker; the HTTP side keeps answering.
+    pub async fn stop_worker(&mut self) {
         let _ = self.stop.send(true);
-        let _ = self.worker.await;
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.await;
+        }
     }
 }
 
@@ -164,7 +171,7 @@ pub async fn start(env: &TestEnv, fake: &FakeTwilio) -> Running {
         app,
         url,
         stop,
-        worker,
+        worker: Some(worker),
     }
 }
 
