@@ -19,6 +19,9 @@ pub struct App {
     pub pacer: Pacer,
     /// Webhooks refused since start, for `/metrics`.
     pub refusals: Refusals,
+    /// Signs the dashboard's forms when no API token is configured (this machine only), so that
+    /// another site cannot post them with the browser's session; random per process.
+    pub form_key: String,
     /// Cleared on shutdown: no new call or message starts, webhooks are still answered.
     dialing: AtomicBool,
 }
@@ -42,6 +45,8 @@ impl App {
             public_url: public_url.trim_end_matches('/').to_string(),
             pacer: Pacer::new(cps, burst),
             refusals: Refusals::default(),
+            // Two ULIDs made apart: 160 bits from the OS-seeded generator.
+            form_key: format!("{}{}", ulid::Ulid::generate(), ulid::Ulid::generate()),
             dialing: AtomicBool::new(true),
         }
     }

@@ -375,22 +375,23 @@ async fn patient_message(db: &ringback::store::Db, phone: &str, text: &str) -> S
     .unwrap()
 }
 
+/// The dashboard as staff see it, logged in with the API token.
+async fn dashboard(http: &reqwest::Client, url: &str) -> String {
+    let r = http
+        .get(format!("{url}/"))
+        .basic_auth("staff", Some("api-token"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.text().await.unwrap()
+}
+
 both_backends!(
     the_dashboard_shows_campaigns_and_the_worklist_to_staff_only,
     |env: TestEnv| async move {
         let (_fake, running) = setup(&env).await;
-        running
-            .app
-            .db
-            .add_followup(
-                "test",
-                Some("+34612000991"),
-                ringback::outreach::machine::FollowupReason::PatientMessage,
-                "<b>call me</b>",
-                Utc::now(),
-            )
-            .await
-            .unwrap();
+        patient_message(&running.app.db, "+34612000991", "<b>call me</b>").await;
         let http = reqwest::Client::new();
         let r = http.get(format!("{}/", running.url)).send().await.unwrap();
         assert_eq!(r.status(), 401);
@@ -407,14 +408,7 @@ both_backends!(
             .await
             .unwrap();
         assert_eq!(r.status(), 401);
-        let r = http
-            .get(format!("{}/", running.url))
-            .basic_auth("staff", Some("api-token"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        let page = r.text().await.unwrap();
+        let page = dashboard(&http, &running.url).await;
         running.stop().await;
         assert!(page.contains("Test reminders"), "{page}");
         assert!(page.contains("Follow-ups (1)"), "{page}");
@@ -422,6 +416,216 @@ both_backends!(
         assert!(
             page.contains("&lt;b&gt;call me&lt;/b&gt;"),
             "escaped: {page}"
+        );
+    }
+);
+
+both_backends!(
+    staff_mark_a_follow_up_done_from_the_dashboard,
+    |env: TestEnv| async move {
+        let (_fake, running) = setup(&env).await;
+        let id = patient_message(&running.app.db, "+34612000992", "please call").await;
+        // Redirects are followed by hand: the answer to the form is what is checked.
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let page = dashboard(&http, &running.url).await;
+        assert!(page.contains("<th>detail</th><th>done</th>"), "{page}");
+        let action = format!("/followups/{id}/resolve");
+        let form = &page[page
+            .find(&action)
+            .unwrap_or_else(|| panic!("no form for {id}: {page}"))..];
+        let token = form
+            .split("name=token value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap()
+            .to_string();
+        let url = format!("{}{action}", running.url);
+        let post = |fields: Vec<(&'static str, String)>, password: &'static str| {
+            http.post(&url)
+                .basic_auth("staff", Some(password))
+                .form(&fields)
+                .send()
+        };
+        let open = || async {
+            env.scalar(&format!(
+                "SELECT COUNT(*) FROM followups WHERE id = '{id}' AND status = 'open'"
+            ))
+            .await
+        };
+        // Without the login, with a forged or another follow-up's token, or without a name:
+        // refused, and the follow-up stays open.
+        let r = post(
+            vec![("token", token.clone()), ("by", "Marta".into())],
+            "wrong",
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 401);
+        for forged in ["", "AAAA", "x".repeat(27).as_str()] {
+            let r = post(
+                vec![("token", forged.into()), ("by", "Marta".into())],
+                "api-token",
+            )
+            .await
+            .unwrap();
+            assert_eq!(r.status(), 403, "{forged:?}");
+        }
+        let r = post(
+            vec![("token", token.clone()), ("by", "  ".into())],
+            "api-token",
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 422);
+        assert_eq!(open().await, 1);
+
+        let r = post(
+            vec![
+                ("token", token.clone()),
+                ("by", "Marta".into()),
+                ("note", "called back, new date".into()),
+            ],
+            "api-token",
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 303);
+        assert_eq!(r.headers()["location"], "/");
+        assert_eq!(
+            env.rows(&format!(
+                "SELECT status, resolved_by, resolution_note FROM followups WHERE id = '{id}'"
+            ))
+            .await,
+            [[
+                Some("resolved".to_string()),
+                Some("Marta".to_string()),
+                Some("called back, new date".to_string())
+            ]]
+        );
+        // A second click: back to the dashboard, which no longer lists it.
+        let r = post(vec![("token", token), ("by", "Marta".into())], "api-token")
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303);
+        let page = dashboard(&http, &running.url).await;
+        running.stop().await;
+        assert!(!page.contains(&action), "{page}");
+        assert!(page.contains("Follow-ups (0)"), "{page}");
+    }
+);
+
+both_backends!(
+    the_dashboard_refreshes_itself_but_not_under_someone_typing,
+    |env: TestEnv| async move {
+        let (_fake, running) = setup(&env).await;
+        let page = dashboard(&reqwest::Client::new(), &running.url).await;
+        running.stop().await;
+        assert!(
+            !page.contains("http-equiv=\"refresh\""),
+            "a meta refresh wipes a half-typed form"
+        );
+        let script = page
+            .split("<script>")
+            .nth(1)
+            .and_then(|rest| rest.split("</script>").next())
+            .unwrap_or_else(|| panic!("no script: {page}"));
+        // The page's script in Node, with a browser's few parts it uses played by hand: each tick
+        // is one 30-second interval.
+        let harness = r#"
+            let tick, every, reloads = 0;
+            const inputs = [{ value: "" }, { value: "" }];
+            globalThis.setInterval = (f, ms) => { tick = f; every = ms; };
+            globalThis.location = { reload: () => reloads++ };
+            globalThis.document = {
+                activeElement: null,
+                querySelectorAll: (selector) => {
+                    if (selector !== "form input[name=by], form input[name=note]") throw new Error(selector);
+                    return inputs;
+                },
+            };
+            eval(require("fs").readFileSync(0, "utf8"));
+            const seen = [];
+            tick(); seen.push(reloads);                     // nobody typing: reloads
+            inputs[0].value = "Mar"; tick(); seen.push(reloads); // a name half typed: waits
+            inputs[0].value = ""; document.activeElement = inputs[1]; tick(); seen.push(reloads); // in the note: waits
+            document.activeElement = null; tick(); seen.push(reloads); // done: reloads again
+            console.log(every + " " + seen.join(","));
+        "#;
+        let mut node = std::process::Command::new("node")
+            .arg("-e")
+            .arg(harness)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("node (Node.js) runs the dashboard's script in this test");
+        {
+            use std::io::Write;
+            node.stdin
+                .take()
+                .unwrap()
+                .write_all(script.as_bytes())
+                .unwrap();
+        }
+        let out = node.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "30000 1,1,1,2");
+    }
+);
+
+both_backends!(
+    a_done_form_from_one_server_is_taken_by_another_behind_the_same_load_balancer,
+    |env: TestEnv| async move {
+        use tower::ServiceExt;
+        use_test_campaign(&env, test_campaign(daytime_zone(), 50.0), false);
+        // Two `serve` processes on one database: each its own app, the same API token.
+        let unused = "http://127.0.0.1:9";
+        let one = common::app::http_state(&env, unused, "t", unused).await;
+        let other = common::app::http_state(&env, unused, "t", unused).await;
+        assert_ne!(one.app.form_key, other.app.form_key);
+        let id = patient_message(&one.app.db, "+34612000993", "please call").await;
+        let login = "Basic c3RhZmY6YXBpLXRva2Vu"; // staff:api-token
+        let page = ringback::http::router(one)
+            .oneshot(
+                axum::http::Request::get("/")
+                    .header("authorization", login)
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let page = axum::body::to_bytes(page.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let page = String::from_utf8_lossy(&page);
+        let token = page
+            .split(&format!(
+                "/followups/{id}/resolve\"><input type=hidden name=token value=\""
+            ))
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_else(|| panic!("no form for {id}: {page}"));
+        let done = ringback::http::router(other)
+            .oneshot(
+                axum::http::Request::post(format!("/followups/{id}/resolve"))
+                    .header("authorization", login)
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(axum::body::Body::from(format!("token={token}&by=Marta")))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(done.status(), 303);
+        assert_eq!(
+            env.scalar(&format!(
+                "SELECT COUNT(*) FROM followups WHERE id = '{id}' AND status = 'resolved'"
+            ))
+            .await,
+            1
         );
     }
 );

@@ -1,18 +1,64 @@
 //! `GET /`: the dashboard for people in a browser — each campaign's KPIs, the latest imports and
-//! the open follow-up worklist. Same access as `/v1` (an API token as the password of the
-//! browser's login prompt, or this machine only when no token is configured).
+//! the open follow-up worklist, each follow-up with a form to mark it done. Same access as `/v1`
+//! (an API token as the password of the browser's login prompt, or this machine only when no
+//! token is configured). Times are the campaign's local time.
 
-use axum::extract::State;
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use sha1::Sha1;
 
 use super::{ApiError, HttpState};
+use crate::app::App;
 use crate::provider::twiml::escape;
+
+/// `at` as the clinic reads it: in the campaign's zone (UTC for a campaign no longer loaded).
+fn local(app: &App, campaign: &str, at: DateTime<Utc>) -> String {
+    match app.campaigns.get(campaign) {
+        Some(c) => at
+            .with_timezone(&c.timezone)
+            .format("%Y-%m-%d %H:%M %Z")
+            .to_string(),
+        None => at
+            .with_timezone(&Tz::UTC)
+            .format("%Y-%m-%d %H:%M UTC")
+            .to_string(),
+    }
+}
+
+/// The signature a form to resolve follow-up `id` carries: only a page served with this
+/// deployment's secret has it. The secret is the API tokens, which every `serve` behind a load
+/// balancer shares (a page from one, its form posted to another); with none configured (this
+/// machine only), the process's own random key.
+fn form_token(state: &HttpState, id: &str) -> String {
+    use base64::Engine;
+    let hmac =
+        |key: &[u8]| Hmac::<Sha1>::new_from_slice(key).expect("HMAC takes a key of any length");
+    let key = if state.api_tokens.is_empty() {
+        state.app.form_key.as_bytes().to_vec()
+    } else {
+        let mut derive = hmac(b"ringback dashboard forms");
+        for token in state.api_tokens.iter() {
+            derive.update(token.expose().as_bytes());
+            derive.update(b"\0");
+        }
+        derive.finalize().into_bytes().to_vec()
+    };
+    let mut mac = hmac(&key);
+    mac.update(b"resolve:");
+    mac.update(id.as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+}
 
 pub async fn page(State(state): State<HttpState>) -> Result<Response, ApiError> {
     let app = &state.app;
     let mut html = String::from(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"30\">\
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <title>ringback</title><style>body{font-family:system-ui,sans-serif;margin:2rem;color:#222}\
          table{border-collapse:collapse;margin:.5rem 0 1.5rem}td,th{border-bottom:1px solid #ddd;padding:.3rem .6rem;text-align:left}\
          th{background:#f4f4f4}.n{text-align:right}h2{margin-top:2rem}</style></head><body><h1>ringback</h1>",
@@ -59,7 +105,7 @@ pub async fn page(State(state): State<HttpState>) -> Result<Response, ApiError> 
             html.push_str(&format!(
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td>\
                  <td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td>{}</td></tr>",
-                i.at.format("%Y-%m-%d %H:%M UTC"),
+                local(app, &i.campaign, i.at),
                 escape(&i.campaign),
                 escape(&i.source),
                 i.created,
@@ -79,22 +125,34 @@ pub async fn page(State(state): State<HttpState>) -> Result<Response, ApiError> 
     let followups = app.db.followups(None, Some("open")).await?;
     html.push_str(&format!(
         "<h2>Follow-ups ({})</h2><p><a href=\"/v1/followups?format=csv\">Download as CSV</a></p>\
-         <table><tr><th>since</th><th>reason</th><th>campaign</th><th>patient</th><th>phone</th><th>appointment</th><th>detail</th></tr>",
+         <table><tr><th>since</th><th>reason</th><th>campaign</th><th>patient</th><th>phone</th><th>appointment</th><th>detail</th><th>done</th></tr>",
         followups.len()
     ));
     for f in followups.iter().take(500) {
         html.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            f.created_at.format("%Y-%m-%d %H:%M UTC"),
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>\
+             <form method=post action=\"/followups/{}/resolve\"><input type=hidden name=token value=\"{}\">\
+             <input name=by placeholder=\"your name\" required maxlength=200 size=10> \
+             <input name=note placeholder=\"note\" maxlength=2000 size=14> <button>Done</button></form></td></tr>",
+            local(app, &f.campaign, f.created_at),
             escape(&f.reason),
             escape(&f.campaign),
             escape(f.patient.as_deref().unwrap_or("")),
             escape(f.phone.as_deref().unwrap_or("")),
             escape(f.appointment.as_deref().unwrap_or("")),
             escape(f.detail.as_deref().unwrap_or("")),
+            escape(&f.id),
+            form_token(&state, &f.id),
         ));
     }
-    html.push_str("</table></body></html>");
+    // Fresh every 30 s, but never under someone typing a name or a note into a Done form (a
+    // plain meta refresh would wipe what they typed).
+    html.push_str(
+        "</table><script>setInterval(function () {\
+         var typing = Array.prototype.some.call(document.querySelectorAll('form input[name=by], form input[name=note]'),\
+         function (i) { return i.value !== '' || i === document.activeElement; });\
+         if (!typing) { location.reload(); } }, 30000);</script></body></html>",
+    );
     Ok((
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
@@ -103,4 +161,56 @@ pub async fn page(State(state): State<HttpState>) -> Result<Response, ApiError> 
         html,
     )
         .into_response())
+}
+
+#[derive(Deserialize)]
+pub struct ResolveForm {
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    by: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// `POST /followups/{id}/resolve` from the dashboard's form: resolved by whoever typed their name,
+/// then back to the dashboard (done already, by a second click or a colleague: the same).
+pub async fn resolve(
+    State(state): State<HttpState>,
+    Path(id): Path<String>,
+    Form(form): Form<ResolveForm>,
+) -> Result<Response, ApiError> {
+    let app = &state.app;
+    let expected = form_token(&state, &id);
+    if !super::constant_time_eq(expected.as_bytes(), form.token.as_bytes()) {
+        return Ok(page_error(
+            StatusCode::FORBIDDEN,
+            "This form is out of date, or not from this dashboard. Go back, reload the page and try again.",
+        ));
+    }
+    let by = form.by.trim();
+    let note = Some(form.note.trim()).filter(|n| !n.is_empty());
+    if by.is_empty() || by.len() > 200 || note.is_some_and(|n| n.len() > 2000) {
+        return Ok(page_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Type your name (up to 200 characters; a note up to 2000), then press Done.",
+        ));
+    }
+    match app.db.resolve_followup(&id, by, note, Utc::now()).await? {
+        None => Ok(page_error(StatusCode::NOT_FOUND, "No such follow-up.")),
+        Some(_) => Ok(Redirect::to("/").into_response()),
+    }
+}
+
+fn page_error(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>ringback</title></head>\
+             <body style=\"font-family:system-ui,sans-serif;margin:2rem\"><p>{}</p><p><a href=\"/\">Back to the dashboard</a></p></body></html>",
+            escape(message)
+        ),
+    )
+        .into_response()
 }

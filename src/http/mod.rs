@@ -47,6 +47,7 @@ pub fn router(state: HttpState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), authorize));
     let dashboard = Router::new()
         .route("/", get(dashboard::page))
+        .route("/followups/{id}/resolve", post(dashboard::resolve))
         .layer(middleware::from_fn_with_state(state.clone(), authorize));
     let webhooks = Router::new()
         .route("/webhooks/twilio/voice/answer", post(webhooks::answer))
