@@ -5,9 +5,13 @@
 //! and a list in which every appointment moved an hour earlier (every outreach withdrawn and
 //! planned anew).
 //!
+//! Last, two floors for the comparison: `sqlite3` alone copying the reference table into
+//! ringback's four tables (a patient, an appointment, an outreach and a planned call per row),
+//! with their indexes and without any.
+//!
 //! Run: `cargo bench --bench import` (ROWS=… to change the size).
 
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use chrono::{Days, Utc};
@@ -153,16 +157,7 @@ fn main() {
         db.migrate().await.expect("migrate");
         db.close().await;
     });
-    settle();
-    let start = Instant::now();
-    let status = Command::new("sqlite3")
-        .arg(&floor)
-        .arg(FLOOR_SETTINGS)
-        .arg(format!("ATTACH '{}' AS r", reference.display()))
-        .arg(FLOOR_SQL)
-        .status();
-    assert!(matches!(status, Ok(s) if s.success()), "{status:?}");
-    let floor_s = start.elapsed().as_secs_f64();
+    let floor_s = copy_into(&floor, &reference);
     println!(
         "sqlite3 alone writing the same rows into ringback's tables: {rows} rows in {floor_s:.3} s = {:.0} rows/s \
          ({:.2}x the reference; ringback {:.2}x this)",
@@ -170,6 +165,43 @@ fn main() {
         reference_s / floor_s,
         floor_s / seconds
     );
+
+    // Lower still: the same rows into the same four tables with no index at all, not even a
+    // primary key (columns copied from ringback's tables by CREATE TABLE … AS).
+    let bare = dir.path().join("bare.db");
+    let status = Command::new("sqlite3")
+        .arg(&bare)
+        .arg(format!("ATTACH '{}' AS f", floor.display()))
+        .arg(
+            ["patients", "appointments", "outreach", "attempts"]
+                .map(|t| format!("CREATE TABLE {t} AS SELECT * FROM f.{t} WHERE 0;"))
+                .concat(),
+        )
+        .status();
+    assert!(matches!(status, Ok(s) if s.success()), "{status:?}");
+    let bare_s = copy_into(&bare, &reference);
+    println!(
+        "sqlite3 alone writing the same rows into the same tables without any index: {rows} rows in {bare_s:.3} s \
+         = {:.0} rows/s ({:.2}x the reference)",
+        rows as f64 / bare_s,
+        reference_s / bare_s,
+    );
+}
+
+/// Seconds `sqlite3` alone takes to copy the reference table's rows into `db`'s four tables
+/// ([`FLOOR_SQL`]), with ringback's connection settings.
+fn copy_into(db: &std::path::Path, reference: &std::path::Path) -> f64 {
+    settle();
+    let start = Instant::now();
+    let status = Command::new("sqlite3")
+        .arg(db)
+        .arg(FLOOR_SETTINGS)
+        .arg(format!("ATTACH '{}' AS r", reference.display()))
+        .arg(FLOOR_SQL)
+        .stdout(Stdio::null())
+        .status();
+    assert!(matches!(status, Ok(s) if s.success()), "{status:?}");
+    start.elapsed().as_secs_f64()
 }
 
 /// Write out what the runs before left dirty, so that no run pays for another's writeback.
