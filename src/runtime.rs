@@ -183,6 +183,7 @@ pub async fn purge(app: Arc<App>, mut stop: watch::Receiver<bool>, every: Durati
                 attempts = p.attempts,
                 appointments = p.appointments,
                 patients = p.patients,
+                queue_jobs = p.queue_jobs,
                 "purged what ended before the retention period"
             ),
             Ok(None) => {}

@@ -78,6 +78,61 @@ async fn months_of_calls(env: &TestEnv) {
         outreach_a6 = outreach_of("'A6'"),
     ))
     .await;
+
+    // The queue's wake-ups and workers: J1 ran 100 days ago (on W1, not seen since); J2 failed
+    // for good and J3 with tries left as long ago; J4 ran 5 days ago; J5 is still running on W2,
+    // silent as long (a worker that died mid-job); W3 is running now.
+    let secs = |ms: i64| ms / 1000;
+    let (ended_s, recent_s, now_s) = (secs(ended), secs(recent), secs(now));
+    let jobs = [
+        ("J1", "Done", 1, 1, ended_s, "'W1'"),
+        ("J2", "Failed", 1, 1, ended_s, "NULL"),
+        ("J3", "Failed", 1, 25, ended_s, "NULL"),
+        ("J4", "Done", 1, 1, recent_s, "'W3'"),
+        ("J5", "Running", 0, 1, ended_s, "'W2'"),
+    ];
+    let workers = [("W1", ended_s), ("W2", ended_s), ("W3", now_s)];
+    let postgres = env.url.starts_with("postgres");
+    let (jobs_table, workers_table, time): (_, _, fn(i64) -> String) = match postgres {
+        true => ("apalis.jobs", "apalis.workers", |s| {
+            format!("to_timestamp({s})")
+        }),
+        false => ("Jobs", "Workers", |s| s.to_string()),
+    };
+    let mut sql = String::new();
+    for (id, seen) in workers {
+        sql.push_str(&format!(
+            "INSERT INTO {workers_table} (id, worker_type, storage_name, last_seen)
+             VALUES ('{id}', 'DialJob', 'ringback', {});",
+            time(seen)
+        ));
+    }
+    for (id, status, attempts, max_attempts, at, lock_by) in jobs {
+        let done = match status {
+            "Running" => "NULL".to_string(),
+            _ => time(at),
+        };
+        sql.push_str(&format!(
+            "INSERT INTO {jobs_table} (job, id, job_type, status, attempts, max_attempts, run_at, lock_by, done_at)
+             VALUES ({job}, '{id}', 'DialJob', '{status}', {attempts}, {max_attempts}, {run_at}, {lock_by}, {done});",
+            job = if postgres { "'\\x00'::bytea" } else { "x'00'" },
+            run_at = time(at),
+        ));
+    }
+    env.execute(&sql).await;
+}
+
+/// The ids in a queue table (`Jobs` or `Workers` on SQLite), in order.
+async fn queue_ids(env: &TestEnv, table: &str) -> Vec<String> {
+    let table = match env.url.starts_with("postgres") {
+        true => format!("apalis.{}", table.to_lowercase()),
+        false => table.to_string(),
+    };
+    env.rows(&format!("SELECT id FROM {table} ORDER BY id"))
+        .await
+        .into_iter()
+        .map(|r| r[0].clone().unwrap())
+        .collect()
 }
 
 /// The calls placed as `/metrics` counts them: (campaign, channel, status, answerer, how many).
@@ -149,7 +204,8 @@ both_backends!(
             deleted,
             &serde_json::json!({
                 "outreach": 2, "attempts": 2, "events": 1, "followups": 2,
-                "appointments": 2, "patients": 1, "webhook_deliveries": 1, "channel_blocks": 0
+                "appointments": 2, "patients": 1, "webhook_deliveries": 1, "channel_blocks": 0,
+                "queue_jobs": 2, "queue_workers": 1
             }),
             "{summary}"
         );
@@ -189,6 +245,10 @@ both_backends!(
                 .concat(),
             [Some("new".into())]
         );
+
+        // The queue keeps what is to come or may still run, and the workers those name.
+        assert_eq!(queue_ids(&env, "Jobs").await, ["J3", "J4", "J5"]);
+        assert_eq!(queue_ids(&env, "Workers").await, ["W2", "W3"]);
 
         // /metrics' counters do not go down: the deleted calls are counted as they go.
         assert_eq!(placed(&env).await, placed_before);

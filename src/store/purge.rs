@@ -26,14 +26,19 @@ pub struct Purged {
     pub patients: u64,
     pub webhook_deliveries: u64,
     pub channel_blocks: u64,
+    /// The queue's wake-ups that ran (or were given up) before the cutoff: attempt ids only.
+    pub queue_jobs: u64,
+    /// Queue workers last seen before the cutoff (one per `serve` or `worker` ever started).
+    pub queue_workers: u64,
 }
 
 /// The statements of a purge, in order (children before what they reference), given how each
 /// backend best asks "no row refers to this one": `$doomed`, outreach `o` that may go (finished
 /// before the cutoff $1, no follow-up of it open, its appointment if any before the cutoff too);
-/// `$unused_appointment` and `$unused_patient`, rows nothing kept refers to.
+/// `$unused_appointment` and `$unused_patient`, rows nothing kept refers to; then the queue's own
+/// tables, named and timed apart on each backend.
 macro_rules! steps {
-    ($doomed:expr, $unused_appointment:expr, $unused_patient:expr) => {
+    ($doomed:expr, $unused_appointment:expr, $unused_patient:expr, $queue_jobs:expr, $queue_workers:expr) => {
         [
             // The calls and messages placed, counted before they go (see `Db::metric_facts`).
             concat!(
@@ -71,30 +76,44 @@ macro_rules! steps {
             concat!("DELETE FROM patients AS p WHERE p.updated_at < $1 AND ", $unused_patient),
             "DELETE FROM webhook_deliveries WHERE received_at < $1",
             "DELETE FROM channel_blocks WHERE created_at < $1",
+            $queue_jobs,
+            $queue_workers,
         ]
     };
 }
 
 /// SQLite runs a correlated subquery once per row, through a full scan where no index serves
 /// (follow-ups by outreach, appointments by patient); a list it builds once is what it is quick at.
-const SQLITE_STEPS: [&str; 10] = steps!(
+const SQLITE_STEPS: [&str; 12] = steps!(
     "o.state = 'finished' AND COALESCE(o.outcome_at, o.updated_at) < $1
      AND o.id NOT IN (SELECT outreach_id FROM followups WHERE status = 'open' AND outreach_id IS NOT NULL)
      AND (o.appointment_id IS NULL OR o.appointment_id IN (SELECT id FROM appointments WHERE starts_at < $1))",
     "p.id NOT IN (SELECT appointment_id FROM outreach WHERE appointment_id IS NOT NULL)",
-    "p.id NOT IN (SELECT patient_id FROM appointments) AND p.id NOT IN (SELECT patient_id FROM outreach)"
+    "p.id NOT IN (SELECT patient_id FROM appointments) AND p.id NOT IN (SELECT patient_id FROM outreach)",
+    // The queue keeps its times in seconds. A job that failed with tries left is still the queue's.
+    "DELETE FROM Jobs
+     WHERE (status IN ('Done', 'Killed') OR (status = 'Failed' AND attempts >= max_attempts))
+       AND (done_at < $1 / 1000 OR (done_at IS NULL AND run_at < $1 / 1000))",
+    "DELETE FROM Workers
+     WHERE last_seen < $1 / 1000 AND id NOT IN (SELECT lock_by FROM Jobs WHERE lock_by IS NOT NULL)"
 );
 
 /// PostgreSQL turns `[NOT] EXISTS` into a hash (anti) join; a `NOT IN` list that outgrows
 /// `work_mem` it would search row by row.
-const POSTGRES_STEPS: [&str; 10] = steps!(
+const POSTGRES_STEPS: [&str; 12] = steps!(
     "o.state = 'finished' AND COALESCE(o.outcome_at, o.updated_at) < $1
      AND NOT EXISTS (SELECT 1 FROM followups f WHERE f.outreach_id = o.id AND f.status = 'open')
      AND (o.appointment_id IS NULL
           OR EXISTS (SELECT 1 FROM appointments a WHERE a.id = o.appointment_id AND a.starts_at < $1))",
     "NOT EXISTS (SELECT 1 FROM outreach o WHERE o.appointment_id = p.id)",
     "NOT EXISTS (SELECT 1 FROM appointments a WHERE a.patient_id = p.id)
-     AND NOT EXISTS (SELECT 1 FROM outreach o WHERE o.patient_id = p.id)"
+     AND NOT EXISTS (SELECT 1 FROM outreach o WHERE o.patient_id = p.id)",
+    "DELETE FROM apalis.jobs
+     WHERE (status IN ('Done', 'Killed') OR (status = 'Failed' AND attempts >= max_attempts))
+       AND COALESCE(done_at, run_at) < to_timestamp($1::float8 / 1000)",
+    "DELETE FROM apalis.workers w
+     WHERE w.last_seen < to_timestamp($1::float8 / 1000)
+       AND NOT EXISTS (SELECT 1 FROM apalis.jobs j WHERE j.lock_by = w.id)"
 );
 
 impl Db {
@@ -158,6 +177,8 @@ impl Db {
             patients,
             webhook_deliveries,
             channel_blocks,
+            queue_jobs,
+            queue_workers,
         ] = counts;
         Ok(Some(Purged {
             outreach,
@@ -168,6 +189,8 @@ impl Db {
             patients,
             webhook_deliveries,
             channel_blocks,
+            queue_jobs,
+            queue_workers,
         }))
     }
 }
