@@ -1,8 +1,10 @@
 //! The running application: the database, the campaigns, the provider and the pace, shared by
 //! the queue worker, the webhooks and the API.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
+use chrono::{DateTime, Utc};
 
 use crate::campaign::Catalog;
 use crate::metrics::Refusals;
@@ -12,7 +14,9 @@ use crate::store::Db;
 
 pub struct App {
     pub db: Db,
-    pub campaigns: Arc<Catalog>,
+    /// The campaigns running, and when they were read; replaced whole when they are read again
+    /// (SIGHUP), so each use holds one consistent catalog.
+    campaigns: RwLock<(Arc<Catalog>, DateTime<Utc>)>,
     pub provider: Provider,
     /// Base of every webhook URL handed to the provider (no trailing slash).
     pub public_url: String,
@@ -28,19 +32,10 @@ pub struct App {
 
 impl App {
     pub fn new(db: Db, campaigns: Catalog, provider: Provider, public_url: &str) -> App {
-        // One provider account: the strictest campaign's pace holds for all.
-        let (cps, burst) = campaigns
-            .campaigns
-            .values()
-            .map(|c| (c.pacing.calls_per_second, c.pacing.burst))
-            .fold(None, |acc: Option<(f64, u32)>, (cps, burst)| match acc {
-                Some((a, b)) if a <= cps => Some((a, b)),
-                _ => Some((cps, burst)),
-            })
-            .unwrap_or((1.0, 1));
+        let (cps, burst) = strictest_pace(&campaigns);
         App {
             db,
-            campaigns: Arc::new(campaigns),
+            campaigns: RwLock::new((Arc::new(campaigns), Utc::now())),
             provider,
             public_url: public_url.trim_end_matches('/').to_string(),
             pacer: Pacer::new(cps, burst),
@@ -49,6 +44,29 @@ impl App {
             form_key: format!("{}{}", ulid::Ulid::generate(), ulid::Ulid::generate()),
             dialing: AtomicBool::new(true),
         }
+    }
+
+    /// The campaigns running now.
+    pub fn campaigns(&self) -> Arc<Catalog> {
+        self.campaigns
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .0
+            .clone()
+    }
+
+    /// When the campaigns running now were read.
+    pub fn campaigns_loaded_at(&self) -> DateTime<Utc> {
+        self.campaigns.read().unwrap_or_else(|p| p.into_inner()).1
+    }
+
+    /// Run `catalog` from now on (the campaigns read again); the pace follows its strictest
+    /// campaign. A call being placed finishes with the campaign it started with.
+    pub fn set_campaigns(&self, catalog: Catalog) {
+        let (cps, burst) = strictest_pace(&catalog);
+        self.pacer.set(cps, burst);
+        *self.campaigns.write().unwrap_or_else(|p| p.into_inner()) =
+            (Arc::new(catalog), Utc::now());
     }
 
     /// Whether new calls and messages may start (not shutting down).
@@ -68,4 +86,18 @@ impl App {
             self.public_url
         )
     }
+}
+
+/// One provider account: the strictest campaign's pace holds for all (1 call a second, none
+/// loaded).
+fn strictest_pace(catalog: &Catalog) -> (f64, u32) {
+    catalog
+        .campaigns
+        .values()
+        .map(|c| (c.pacing.calls_per_second, c.pacing.burst))
+        .fold(None, |acc: Option<(f64, u32)>, (cps, burst)| match acc {
+            Some((a, b)) if a <= cps => Some((a, b)),
+            _ => Some((cps, burst)),
+        })
+        .unwrap_or((1.0, 1))
 }

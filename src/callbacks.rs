@@ -125,22 +125,23 @@ impl App {
         &self,
         id: Option<&str>,
         to: Option<&str>,
-    ) -> Result<&Campaign, CallbackError> {
+    ) -> Result<Campaign, CallbackError> {
         let invalid = |message: String| CallbackError::Invalid {
             field: "campaign",
             message,
         };
         if let Some(id) = id {
-            let campaign = self.campaigns.require(id).map_err(invalid)?;
+            let catalog = self.campaigns();
+            let campaign = catalog.require(id).map_err(invalid)?;
             return match campaign.kind {
-                Kind::Callback(_) => Ok(campaign),
+                Kind::Callback(_) => Ok(campaign.clone()),
                 Kind::Reminder(_) => Err(invalid(format!(
                     "campaign {id:?} is a reminder campaign, not a callback campaign"
                 ))),
             };
         }
-        let callbacks: Vec<&Campaign> = self
-            .campaigns
+        let catalog = self.campaigns();
+        let callbacks: Vec<&Campaign> = catalog
             .campaigns
             .values()
             .filter(|c| matches!(c.kind, Kind::Callback(_)))
@@ -150,10 +151,10 @@ impl App {
                 .iter()
                 .find(|c| c.clinic_phone == to || c.caller_id == to)
         {
-            return Ok(c);
+            return Ok((*c).clone());
         }
         match callbacks.as_slice() {
-            [only] => Ok(only),
+            [only] => Ok((*only).clone()),
             [] => Err(invalid("no callback campaign is loaded".into())),
             many => Err(invalid(format!(
                 "several callback campaigns are loaded ({}): name one",
@@ -432,7 +433,8 @@ impl App {
         let Some(ctx) = self.db.attempt_context(attempt_id, now).await? else {
             return Ok(None);
         };
-        let Some(campaign) = self.campaigns.get(&ctx.campaign) else {
+        let catalog = self.campaigns();
+        let Some(campaign) = catalog.get(&ctx.campaign) else {
             return Ok(Some(twiml::hang_up()));
         };
         let Kind::Callback(rules) = &campaign.kind else {
@@ -472,7 +474,8 @@ impl App {
         let Some(ctx) = self.db.attempt_context(attempt_id, now).await? else {
             return Ok(None);
         };
-        let Some(campaign) = self.campaigns.get(&ctx.campaign) else {
+        let catalog = self.campaigns();
+        let Some(campaign) = catalog.get(&ctx.campaign) else {
             return Ok(Some(twiml::hang_up()));
         };
         let lang = campaign.default_language.as_str();

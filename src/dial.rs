@@ -72,7 +72,8 @@ impl App {
         if ctx.status != "planned" {
             return Ok(Dialed::Skipped);
         }
-        let Some(campaign) = self.campaigns.get(&ctx.campaign) else {
+        let catalog = self.campaigns();
+        let Some(campaign) = catalog.get(&ctx.campaign) else {
             warn!(
                 attempt = id,
                 campaign = ctx.campaign,

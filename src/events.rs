@@ -41,7 +41,8 @@ impl App {
         let Some(ctx) = self.db.attempt_context(attempt_id, now).await? else {
             return Ok(None);
         };
-        let Some(campaign) = self.campaigns.get(&ctx.campaign) else {
+        let catalog = self.campaigns();
+        let Some(campaign) = catalog.get(&ctx.campaign) else {
             return Ok(Some(twiml::hang_up()));
         };
         if ctx.state != "active" || ctx.opted_out {
@@ -78,7 +79,8 @@ impl App {
         let Some(ctx) = self.db.attempt_context(attempt_id, now).await? else {
             return Ok(None);
         };
-        let Some(campaign) = self.campaigns.get(&ctx.campaign) else {
+        let catalog = self.campaigns();
+        let Some(campaign) = catalog.get(&ctx.campaign) else {
             return Ok(Some(twiml::hang_up()));
         };
         // A callback's keys are not a reminder's answers.
@@ -161,7 +163,7 @@ impl App {
             return Ok(true);
         }
         let answerer = ctx.answered_by.as_deref().map(|a| Answerer::parse(Some(a)));
-        if let Some(Kind::Callback(rules)) = self.campaigns.get(&ctx.campaign).map(|c| &c.kind) {
+        if let Some(Kind::Callback(rules)) = self.campaigns().get(&ctx.campaign).map(|c| &c.kind) {
             match after_callback_call(
                 rules.connect,
                 status,
@@ -196,7 +198,7 @@ impl App {
             // The SMS of `[sms].on_voicemail` follows; the planner ends it `voicemail_left` after.
             AfterCall::Finish(Outcome::VoicemailLeft, _)
                 if self
-                    .campaigns
+                    .campaigns()
                     .get(&ctx.campaign)
                     .and_then(|c| c.sms)
                     .is_some_and(|s| s.on_voicemail)
@@ -252,7 +254,8 @@ impl App {
         from: chrono::DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let now = Utc::now();
-        let Some(campaign) = self.campaigns.get(&ctx.campaign) else {
+        let catalog = self.campaigns();
+        let Some(campaign) = catalog.get(&ctx.campaign) else {
             return Ok(());
         };
         if ctx.state != "active" {

@@ -6,7 +6,7 @@
 //! the pace for a while.
 
 use std::num::NonZeroU32;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -14,51 +14,84 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use crate::store::{Db, StoreError};
 
 pub struct Pacer {
-    limiter: Option<DefaultDirectRateLimiter>,
-    interval: Duration,
-    burst: u32,
+    rate: Mutex<Rate>,
     /// Until when the provider asked us to slow down, and how much.
     slowed: Mutex<Option<(Instant, u32)>>,
 }
 
-impl Pacer {
+/// A pace: calls per second with a burst, and the limiter that keeps it in this process.
+#[derive(Clone)]
+struct Rate {
+    calls_per_second: f64,
+    limiter: Option<Arc<DefaultDirectRateLimiter>>,
+    interval: Duration,
+    burst: u32,
+}
+
+impl Rate {
     /// `calls_per_second` ≥ 1000 means no pacing (benchmarks against a local fake).
-    pub fn new(calls_per_second: f64, burst: u32) -> Pacer {
+    fn new(calls_per_second: f64, burst: u32) -> Rate {
         let burst = burst.max(1);
         if calls_per_second >= 1000.0 {
-            return Pacer {
+            return Rate {
+                calls_per_second,
                 limiter: None,
                 interval: Duration::ZERO,
                 burst,
-                slowed: Mutex::new(None),
             };
         }
         let interval = Duration::from_secs_f64(1.0 / calls_per_second.max(0.001));
         let quota = Quota::with_period(interval)
             .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
             .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN));
-        Pacer {
-            limiter: Some(RateLimiter::direct(quota)),
+        Rate {
+            calls_per_second,
+            limiter: Some(Arc::new(RateLimiter::direct(quota))),
             interval,
             burst,
+        }
+    }
+}
+
+impl Pacer {
+    /// `calls_per_second` ≥ 1000 means no pacing (benchmarks against a local fake).
+    pub fn new(calls_per_second: f64, burst: u32) -> Pacer {
+        Pacer {
+            rate: Mutex::new(Rate::new(calls_per_second, burst)),
             slowed: Mutex::new(None),
         }
     }
 
+    /// Keep a new pace from now on (the campaigns were read again); the same pace keeps its
+    /// limiter, and with it the calls it has just spaced. Whether the pace changed.
+    pub fn set(&self, calls_per_second: f64, burst: u32) -> bool {
+        let mut rate = self.rate.lock().unwrap_or_else(|p| p.into_inner());
+        if rate.calls_per_second == calls_per_second && rate.burst == burst.max(1) {
+            return false;
+        }
+        *rate = Rate::new(calls_per_second, burst);
+        true
+    }
+
+    fn rate(&self) -> Rate {
+        self.rate.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     /// Wait until one more call may start. On PostgreSQL the shared GCRA row decides as well.
     pub async fn ready(&self, db: &Db) -> Result<(), StoreError> {
-        let Some(limiter) = &self.limiter else {
+        let rate = self.rate();
+        let Some(limiter) = &rate.limiter else {
             return Ok(());
         };
         let factor = self.slow_factor();
         limiter.until_ready().await;
         if factor > 1 {
-            tokio::time::sleep(self.interval * (factor - 1)).await;
+            tokio::time::sleep(rate.interval * (factor - 1)).await;
         }
         if matches!(db, Db::Postgres(_)) {
             loop {
                 let wait = db
-                    .pace_reserve("default", self.interval * factor, self.burst)
+                    .pace_reserve("default", rate.interval * factor, rate.burst)
                     .await?;
                 if wait.is_zero() {
                     break;
@@ -154,7 +187,21 @@ mod tests {
 
     #[test]
     fn a_rate_of_a_thousand_or_more_means_no_pacing() {
-        assert!(Pacer::new(1000.0, 1).limiter.is_none());
-        assert!(Pacer::new(999.0, 1).limiter.is_some());
+        assert!(Pacer::new(1000.0, 1).rate().limiter.is_none());
+        assert!(Pacer::new(999.0, 1).rate().limiter.is_some());
+    }
+
+    #[test]
+    fn a_new_pace_replaces_the_limiter_and_the_same_pace_keeps_it() {
+        let pacer = Pacer::new(2.0, 1);
+        let before = pacer.rate().limiter.unwrap();
+        assert!(!pacer.set(2.0, 1), "the same pace");
+        assert!(Arc::ptr_eq(&before, &pacer.rate().limiter.unwrap()));
+        assert!(pacer.set(5.0, 3));
+        let now = pacer.rate();
+        assert_eq!((now.interval, now.burst), (Duration::from_millis(200), 3));
+        assert!(!Arc::ptr_eq(&before, &now.limiter.unwrap()));
+        assert!(pacer.set(1000.0, 1));
+        assert!(pacer.rate().limiter.is_none(), "pacing off");
     }
 }

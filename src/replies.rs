@@ -6,7 +6,7 @@ use chrono::Utc;
 use tracing::info;
 
 use crate::app::App;
-use crate::campaign::Campaign;
+use crate::campaign::{Campaign, Catalog};
 use crate::outreach::machine::{FollowupReason, SmsFailure, SmsStatus};
 use crate::outreach::reply::{Reply, classify};
 use crate::outreach::{Channel, Outcome};
@@ -63,11 +63,12 @@ impl App {
             )),
             None => self.db.last_outreach_of(phone).await?,
         };
+        let catalog = self.campaigns();
         let campaign = last
             .as_ref()
-            .and_then(|(_, id, _)| self.campaigns.get(id))
-            .or_else(|| self.campaign_for_number(to))
-            .or_else(|| self.campaigns.campaigns.values().next());
+            .and_then(|(_, id, _)| catalog.get(id))
+            .or_else(|| campaign_for_number(&catalog, to))
+            .or_else(|| catalog.campaigns.values().next());
         let Some(campaign) = campaign else {
             return Ok(twiml::empty());
         };
@@ -136,15 +137,6 @@ impl App {
             .replace("{clinic}", &campaign.clinic)
             .replace("{clinic_phone}", campaign.clinic_phone.as_str());
         Ok(twiml::message(&crate::campaign::sms::smart(&text)))
-    }
-
-    /// The campaign whose number the patient wrote to.
-    fn campaign_for_number(&self, to: Option<&str>) -> Option<&Campaign> {
-        let to = Phone::parse_e164(to?).ok()?;
-        self.campaigns
-            .campaigns
-            .values()
-            .find(|c| c.caller_id == to || c.clinic_phone == to)
     }
 
     /// A message status report: applied once, only forward; a final error is recorded for the
@@ -286,4 +278,13 @@ fn words(lang: &str) -> Words {
             noted: "{clinic}: thank you, our staff will read your message.",
         },
     }
+}
+
+/// The campaign whose number the patient wrote to.
+fn campaign_for_number<'a>(catalog: &'a Catalog, to: Option<&str>) -> Option<&'a Campaign> {
+    let to = Phone::parse_e164(to?).ok()?;
+    catalog
+        .campaigns
+        .values()
+        .find(|c| c.caller_id == to || c.clinic_phone == to)
 }

@@ -196,6 +196,51 @@ pub async fn purge(app: Arc<App>, mut stop: watch::Receiver<bool>, every: Durati
     }
 }
 
+/// Read the campaigns again on each SIGHUP (`systemctl reload`), until `stop`. `hangups` is
+/// registered before the server answers, so no SIGHUP ends the process the default way.
+pub async fn reload_on_hangup(
+    app: Arc<App>,
+    dir: std::path::PathBuf,
+    mut hangups: tokio::signal::unix::Signal,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            got = hangups.recv() => if got.is_none() { return },
+            _ = stop.changed() => return,
+        }
+        reload_campaigns(&app, &dir);
+    }
+}
+
+/// Run the campaigns of `dir` from now on. A file with errors keeps its campaign as it ran (see
+/// [`crate::campaign::Catalog::reloaded`]); a directory that cannot be read changes nothing.
+pub fn reload_campaigns(app: &App, dir: &std::path::Path) {
+    let fresh = match crate::campaign::load_dir(dir) {
+        Ok(fresh) => fresh,
+        Err(e) => {
+            warn!(dir = %dir.display(), error = %e, "campaigns not read again: they run as before");
+            return;
+        }
+    };
+    let (catalog, kept) = app.campaigns().reloaded(fresh);
+    for error in &catalog.errors {
+        warn!(%error, "campaign file has errors");
+    }
+    for campaign in &kept {
+        warn!(
+            campaign,
+            "its file has errors: the campaign runs as it was before"
+        );
+    }
+    info!(
+        campaigns = catalog.campaigns.len(),
+        with_errors = catalog.errors.len(),
+        "campaigns read again"
+    );
+    app.set_campaigns(catalog);
+}
+
 /// Resolves on SIGTERM or ctrl-c.
 pub async fn shutdown_signal() {
     let ctrl_c = async {

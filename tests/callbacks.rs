@@ -529,7 +529,8 @@ both_backends!(
         let running = start(&env, &fake).await;
         let app = running.app.clone();
         running.stop().await;
-        let campaign = app.campaigns.get("test").unwrap();
+        let catalog = app.campaigns();
+        let campaign = catalog.get("test").unwrap();
         let ask = |phone: &str| CallbackRequest {
             phone: phone.into(),
             name: None,
@@ -638,7 +639,8 @@ both_backends!(
         let running = start(&env, &fake).await;
         let app = running.app.clone();
         running.stop().await;
-        let campaign = app.campaigns.get("test").unwrap();
+        let catalog = app.campaigns();
+        let campaign = catalog.get("test").unwrap();
         let req = CallbackRequest {
             phone: "+34612000081".into(),
             name: None,

@@ -1,5 +1,6 @@
-//! `ringback serve` as a process: on SIGTERM it starts no more calls, keeps answering the
-//! webhooks of the calls in flight, and exits once they have ended — on SQLite and PostgreSQL.
+//! `ringback serve` as a process, on SQLite and PostgreSQL. On SIGHUP it reads the campaigns
+//! again. On SIGTERM it starts no more calls, keeps answering the webhooks of the calls in
+//! flight, and exits once they have ended.
 
 mod common;
 
@@ -116,5 +117,143 @@ both_backends!(
             .await,
             1
         );
+    }
+);
+
+/// `GET /v1/campaigns` of a `serve` on `base`: (ids in order, the whole answer).
+async fn campaigns(base: &str) -> Option<(Vec<String>, serde_json::Value)> {
+    let answer = reqwest::get(format!("{base}/v1/campaigns")).await.ok()?;
+    let body: serde_json::Value = answer.json().await.ok()?;
+    let ids = body["campaigns"]
+        .as_array()?
+        .iter()
+        .map(|c| c["id"].as_str().unwrap_or_default().to_string())
+        .collect();
+    Some((ids, body))
+}
+
+both_backends!(
+    sighup_reads_the_campaigns_again_and_a_broken_file_keeps_its_campaign_running,
+    |env: TestEnv| async move {
+        let zone = daytime_zone();
+        use_test_campaign(&env, test_campaign(zone, 50.0), true);
+        let fake = FakeTwilio::start("test-auth-token").await;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let base = format!("http://127.0.0.1:{port}");
+        let mut serve = Command::new(env!("CARGO_BIN_EXE_ringback"))
+            .arg("serve")
+            .current_dir(env.path())
+            .env("RINGBACK_DATABASE_URL", &env.url)
+            .env("RINGBACK_CAMPAIGNS_DIR", env.campaigns())
+            .env("RINGBACK_LISTEN", format!("127.0.0.1:{port}"))
+            .env("RINGBACK_PUBLIC_URL", &base)
+            .env("RINGBACK_PROVIDER", "twilio")
+            .env("RINGBACK_TWILIO_API_BASE", &fake.url)
+            .env("RINGBACK_TWILIO_ACCOUNT_SID", "ACtest")
+            .env("RINGBACK_TWILIO_AUTH_TOKEN", &fake.token)
+            .env_remove("DATABASE_URL")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_for("serve to answer", Duration::from_secs(60), || async {
+            campaigns(&base).await.is_some()
+        })
+        .await;
+        let (ids, first) = campaigns(&base).await.unwrap();
+        assert_eq!(ids, ["test"]);
+        let hang_up = |serve: &std::process::Child| {
+            Command::new("kill")
+                .args(["-HUP", &serve.id().to_string()])
+                .status()
+                .unwrap();
+        };
+        // SIGHUP, then the campaigns as read again.
+        let reload = |serve: &std::process::Child, before: serde_json::Value| {
+            hang_up(serve);
+            let base = base.clone();
+            async move {
+                wait_for(
+                    "the campaigns read again",
+                    Duration::from_secs(30),
+                    || async {
+                        campaigns(&base)
+                            .await
+                            .is_some_and(|(_, now)| now["loaded_at"] != before["loaded_at"])
+                    },
+                )
+                .await;
+                campaigns(&base).await.unwrap()
+            }
+        };
+
+        // A new campaign, and a typo in the running one's zone.
+        let test_toml = test_campaign(zone, 50.0);
+        std::fs::write(
+            env.campaigns().join("second.toml"),
+            test_toml.replace("Test reminders", "Second reminders"),
+        )
+        .unwrap();
+        std::fs::write(
+            env.campaigns().join("test.toml"),
+            test_toml.replacen("timezone = \"", "timezone = \"Mars/", 1),
+        )
+        .unwrap();
+        let (ids, second) = reload(&serve, first.clone()).await;
+        assert_eq!(ids, ["second", "test"], "{second}");
+        let test = &second["campaigns"][1];
+        assert_eq!(test["timezone"], zone.name(), "runs as before: {second}");
+        let errors = second["errors"].to_string();
+        assert!(
+            errors.contains("test.toml") && errors.contains("Mars/"),
+            "{second}"
+        );
+
+        // Both take lists and call: the new one, and the one whose file broke.
+        for (campaign, phone) in [("second", "+34612000401"), ("test", "+34612000402")] {
+            let list = appointments_csv(&[(phone.into(), "Anna".into(), String::new())]);
+            let answer = reqwest::Client::new()
+                .post(format!("{base}/v1/campaigns/{campaign}/appointments"))
+                .header("content-type", "text/csv")
+                .body(list)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(answer.status(), 200, "{campaign}");
+            let summary: serde_json::Value = answer.json().await.unwrap();
+            assert_eq!(summary["created"], 1, "{campaign}: {summary}");
+        }
+        wait_for(
+            "a call from each campaign",
+            Duration::from_secs(60),
+            || async { fake.log().requests.len() == 2 },
+        )
+        .await;
+
+        // The typo fixed and the name changed: read as written; the second file gone, its campaign too.
+        std::fs::write(
+            env.campaigns().join("test.toml"),
+            test_toml.replace("Test reminders", "Test reminders, renamed"),
+        )
+        .unwrap();
+        std::fs::remove_file(env.campaigns().join("second.toml")).unwrap();
+        let (ids, third) = reload(&serve, second).await;
+        assert_eq!(ids, ["test"], "{third}");
+        assert_eq!(third["campaigns"][0]["name"], "Test reminders, renamed");
+        assert_eq!(third["errors"], serde_json::json!([]), "{third}");
+
+        assert!(
+            serve.try_wait().unwrap().is_none(),
+            "SIGHUP does not end it"
+        );
+        Command::new("kill")
+            .args(["-TERM", &serve.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(serve.wait().unwrap().success());
     }
 );

@@ -123,6 +123,29 @@ impl Catalog {
     }
 }
 
+impl Catalog {
+    /// `fresh`, the directory read again, to run instead of `self`: a campaign whose file now has
+    /// errors keeps running as it was (a typo must not stop its calls), its errors still listed;
+    /// a campaign whose file is gone is gone. Also returns the ids kept as they were.
+    pub fn reloaded(&self, mut fresh: Catalog) -> (Catalog, Vec<String>) {
+        let broken: std::collections::BTreeSet<String> = fresh
+            .errors
+            .iter()
+            .filter_map(|d| Some(d.file.file_stem()?.to_str()?.to_string()))
+            .collect();
+        let mut kept = Vec::new();
+        for id in broken {
+            if let Some(running) = self.campaigns.get(&id)
+                && !fresh.campaigns.contains_key(&id)
+            {
+                fresh.campaigns.insert(id.clone(), running.clone());
+                kept.push(id);
+            }
+        }
+        (fresh, kept)
+    }
+}
+
 /// Load every `*.toml` of `dir` (not its subdirectories).
 pub fn load_dir(dir: &Path) -> std::io::Result<Catalog> {
     let mut catalog = Catalog::default();
@@ -157,4 +180,54 @@ pub fn load_dir(dir: &Path) -> std::io::Result<Catalog> {
         }
     }
     Ok(catalog)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REMINDERS: &str = include_str!("../../campaigns/reminders.toml");
+    const CALLBACKS: &str = include_str!("../../campaigns/callbacks.toml");
+
+    #[test]
+    fn a_reload_keeps_a_campaign_whose_file_broke_and_drops_one_whose_file_went() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+        write("reminders.toml", REMINDERS);
+        write("callbacks.toml", CALLBACKS);
+        let running = load_dir(dir.path()).unwrap();
+        assert_eq!(running.campaigns.len(), 2);
+
+        // reminders.toml gets a typo, callbacks.toml goes, dental.toml comes.
+        write(
+            "reminders.toml",
+            &REMINDERS.replacen("timezone = \"", "timezone = \"Mars/", 1),
+        );
+        std::fs::remove_file(dir.path().join("callbacks.toml")).unwrap();
+        write(
+            "dental.toml",
+            &REMINDERS.replacen("name = \"", "name = \"Dental ", 1),
+        );
+        let fresh = load_dir(dir.path()).unwrap();
+        assert!(!fresh.campaigns.contains_key("reminders"));
+        let (now, kept) = running.reloaded(fresh);
+
+        assert_eq!(kept, ["reminders"]);
+        assert_eq!(
+            now.campaigns.keys().collect::<Vec<_>>(),
+            ["dental", "reminders"]
+        );
+        assert_eq!(
+            now.campaigns["reminders"].timezone, running.campaigns["reminders"].timezone,
+            "the version running before"
+        );
+        assert!(now.campaigns["dental"].name.starts_with("Dental "));
+        assert!(
+            now.errors
+                .iter()
+                .any(|e| e.file.ends_with("reminders.toml") && e.message.contains("Mars/")),
+            "{:?}",
+            now.errors
+        );
+    }
 }

@@ -28,6 +28,14 @@ pub async fn run(config: &Config, with_http: bool, concurrency: usize) -> Outcom
         tokio::spawn(runtime::pump_simulator(app.clone(), events));
     }
     let (stop_tx, stop_rx) = watch::channel(false);
+    let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(|e| Failure::runtime(format!("SIGHUP handler: {e}")))?;
+    tokio::spawn(runtime::reload_on_hangup(
+        app.clone(),
+        config.campaigns_dir.clone(),
+        hangups,
+        stop_rx.clone(),
+    ));
     let worker = tokio::spawn(crate::jobs::run(app.clone(), concurrency, stop_rx.clone()));
     tokio::spawn(runtime::reconcile(
         app.clone(),
@@ -54,9 +62,12 @@ pub async fn run(config: &Config, with_http: bool, concurrency: usize) -> Outcom
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|e| Failure::runtime(format!("listen on {}: {e}", config.listen)))?;
+    let bound = listener
+        .local_addr()
+        .map_or_else(|_| config.listen.clone(), |a| a.to_string());
     eprintln!(
-        "ringback serving on http://{} (webhooks at {}/webhooks/twilio/…)",
-        config.listen, config.public_url
+        "ringback serving on http://{bound} (webhooks at {}/webhooks/twilio/…)",
+        config.public_url
     );
     let state = HttpState {
         app: app.clone(),

@@ -14,14 +14,19 @@ use super::{ApiError, HttpState};
 use crate::import::{self, Format, ImportError};
 
 pub async fn campaigns(State(state): State<HttpState>) -> Json<serde_json::Value> {
-    let catalog = &state.app.campaigns;
+    let catalog = &state.app.campaigns();
     let campaigns: Vec<_> = catalog
         .campaigns
         .values()
         .map(|c| json!({"id": c.id, "name": c.name, "kind": c.kind.name(), "timezone": c.timezone.name(), "languages": c.messages.keys().collect::<Vec<_>>()}))
         .collect();
     let errors: Vec<String> = catalog.errors.iter().map(ToString::to_string).collect();
-    Json(json!({"campaigns": campaigns, "errors": errors}))
+    // When the files were read: after `systemctl reload` (SIGHUP), whether it has happened.
+    let loaded_at = state
+        .app
+        .campaigns_loaded_at()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    Json(json!({"campaigns": campaigns, "errors": errors, "loaded_at": loaded_at}))
 }
 
 /// The largest appointment list the API takes: some 350,000 rows of a typical export (8.6 MB
@@ -63,7 +68,8 @@ pub async fn import(
         ),
         status => ApiError::new(status, rejected.body_text(), Some("body")),
     })?;
-    let Some(campaign) = state.app.campaigns.get(&id) else {
+    let catalog = state.app.campaigns();
+    let Some(campaign) = catalog.get(&id) else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             format!("no campaign {id:?}"),
@@ -260,7 +266,7 @@ pub async fn stats(
     Query(q): Query<StatsQuery>,
 ) -> Result<Response, ApiError> {
     let ids: Vec<String> = match q.campaign {
-        Some(id) if state.app.campaigns.get(&id).is_some() => vec![id],
+        Some(id) if state.app.campaigns().get(&id).is_some() => vec![id],
         Some(id) => {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -268,7 +274,7 @@ pub async fn stats(
                 Some("campaign"),
             ));
         }
-        None => state.app.campaigns.campaigns.keys().cloned().collect(),
+        None => state.app.campaigns().campaigns.keys().cloned().collect(),
     };
     let mut all = Vec::new();
     for id in ids {
@@ -284,13 +290,8 @@ pub async fn stats(
 pub async fn metrics(State(state): State<HttpState>) -> Result<Response, ApiError> {
     let now = Utc::now();
     let facts = state.app.db.metric_facts(now).await?;
-    let campaigns: Vec<&str> = state
-        .app
-        .campaigns
-        .campaigns
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let catalog = state.app.campaigns();
+    let campaigns: Vec<&str> = catalog.campaigns.keys().map(String::as_str).collect();
     let text = crate::metrics::render(&campaigns, &facts, &state.app.refusals, now);
     Ok((
         [(

@@ -53,7 +53,7 @@ pub async fn request(State(state): State<HttpState>, body: Bytes) -> Result<Resp
         })?,
     };
     let app = &state.app;
-    let campaign = app
+    let campaign = &app
         .callback_campaign(body.campaign.as_deref(), None)
         .map_err(refused)?;
     let req = CallbackRequest {
@@ -136,7 +136,7 @@ pub async fn missed(State(state): State<HttpState>, Signed { uri, params }: Sign
         return reject(StatusCode::BAD_REQUEST, "RecordingUrl is not a URL");
     }
     let campaign_id = query_value(&uri, "campaign");
-    let campaign = match app.callback_campaign(campaign_id.as_deref(), param(&params, "To")) {
+    let campaign = &match app.callback_campaign(campaign_id.as_deref(), param(&params, "To")) {
         Ok(c) => c,
         Err(e) => {
             warn!(error = %e, "missed-call webhook: no campaign to call back in");

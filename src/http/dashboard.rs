@@ -19,7 +19,7 @@ use crate::provider::twiml::escape;
 
 /// `at` as the clinic reads it: in the campaign's zone (UTC for a campaign no longer loaded).
 fn local(app: &App, campaign: &str, at: DateTime<Utc>) -> String {
-    match app.campaigns.get(campaign) {
+    match app.campaigns().get(campaign) {
         Some(c) => at
             .with_timezone(&c.timezone)
             .format("%Y-%m-%d %H:%M %Z")
@@ -66,7 +66,7 @@ pub async fn page(State(state): State<HttpState>) -> Result<Response, ApiError> 
     html.push_str("<h2>Campaigns</h2><table><tr><th>campaign</th><th>kind</th><th class=n>outreach</th><th class=n>active</th>\
                    <th class=n>contact rate</th><th class=n>confirmed</th><th class=n>calls</th><th class=n>SMS sent</th>\
                    <th class=n>opt-outs</th><th>outcomes</th></tr>");
-    for (id, campaign) in &app.campaigns.campaigns {
+    for (id, campaign) in &app.campaigns().campaigns {
         let s = crate::report::stats(id, &app.db.kpi_facts(id).await?);
         let outcomes: Vec<String> = s
             .outcomes
@@ -119,7 +119,7 @@ pub async fn page(State(state): State<HttpState>) -> Result<Response, ApiError> 
         }
         html.push_str("</table>");
     }
-    for error in &app.campaigns.errors {
+    for error in &app.campaigns().errors {
         html.push_str(&format!("<p>⚠ {}</p>", escape(&error.to_string())));
     }
     let followups = app.db.followups(None, Some("open")).await?;

@@ -131,5 +131,5 @@ pub async fn add(State(state): State<HttpState>, body: Bytes) -> Result<Response
 
 /// A number in E.164, or in any spelling of the campaigns' country when they share one.
 pub fn parse_number(state: &HttpState, raw: &str) -> Result<Phone, crate::phone::PhoneError> {
-    Phone::parse(raw, state.app.campaigns.shared_country())
+    Phone::parse(raw, state.app.campaigns().shared_country())
 }

@@ -213,7 +213,8 @@ pub fn numbered(prefix: &str, n: usize) -> Vec<(String, String, String)> {
 
 /// Import into the test campaign, as `ringback import` does.
 pub async fn import_csv(app: &App, csv: &str) -> ringback::import::Summary {
-    let campaign = app.campaigns.get("test").expect("the test campaign");
+    let catalog = app.campaigns();
+    let campaign = catalog.get("test").expect("the test campaign");
     let input = ringback::import::Input {
         source: "test",
         bytes: csv.as_bytes(),
