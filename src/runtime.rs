@@ -233,10 +233,13 @@ pub fn reload_campaigns(app: &App, dir: &std::path::Path) {
             "its file has errors: the campaign runs as it was before"
         );
     }
-    info!(
-        campaigns = catalog.campaigns.len(),
-        with_errors = catalog.errors.len(),
-        "campaigns read again"
+    // Said whatever the log level, as serve's start is: the admin who reloads looks for it.
+    let broken: std::collections::BTreeSet<_> = catalog.errors.iter().map(|e| &e.file).collect();
+    eprintln!(
+        "campaigns read again from {}: {} running, {} file(s) with errors",
+        dir.display(),
+        catalog.campaigns.len(),
+        broken.len()
     );
     app.set_campaigns(catalog);
 }

@@ -317,9 +317,11 @@ pub(crate) async fn connect(config: &Config) -> Result<Db, Failure> {
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("RINGBACK_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    // Colours on a terminal only: journald or a log file would keep the escape codes.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
 
