@@ -861,3 +861,110 @@ both_backends!(
         assert!(!m.keys().any(|k| k.contains("+346") || k.contains("Pat")));
     }
 );
+
+both_backends!(
+    the_front_desk_looks_a_number_up_in_any_spelling,
+    |env: TestEnv| async move {
+        let (fake, running) = setup(&env).await;
+        fake.script("+34612000501", Script::Human(Some("1")));
+        import_one(&running.app, "+34612000501").await;
+        wait_for(
+            "the call to be answered",
+            Duration::from_secs(30),
+            || async {
+                env.scalar("SELECT COUNT(*) FROM outreach WHERE outcome = 'confirmed'")
+                    .await
+                    == 1
+            },
+        )
+        .await;
+        running
+            .app
+            .db
+            .opt_out("+34612000501", "staff", Utc::now())
+            .await
+            .unwrap();
+        let http = reqwest::Client::new();
+        let get = |path: String, token: &'static str| {
+            http.get(format!("{}{path}", running.url))
+                .bearer_auth(token)
+                .send()
+        };
+
+        // The API: the number written as the patient says it, national and spaced.
+        let r = get("/v1/outreach?phone=612%20000%20501".into(), "api-token")
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let found: Value = r.json().await.unwrap();
+        assert_eq!(found["phone"], "+34612000501", "{found}");
+        assert_eq!(found["opted_out"], true, "{found}");
+        assert_eq!(found["opt_out_source"], "staff", "{found}");
+        let outreach = found["outreach"].as_array().unwrap();
+        assert_eq!(outreach.len(), 1, "{found}");
+        assert_eq!(outreach[0]["campaign"], "test");
+        assert_eq!(outreach[0]["outcome"], "confirmed");
+        assert_eq!(outreach[0]["patient"], "Anna");
+        assert_eq!(outreach[0]["appointment"], "A0");
+        assert_eq!(outreach[0]["attempts"][0]["digits"], "1", "{found}");
+
+        // Another number: nothing, not an error; no number or a bad one: 400 naming the field;
+        // without the token: 401.
+        let r = get("/v1/outreach?phone=%2B34612000999".into(), "api-token")
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let none: Value = r.json().await.unwrap();
+        assert_eq!(none["outreach"], serde_json::json!([]), "{none}");
+        assert_eq!(none["opted_out"], false, "{none}");
+        for bad in [
+            "/v1/outreach",
+            "/v1/outreach?phone=12",
+            "/v1/outreach?phone=call%20me",
+        ] {
+            let r = get(bad.into(), "api-token").await.unwrap();
+            assert_eq!(r.status(), 400, "{bad}");
+            let error: Value = r.json().await.unwrap();
+            assert_eq!(error["field"], "phone", "{bad}: {error}");
+        }
+        let r = get("/v1/outreach?phone=612000501".into(), "wrong")
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+
+        // The dashboard: a form to look up, and the page it leads to.
+        let page = dashboard(&http, &running.url).await;
+        assert!(page.contains("action=\"/lookup\""), "{page}");
+        let lookup = |phone: &'static str| {
+            http.get(format!(
+                "{}/lookup?phone={}",
+                running.url,
+                phone.replace(' ', "%20")
+            ))
+            .basic_auth("staff", Some("api-token"))
+            .send()
+        };
+        let r = lookup("612 000 501").await.unwrap();
+        assert_eq!(r.status(), 200);
+        let page = r.text().await.unwrap();
+        for shown in [
+            "+34612000501",
+            "do-not-call",
+            "Anna",
+            "A0",
+            "confirmed",
+            "pressed 1",
+        ] {
+            assert!(page.contains(shown), "{shown}: {page}");
+        }
+        let r = lookup("12").await.unwrap();
+        assert_eq!(r.status(), 400);
+        let r = http
+            .get(format!("{}/lookup?phone=612000501", running.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "staff only");
+        running.stop().await;
+    }
+);

@@ -146,6 +146,47 @@ pub async fn outreach(
 }
 
 #[derive(Deserialize)]
+pub struct LookupQuery {
+    phone: Option<String>,
+}
+
+/// How many outreach a lookup shows: a patient's last year of reminders and callbacks.
+pub const LOOKUP_LIMIT: i64 = 50;
+
+/// `GET /v1/outreach?phone=NUMBER`: the latest outreach to a number (any spelling of the
+/// campaigns' country), newest first, each with its attempts; and whether it is on the opt-out
+/// ledger. For the front desk, when a patient rings back after a missed call.
+pub async fn lookup(
+    State(state): State<HttpState>,
+    Query(q): Query<LookupQuery>,
+) -> Result<Response, ApiError> {
+    let Some(raw) = q.phone.filter(|p| !p.trim().is_empty()) else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "phone is required: /v1/outreach?phone=NUMBER",
+            Some("phone"),
+        ));
+    };
+    let phone = super::sms::parse_number(&state, &raw).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("phone: {e}"),
+            Some("phone"),
+        )
+    })?;
+    let db = &state.app.db;
+    let outreach = db.outreach_of_phone(phone.as_str(), LOOKUP_LIMIT).await?;
+    let opted_out = db.optout_of(phone.as_str()).await?;
+    Ok(Json(json!({
+        "phone": phone.as_str(),
+        "opted_out": opted_out.is_some(),
+        "opt_out_source": opted_out,
+        "outreach": outreach,
+    }))
+    .into_response())
+}
+
+#[derive(Deserialize)]
 pub struct FollowupQuery {
     campaign: Option<String>,
     status: Option<String>,

@@ -4,7 +4,7 @@
 //! token is configured). Times are the campaign's local time.
 
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
@@ -55,14 +55,21 @@ fn form_token(state: &HttpState, id: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
 }
 
+/// Every page's head: the title and the style.
+const HEAD: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+     <title>ringback</title><style>body{font-family:system-ui,sans-serif;margin:2rem;color:#222}\
+     table{border-collapse:collapse;margin:.5rem 0 1.5rem}td,th{border-bottom:1px solid #ddd;padding:.3rem .6rem;text-align:left}\
+     th{background:#f4f4f4}.n{text-align:right}h2{margin-top:2rem}</style></head><body>";
+
+/// Look a patient's number up: what ringback called them about (`GET /lookup`).
+const LOOKUP_FORM: &str = "<form method=get action=\"/lookup\"><input name=phone placeholder=\"patient's number\" \
+     required maxlength=40 size=18> <button>Look up</button></form>";
+
 pub async fn page(State(state): State<HttpState>) -> Result<Response, ApiError> {
     let app = &state.app;
-    let mut html = String::from(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <title>ringback</title><style>body{font-family:system-ui,sans-serif;margin:2rem;color:#222}\
-         table{border-collapse:collapse;margin:.5rem 0 1.5rem}td,th{border-bottom:1px solid #ddd;padding:.3rem .6rem;text-align:left}\
-         th{background:#f4f4f4}.n{text-align:right}h2{margin-top:2rem}</style></head><body><h1>ringback</h1>",
-    );
+    let mut html = String::from(HEAD);
+    html.push_str("<h1>ringback</h1>");
+    html.push_str(LOOKUP_FORM);
     html.push_str("<h2>Campaigns</h2><table><tr><th>campaign</th><th>kind</th><th class=n>outreach</th><th class=n>active</th>\
                    <th class=n>contact rate</th><th class=n>confirmed</th><th class=n>calls</th><th class=n>SMS sent</th>\
                    <th class=n>opt-outs</th><th>outcomes</th></tr>");
@@ -213,4 +220,104 @@ fn page_error(status: StatusCode, message: &str) -> Response {
         ),
     )
         .into_response()
+}
+
+#[derive(Deserialize)]
+pub struct LookupQuery {
+    #[serde(default)]
+    phone: String,
+}
+
+/// `GET /lookup?phone=`: what ringback called a number about, newest first, in each campaign's
+/// local time: for the front desk when a patient rings back after a missed call.
+pub async fn lookup(
+    State(state): State<HttpState>,
+    Query(q): Query<LookupQuery>,
+) -> Result<Response, ApiError> {
+    let app = &state.app;
+    let phone = match super::sms::parse_number(&state, q.phone.trim()) {
+        Ok(phone) => phone,
+        Err(e) => {
+            return Ok(page_error(
+                StatusCode::BAD_REQUEST,
+                &format!(
+                    "{:?} is not a phone number ringback can call: {e}.",
+                    q.phone.trim()
+                ),
+            ));
+        }
+    };
+    let outreach = app
+        .db
+        .outreach_of_phone(phone.as_str(), super::api::LOOKUP_LIMIT)
+        .await?;
+    let mut html = String::from(HEAD);
+    html.push_str("<h1><a href=\"/\">ringback</a></h1>");
+    html.push_str(LOOKUP_FORM);
+    html.push_str(&format!("<h2>{}</h2>", escape(phone.as_str())));
+    if let Some(source) = app.db.optout_of(phone.as_str()).await? {
+        html.push_str(&format!(
+            "<p><b>On the do-not-call ledger</b> ({}): ringback does not call or text this number.</p>",
+            escape(&source)
+        ));
+    }
+    if outreach.is_empty() {
+        html.push_str(
+            "<p>ringback has not called this number (or no longer keeps what it did).</p>",
+        );
+    }
+    for o in &outreach {
+        let visit = match (&o.appointment, o.appointment_at) {
+            (Some(id), Some(at)) => format!(
+                ", appointment {} on {}",
+                escape(id),
+                local(app, &o.campaign, at)
+            ),
+            _ => String::new(),
+        };
+        html.push_str(&format!(
+            "<h3>{} ({}){}</h3><p>{}: {}{}</p>",
+            escape(&o.campaign),
+            escape(&o.kind),
+            visit,
+            escape(o.patient.as_deref().unwrap_or("unnamed caller")),
+            escape(&o.state),
+            o.outcome
+                .as_deref()
+                .map(|x| format!(", {}", escape(x)))
+                .unwrap_or_default(),
+        ));
+        html.push_str(
+            "<table><tr><th>when</th><th>channel</th><th>status</th><th>result</th></tr>",
+        );
+        for t in &o.attempts {
+            let result: Vec<String> = [
+                t.call_status.clone(),
+                t.answered_by.clone(),
+                t.digits.as_ref().map(|d| format!("pressed {d}")),
+                t.error.clone(),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            let when = t.placed_at.unwrap_or(t.due_at);
+            html.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                local(app, &o.campaign, when),
+                escape(&t.channel),
+                escape(&t.status),
+                escape(&result.join(", ")),
+            ));
+        }
+        html.push_str("</table>");
+    }
+    html.push_str("</body></html>");
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        html,
+    )
+        .into_response())
 }

@@ -38,6 +38,7 @@ pub fn router(state: HttpState) -> Router {
             post(api::import).layer(DefaultBodyLimit::max(api::IMPORT_MAX_BYTES)),
         )
         .route("/imports", get(api::imports))
+        .route("/outreach", get(api::lookup))
         .route("/outreach/{id}", get(api::outreach))
         .route("/followups", get(api::followups))
         .route("/followups/{id}/resolve", post(api::resolve))
@@ -48,6 +49,7 @@ pub fn router(state: HttpState) -> Router {
     let dashboard = Router::new()
         .route("/", get(dashboard::page))
         .route("/followups/{id}/resolve", post(dashboard::resolve))
+        .route("/lookup", get(dashboard::lookup))
         .layer(middleware::from_fn_with_state(state.clone(), authorize));
     let webhooks = Router::new()
         .route("/webhooks/twilio/voice/answer", post(webhooks::answer))

@@ -59,6 +59,8 @@ pub struct OutreachView {
     pub outcome: Option<String>,
     pub appointment: Option<String>,
     pub appointment_at: Option<DateTime<Utc>>,
+    /// The patient's name as the list gave it (none for a callback to a caller not on a list).
+    pub patient: Option<String>,
     pub phone: String,
     pub timezone: String,
     pub language: String,
@@ -195,14 +197,19 @@ impl Db {
             Option<String>,
             Option<String>,
             Option<i64>,
+            Option<String>,
             String,
             String,
             String,
             i64,
         );
         let head: Option<Head> = on_pool!(self, pool => sqlx::query_as(
-            "SELECT o.id, o.campaign, o.kind, o.state, o.outcome, a.external_id, a.starts_at, o.phone, o.timezone, o.language, o.created_at
-             FROM outreach o LEFT JOIN appointments a ON a.id = o.appointment_id WHERE o.id = $1",
+            "SELECT o.id, o.campaign, o.kind, o.state, o.outcome, a.external_id, a.starts_at,
+                    NULLIF(TRIM(COALESCE(p.first_name, '') || ' ' || COALESCE(p.last_name, '')), ''),
+                    o.phone, o.timezone, o.language, o.created_at
+             FROM outreach o LEFT JOIN appointments a ON a.id = o.appointment_id
+                  LEFT JOIN patients p ON p.id = o.patient_id
+             WHERE o.id = $1",
         ).bind(id).fetch_optional(pool).await?);
         let Some(h) = head else { return Ok(None) };
         let attempts: Vec<AttemptRow> = on_pool!(self, pool => sqlx::query_as(
@@ -217,10 +224,11 @@ impl Db {
             outcome: h.4,
             appointment: h.5,
             appointment_at: h.6.map(instant),
-            phone: h.7,
-            timezone: h.8,
-            language: h.9,
-            created_at: instant(h.10),
+            patient: h.7,
+            phone: h.8,
+            timezone: h.9,
+            language: h.10,
+            created_at: instant(h.11),
             attempts: attempts
                 .into_iter()
                 .map(|a| AttemptView {
@@ -240,6 +248,26 @@ impl Db {
                 })
                 .collect(),
         }))
+    }
+
+    /// The latest `limit` outreach to `phone` (E.164), newest first, in every campaign: what a
+    /// patient who rings back after a missed call was called about.
+    pub async fn outreach_of_phone(
+        &self,
+        phone: &str,
+        limit: i64,
+    ) -> Result<Vec<OutreachView>, StoreError> {
+        let ids: Vec<String> = on_pool!(self, pool => sqlx::query_scalar(
+            "SELECT id FROM outreach WHERE phone = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
+        ).bind(phone).bind(limit).fetch_all(pool).await?);
+        let mut views = Vec::with_capacity(ids.len());
+        for id in ids {
+            // Purged between the two reads: no longer there to show.
+            if let Some(view) = self.outreach_view(&id).await? {
+                views.push(view);
+            }
+        }
+        Ok(views)
     }
 
     pub async fn kpi_facts(&self, campaign: &str) -> Result<KpiFacts, StoreError> {
