@@ -935,6 +935,13 @@ both_backends!(
         // The dashboard: a form to look up, and the page it leads to.
         let page = dashboard(&http, &running.url).await;
         assert!(page.contains("action=\"/lookup\""), "{page}");
+        // A follow-up's number leads to the same page.
+        patient_message(&running.app.db, "+34612000502", "call me").await;
+        let page = dashboard(&http, &running.url).await;
+        assert!(
+            page.contains("<a href=\"/lookup?phone=%2B34612000502\">+34612000502</a>"),
+            "{page}"
+        );
         let lookup = |phone: &'static str| {
             http.get(format!(
                 "{}/lookup?phone={}",

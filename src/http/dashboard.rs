@@ -145,7 +145,15 @@ pub async fn page(State(state): State<HttpState>) -> Result<Response, ApiError> 
             escape(&f.reason),
             escape(&f.campaign),
             escape(f.patient.as_deref().unwrap_or("")),
-            escape(f.phone.as_deref().unwrap_or("")),
+            match f.phone.as_deref() {
+                // E.164: a '+' then digits, so only the '+' needs escaping in the query.
+                Some(phone) => format!(
+                    "<a href=\"/lookup?phone={}\">{}</a>",
+                    escape(&phone.replace('+', "%2B")),
+                    escape(phone)
+                ),
+                None => String::new(),
+            },
             escape(f.appointment.as_deref().unwrap_or("")),
             escape(f.detail.as_deref().unwrap_or("")),
             escape(&f.id),
