@@ -11,6 +11,33 @@ use common::app::{appointments_csv, daytime_zone, test_campaign, use_test_campai
 use common::fake_twilio::{FakeTwilio, Script};
 use common::*;
 
+/// `ringback serve` on a free port, dialling through `fake`; and its base URL.
+fn serve(env: &TestEnv, fake: &FakeTwilio) -> (std::process::Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let child = Command::new(env!("CARGO_BIN_EXE_ringback"))
+        .arg("serve")
+        .current_dir(env.path())
+        .env("RINGBACK_DATABASE_URL", &env.url)
+        .env("RINGBACK_CAMPAIGNS_DIR", env.campaigns())
+        .env("RINGBACK_LISTEN", format!("127.0.0.1:{port}"))
+        .env("RINGBACK_PUBLIC_URL", &base)
+        .env("RINGBACK_PROVIDER", "twilio")
+        .env("RINGBACK_TWILIO_API_BASE", &fake.url)
+        .env("RINGBACK_TWILIO_ACCOUNT_SID", "ACtest")
+        .env("RINGBACK_TWILIO_AUTH_TOKEN", &fake.token)
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    (child, base)
+}
+
 both_backends!(
     sigterm_drains_calls_in_flight_and_starts_no_new_one,
     |env: TestEnv| async move {
@@ -24,28 +51,7 @@ both_backends!(
         );
         env.ringback(&["import", "--campaign", "test", first.to_str().unwrap()])
             .assert_code(0);
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let base = format!("http://127.0.0.1:{port}");
-        let mut serve = Command::new(env!("CARGO_BIN_EXE_ringback"))
-            .arg("serve")
-            .current_dir(env.path())
-            .env("RINGBACK_DATABASE_URL", &env.url)
-            .env("RINGBACK_CAMPAIGNS_DIR", env.campaigns())
-            .env("RINGBACK_LISTEN", format!("127.0.0.1:{port}"))
-            .env("RINGBACK_PUBLIC_URL", &base)
-            .env("RINGBACK_PROVIDER", "twilio")
-            .env("RINGBACK_TWILIO_API_BASE", &fake.url)
-            .env("RINGBACK_TWILIO_ACCOUNT_SID", "ACtest")
-            .env("RINGBACK_TWILIO_AUTH_TOKEN", &fake.token)
-            .env_remove("DATABASE_URL")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let (mut serve, base) = serve(&env, &fake);
         wait_for("the first call", Duration::from_secs(60), || async {
             fake.log().requests.len() == 1
         })
@@ -138,28 +144,7 @@ both_backends!(
         let zone = daytime_zone();
         use_test_campaign(&env, test_campaign(zone, 50.0), true);
         let fake = FakeTwilio::start("test-auth-token").await;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let base = format!("http://127.0.0.1:{port}");
-        let mut serve = Command::new(env!("CARGO_BIN_EXE_ringback"))
-            .arg("serve")
-            .current_dir(env.path())
-            .env("RINGBACK_DATABASE_URL", &env.url)
-            .env("RINGBACK_CAMPAIGNS_DIR", env.campaigns())
-            .env("RINGBACK_LISTEN", format!("127.0.0.1:{port}"))
-            .env("RINGBACK_PUBLIC_URL", &base)
-            .env("RINGBACK_PROVIDER", "twilio")
-            .env("RINGBACK_TWILIO_API_BASE", &fake.url)
-            .env("RINGBACK_TWILIO_ACCOUNT_SID", "ACtest")
-            .env("RINGBACK_TWILIO_AUTH_TOKEN", &fake.token)
-            .env_remove("DATABASE_URL")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let (mut serve, base) = serve(&env, &fake);
         wait_for("serve to answer", Duration::from_secs(60), || async {
             campaigns(&base).await.is_some()
         })

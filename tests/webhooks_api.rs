@@ -24,6 +24,16 @@ async fn import_one(app: &ringback::app::App, phone: &str) {
     import_csv(app, &appointments_csv(&[patient])).await;
 }
 
+/// Wait (up to `secs`) for one outreach to end confirmed.
+async fn one_confirmed(env: &TestEnv, what: &str, secs: u64) {
+    wait_for(what, Duration::from_secs(secs), || async {
+        env.scalar("SELECT COUNT(*) FROM outreach WHERE outcome = 'confirmed'")
+            .await
+            == 1
+    })
+    .await;
+}
+
 both_backends!(
     malformed_unsigned_and_replayed_webhooks_get_4xx_never_5xx,
     |env: TestEnv| async move {
@@ -122,16 +132,7 @@ both_backends!(
         // wake-up that still comes later finds it taken.
         env.execute("UPDATE attempts SET due_at = 0, task_id = NULL")
             .await;
-        wait_for(
-            "the retried call to confirm",
-            Duration::from_secs(45),
-            || async {
-                env.scalar("SELECT COUNT(*) FROM outreach WHERE outcome = 'confirmed'")
-                    .await
-                    == 1
-            },
-        )
-        .await;
+        one_confirmed(&env, "the retried call to confirm", 45).await;
         let log = fake.log();
         assert_eq!(log.requests.len(), 2);
         assert_eq!(log.accepted.len(), 1);
@@ -868,16 +869,7 @@ both_backends!(
         let (fake, running) = setup(&env).await;
         fake.script("+34612000501", Script::Human(Some("1")));
         import_one(&running.app, "+34612000501").await;
-        wait_for(
-            "the call to be answered",
-            Duration::from_secs(30),
-            || async {
-                env.scalar("SELECT COUNT(*) FROM outreach WHERE outcome = 'confirmed'")
-                    .await
-                    == 1
-            },
-        )
-        .await;
+        one_confirmed(&env, "the call to be answered", 30).await;
         running
             .app
             .db
