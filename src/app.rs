@@ -55,9 +55,12 @@ impl App {
             .clone()
     }
 
-    /// When the campaigns running now were read.
-    pub fn campaigns_loaded_at(&self) -> DateTime<Utc> {
-        self.campaigns.read().unwrap_or_else(|p| p.into_inner()).1
+    /// The campaigns running now and when they were read, both of one reading.
+    pub fn campaigns_loaded(&self) -> (Arc<Catalog>, DateTime<Utc>) {
+        self.campaigns
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Run `catalog` from now on (the campaigns read again); the pace follows its strictest

@@ -14,18 +14,16 @@ use super::{ApiError, HttpState};
 use crate::import::{self, Format, ImportError};
 
 pub async fn campaigns(State(state): State<HttpState>) -> Json<serde_json::Value> {
-    let catalog = &state.app.campaigns();
+    // `loaded_at`: when the files were read, so that after `systemctl reload` (SIGHUP) an admin
+    // sees whether it has happened.
+    let (catalog, loaded_at) = state.app.campaigns_loaded();
     let campaigns: Vec<_> = catalog
         .campaigns
         .values()
         .map(|c| json!({"id": c.id, "name": c.name, "kind": c.kind.name(), "timezone": c.timezone.name(), "languages": c.messages.keys().collect::<Vec<_>>()}))
         .collect();
     let errors: Vec<String> = catalog.errors.iter().map(ToString::to_string).collect();
-    // When the files were read: after `systemctl reload` (SIGHUP), whether it has happened.
-    let loaded_at = state
-        .app
-        .campaigns_loaded_at()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let loaded_at = loaded_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     Json(json!({"campaigns": campaigns, "errors": errors, "loaded_at": loaded_at}))
 }
 
