@@ -635,6 +635,71 @@ both_backends!(
     }
 );
 
+both_backends!(
+    a_fhir_bulk_export_in_ndjson_imports_from_its_two_files_put_together,
+    |env: TestEnv| async move {
+        // The same resources as the Bundle's, one per line: Patient.ndjson, then
+        // Appointment.ndjson, as `cat Patient.ndjson Appointment.ndjson` gives them.
+        let bundle: serde_json::Value = serde_json::from_str(&fhir_bundle("booked")).unwrap();
+        let resources: Vec<&serde_json::Value> = bundle["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| &e["resource"])
+            .collect();
+        let (patients, appointments): (Vec<_>, Vec<_>) = resources
+            .into_iter()
+            .partition(|r| r["resourceType"] == "Patient");
+        let line = |r: &serde_json::Value| format!("{r}\n");
+        let export: String = patients
+            .iter()
+            .chain(&appointments)
+            .map(|r| line(r))
+            .collect();
+
+        let run = env.ringback_with_stdin(
+            &["import", "--campaign", "reminders", "-"],
+            Some(export.as_bytes()),
+        );
+        run.assert_code(1);
+        let s = run.json();
+        assert_eq!(s["created"], 1, "{s}");
+        // Each at its own line: a2 (patient p2's number is "12") on line 4, a3 on line 5.
+        let rejected: Vec<(u64, &str)> = s["rejected"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["line"].as_u64().unwrap(), r["field"].as_str().unwrap()))
+            .collect();
+        assert_eq!(rejected, [(4, "phone"), (5, "participant")], "{s}");
+        assert!(
+            s["rejected"][0]["error"]
+                .as_str()
+                .unwrap()
+                .ends_with("\"12\" (Patient/p2, line 2)"),
+            "{s}"
+        );
+        assert!(
+            s["rejected"][1]["error"]
+                .as_str()
+                .unwrap()
+                .contains("Patient/p3 is on no line"),
+            "{s}"
+        );
+        assert_eq!(
+            env.rows("SELECT p.first_name, p.phone FROM patients p JOIN appointments a ON a.patient_id = p.id")
+                .await,
+            vec![vec![Some("Maria".to_string()), Some("+34612000001".to_string())]]
+        );
+
+        // The same export as a file named .ndjson: nothing new.
+        let file = env.write("export.ndjson", export);
+        let again = env.ringback(&["import", "--campaign", "reminders", file.to_str().unwrap()]);
+        again.assert_code(1);
+        assert_eq!(again.json()["unchanged"], 1, "{}", again.stdout());
+    }
+);
+
 mod whole_file_errors {
     use super::*;
 

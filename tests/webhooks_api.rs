@@ -324,6 +324,26 @@ both_backends!(
                 .await,
             1
         );
+        // And a Bulk Data export's lines, the patient's first.
+        let ndjson = format!(
+            "{}\n{}\n",
+            r#"{"resourceType": "Patient", "id": "P8", "name": [{"given": ["Aina"]}], "telecom": [{"system": "phone", "value": "612000008"}]}"#,
+            format_args!(
+                r#"{{"resourceType": "Appointment", "id": "F2", "status": "booked", "start": "{when}", "participant": [{{"actor": {{"reference": "Patient/P8"}}}}]}}"#
+            ),
+        );
+        let summary: Value = import("application/fhir+ndjson", ndjson)
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(summary["created"], 1, "{summary}");
+        assert_eq!(
+            env.scalar("SELECT COUNT(*) FROM appointments WHERE external_id = 'F2'")
+                .await,
+            1
+        );
         let missing = http
             .post(format!("{}/v1/campaigns/nope/appointments", running.url))
             .bearer_auth("api-token")

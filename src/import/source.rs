@@ -1,5 +1,5 @@
-//! Reading CSV and JSON appointment lists (our own array, or a FHIR Bundle) into raw records,
-//! one per row, keyed by column.
+//! Reading CSV and JSON appointment lists (our own array, a FHIR Bundle or FHIR NDJSON) into
+//! raw records, one per row, keyed by column.
 
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -17,7 +17,7 @@ impl Format {
     /// From a file name; `-` (stdin) and unknown extensions are sniffed from the content.
     pub fn guess(name: &str, bytes: &[u8]) -> Format {
         let lower = name.to_ascii_lowercase();
-        if lower.ends_with(".json") {
+        if lower.ends_with(".json") || lower.ends_with(".ndjson") {
             return Format::Json;
         }
         if lower.ends_with(".csv") {

@@ -1,6 +1,7 @@
 //! FHIR R4 in: a Bundle of Appointment resources and the Patients they name, as an EHR's FHIR
 //! API answers `GET /Appointment?date=ge2026-12-01&_include=Appointment:patient` (a searchset),
-//! or as a collection or a transaction. Each Appointment becomes one row, checked and
+//! or as a collection or a transaction; or the same resources one per line (NDJSON), as a FHIR
+//! Bulk Data `$export` writes them. Each Appointment becomes one row, checked and
 //! re-imported exactly as a CSV row is; its problems are reported at the line its resource
 //! starts on.
 //!
@@ -65,8 +66,12 @@ struct Entry<'a> {
     resource: Option<&'a RawValue>,
 }
 
-/// Read a JSON object: a FHIR Bundle, or an error that says what the object is instead.
+/// Read a JSON object: a FHIR Bundle, or FHIR resources one per line (NDJSON, as a FHIR Bulk
+/// Data `$export` writes them), or an error that says what the object is instead.
 pub(super) fn read(text: &str) -> Result<Vec<RawRecord>, FileError> {
+    if is_ndjson(text) {
+        return read_ndjson(text);
+    }
     let bundle: Bundle = serde_json::from_str(text)
         .map_err(|e| FileError::new(e.line() as u64, "file", format!("not a FHIR Bundle: {e}")))?;
     match bundle.resource_type.as_deref() {
@@ -105,20 +110,47 @@ pub(super) fn read(text: &str) -> Result<Vec<RawRecord>, FileError> {
         let Some(raw) = entry.resource else { continue };
         resources.add(entry.full_url.as_deref(), lines.of(raw.get()), raw);
     }
-    let records: Vec<RawRecord> = resources
-        .list
-        .iter()
-        .filter(|r| r.kind.as_deref() == Some("Appointment"))
-        .map(|r| resources.row(r.line, &parse(r.raw)))
-        .collect();
-    if records.is_empty() && !resources.list.is_empty() {
-        return Err(FileError::new(
-            1,
-            "entry",
-            "the Bundle holds no Appointment resource",
-        ));
+    resources.appointments("entry", "the Bundle holds no Appointment resource")
+}
+
+/// Whether `text` is NDJSON: its first line a whole JSON object, and not a Bundle. (A Bundle
+/// is one object, most often over many lines; written on one line, it is still a Bundle.)
+fn is_ndjson(text: &str) -> bool {
+    let Some(first) = text.lines().find(|l| !l.trim().is_empty()) else {
+        return false;
+    };
+    matches!(
+        serde_json::from_str::<Head>(first.trim()),
+        Ok(Head { resource_type: Some(kind), .. }) if kind != "Bundle"
+    )
+}
+
+/// Resources one per line, in any order (an export's `Appointment.ndjson` and `Patient.ndjson`
+/// put together: `cat Patient.ndjson Appointment.ndjson`). A line that is not JSON refuses the
+/// file, at that line, as a Bundle that is not JSON is.
+fn read_ndjson(text: &str) -> Result<Vec<RawRecord>, FileError> {
+    let mut resources = Resources {
+        ndjson: true,
+        ..Resources::default()
+    };
+    for (index, line) in text.lines().enumerate() {
+        let line_no = index as u64 + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let raw: &RawValue = serde_json::from_str(line).map_err(|e| {
+            FileError::new(
+                line_no,
+                "file",
+                format!("not a FHIR resource (NDJSON holds one JSON object per line): {e}"),
+            )
+        })?;
+        resources.add(None, line_no, raw);
     }
-    Ok(records)
+    resources.appointments(
+        "resourceType",
+        "no line is an Appointment resource: export Appointment with Patient (e.g. $export?_type=Appointment,Patient) and import both files together",
+    )
 }
 
 /// A resource as it stands in the file: parsed only when an Appointment needs it, so a Bundle
@@ -181,6 +213,8 @@ fn parse(raw: &RawValue) -> Value {
 struct Resources<'t> {
     list: Vec<Resource<'t>>,
     by_reference: HashMap<String, usize>,
+    /// One resource per line rather than a Bundle (how to say a patient is missing).
+    ndjson: bool,
 }
 
 impl<'t> Resources<'t> {
@@ -216,6 +250,21 @@ impl<'t> Resources<'t> {
         found(reference)
             .or_else(|| found(&relative(reference)?))
             .map(Found::Entry)
+    }
+
+    /// Each Appointment as a row, in the order they came; `none` (reported against `field`)
+    /// if there were resources but no Appointment among them.
+    fn appointments(&self, field: &'static str, none: &str) -> Result<Vec<RawRecord>, FileError> {
+        let records: Vec<RawRecord> = self
+            .list
+            .iter()
+            .filter(|r| r.kind.as_deref() == Some("Appointment"))
+            .map(|r| self.row(r.line, &parse(r.raw)))
+            .collect();
+        if records.is_empty() && !self.list.is_empty() {
+            return Err(FileError::new(1, field, none));
+        }
+        Ok(records)
     }
 
     /// One Appointment as a row.
@@ -278,8 +327,14 @@ impl<'t> Resources<'t> {
             Some((reference, None)) => Some((
                 "participant",
                 format!(
-                    "the patient {} is not in the Bundle: export the appointments with their patients (_include=Appointment:patient)",
-                    reference.as_deref().unwrap_or("(no reference)")
+                    "the patient {} is {}",
+                    reference.as_deref().unwrap_or("(no reference)"),
+                    match self.ndjson {
+                        false =>
+                            "not in the Bundle: export the appointments with their patients (_include=Appointment:patient)",
+                        true =>
+                            "on no line: import the export's Patient resources with its Appointments (cat Patient.ndjson Appointment.ndjson)",
+                    }
                 ),
             )),
             Some((reference, Some(found))) => {

@@ -169,11 +169,18 @@ fn every_status_but_booked_is_not_reminded() {
 
 #[test]
 fn what_is_not_a_bundle_of_appointments_is_refused_whole() {
-    let patient = read(r#"{"resourceType": "Patient", "id": "p1"}"#).unwrap_err();
+    let patient = read("{\n  \"resourceType\": \"Patient\",\n  \"id\": \"p1\"\n}").unwrap_err();
     assert_eq!(patient.field, "resourceType");
     assert!(
         patient.error.contains("a FHIR Patient resource"),
         "{patient}"
+    );
+    // On one line, it is an export's Patient.ndjson without the appointments.
+    let patients = read(r#"{"resourceType": "Patient", "id": "p1"}"#).unwrap_err();
+    assert_eq!(patients.field, "resourceType");
+    assert!(
+        patients.error.contains("no line is an Appointment"),
+        "{patients}"
     );
 
     let untyped = read(r#"{"appointment_id": "A1"}"#).unwrap_err();
@@ -193,6 +200,59 @@ fn what_is_not_a_bundle_of_appointments_is_refused_whole() {
     // A search that found nothing is an empty list, not an error.
     let empty = read(r#"{"resourceType": "Bundle", "type": "searchset", "total": 0}"#);
     assert_eq!(empty.unwrap().len(), 0);
+}
+
+/// A Bulk Data export's two files put together: patients first or last, blank lines between.
+const NDJSON: &str = concat!(
+    r#"{"resourceType":"Appointment","id":"a1","status":"booked","start":"2027-03-02T10:30:00+01:00","participant":[{"actor":{"reference":"Patient/p1"}},{"actor":{"reference":"Location/l1","display":"Box 3"}}]}"#,
+    "\n",
+    r#"{"resourceType":"Appointment","id":"a2","status":"cancelled","start":"2027-03-03T09:00:00Z","participant":[{"actor":{"reference":"Patient/p2"}}]}"#,
+    "\r\n\n",
+    r#"{"resourceType":"Patient","id":"p1","name":[{"use":"usual","given":["Núria"],"family":"Vidal"}],"telecom":[{"system":"phone","use":"mobile","value":"612 34 56 78"}],"communication":[{"language":{"coding":[{"code":"ca"}]},"preferred":true}]}"#,
+    "\n",
+    r#"{"resourceType":"Appointment","id":"a3","status":"booked","start":"2027-03-04T09:00:00Z","participant":[{"actor":{"reference":"Patient/p9"}}]}"#,
+    "\n",
+    r#"{"resourceType":"Patient","id":"p2","name":[{"given":["Joan"]}],"telecom":[{"system":"phone","value":"+34 612 000 002"}]}"#,
+    "\n",
+);
+
+#[test]
+fn an_export_in_ndjson_is_read_line_by_line_whatever_the_order() {
+    let records = read(NDJSON).unwrap();
+    assert_eq!(records.len(), 3, "one row per Appointment");
+    let [a1, a2, a3] = [&records[0], &records[1], &records[2]];
+    assert_eq!(a1.line, 1);
+    assert_eq!(field(a1, Column::AppointmentId), Some("a1"));
+    assert_eq!(field(a1, Column::PatientId), Some("p1"));
+    assert_eq!(field(a1, Column::FirstName), Some("Núria"));
+    assert_eq!(field(a1, Column::LastName), Some("Vidal"));
+    assert_eq!(field(a1, Column::Phone), Some("612 34 56 78"));
+    assert_eq!(field(a1, Column::Language), Some("ca"));
+    assert_eq!(field(a1, Column::Location), Some("Box 3"));
+    let elsewhere = a1.elsewhere.as_ref().unwrap();
+    assert_eq!(elsewhere.at, "Patient/p1, line 4");
+    // A patient found on a later line, after a blank one and a CRLF.
+    assert_eq!(a2.line, 2);
+    assert_eq!(field(a2, Column::Phone), Some("+34 612 000 002"));
+    assert_eq!(a2.elsewhere.as_ref().unwrap().at, "Patient/p2, line 6");
+    // A patient on no line: the row is rejected, saying how to export it.
+    assert_eq!(a3.line, 5);
+    let (field_name, problem) = a3.malformed.as_ref().unwrap();
+    assert_eq!(*field_name, "participant");
+    assert!(problem.contains("Patient/p9 is on no line"), "{problem}");
+
+    // A line that is not JSON refuses the file at that line.
+    let broken = read(&NDJSON.replacen(
+        "\n{\"resourceType\":\"Patient\"",
+        "\n{\"resourceType\":\"Patient\",,",
+        1,
+    ))
+    .unwrap_err();
+    assert_eq!(broken.line, 4, "{broken}");
+    assert!(
+        broken.error.contains("one JSON object per line"),
+        "{broken}"
+    );
 }
 
 #[test]
