@@ -89,10 +89,12 @@ fn main() {
         );
         db.close().await;
 
-        // The same appointments as a JSON array and as a FHIR Bundle, each into a fresh file.
+        // The same appointments as a JSON array, a FHIR Bundle and a FHIR Bulk Data export
+        // (NDJSON), each into a fresh file.
         for (name, bytes) in [
             ("a JSON array", generate_json(rows)),
             ("a FHIR Bundle", generate_fhir(rows)),
+            ("FHIR NDJSON", generate_ndjson(rows)),
         ] {
             let db = Db::connect(&format!("sqlite://{}", dir.path().join(format!("{name}.db")).display()))
                 .await
@@ -293,6 +295,20 @@ fn generate_fhir(rows: usize) -> Vec<u8> {
     appointments.extend(patients);
     let bundle = json!({"resourceType": "Bundle", "type": "searchset", "entry": appointments});
     serde_json::to_vec_pretty(&bundle).expect("bundle")
+}
+
+/// The resources of [`generate_fhir`] as a Bulk Data export gives them, one per line: its
+/// `Patient.ndjson`, then its `Appointment.ndjson`.
+fn generate_ndjson(rows: usize) -> Vec<u8> {
+    let bundle: serde_json::Value = serde_json::from_slice(&generate_fhir(rows)).expect("bundle");
+    let entries = bundle["entry"].as_array().expect("entries");
+    let (appointments, patients) = entries.split_at(rows);
+    let mut out = Vec::new();
+    for entry in patients.iter().chain(appointments) {
+        out.extend_from_slice(entry["resource"].to_string().as_bytes());
+        out.push(b'\n');
+    }
+    out
 }
 
 /// Rows in the default column layout: distinct patients, mixed phone spellings, weekdays ahead;
