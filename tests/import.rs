@@ -492,6 +492,16 @@ both_backends!(
     }
 );
 
+/// Each rejected row of an import summary as (line, field).
+fn lines_and_fields(summary: &serde_json::Value) -> Vec<(u64, &str)> {
+    summary["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["line"].as_u64().unwrap(), r["field"].as_str().unwrap()))
+        .collect()
+}
+
 /// `appointment_in(days)` as a FHIR instant: 11:00 in Madrid, with its offset.
 fn fhir_start(days: u64) -> String {
     let zone: Tz = "Europe/Madrid".parse().unwrap();
@@ -572,12 +582,7 @@ both_backends!(
         run.assert_code(1);
         let s = run.json();
         assert_eq!(s["created"], 1, "{s}");
-        let rejected: Vec<(u64, &str)> = s["rejected"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| (r["line"].as_u64().unwrap(), r["field"].as_str().unwrap()))
-            .collect();
+        let rejected = lines_and_fields(&s);
         // Each at the line its Appointment starts on.
         assert_eq!(rejected, [(16, "phone"), (22, "participant")], "{s}");
         assert!(
@@ -665,12 +670,7 @@ both_backends!(
         let s = run.json();
         assert_eq!(s["created"], 1, "{s}");
         // Each at its own line: a2 (patient p2's number is "12") on line 4, a3 on line 5.
-        let rejected: Vec<(u64, &str)> = s["rejected"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| (r["line"].as_u64().unwrap(), r["field"].as_str().unwrap()))
-            .collect();
+        let rejected = lines_and_fields(&s);
         assert_eq!(rejected, [(4, "phone"), (5, "participant")], "{s}");
         assert!(
             s["rejected"][0]["error"]

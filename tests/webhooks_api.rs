@@ -303,6 +303,17 @@ both_backends!(
         assert_eq!(entries[0]["created"], 1, "{log}");
         assert_eq!(entries[0]["rejected"], 1, "{log}");
         assert_eq!(get("/v1/imports?limit=0").await.unwrap().status(), 400);
+        // A list of one appointment, `id`, posted as `content_type`: created.
+        let imported_one = |content_type: &'static str, body: String, id: &'static str| {
+            let posted = import(content_type, body);
+            let env = &env;
+            async move {
+                let summary: Value = posted.await.unwrap().json().await.unwrap();
+                assert_eq!(summary["created"], 1, "{content_type}: {summary}");
+                let sql = format!("SELECT COUNT(*) FROM appointments WHERE external_id = '{id}'");
+                assert_eq!(env.scalar(&sql).await, 1, "{content_type}");
+            }
+        };
         // An EHR's FHIR API posts its Bundle as it answers it.
         let bundle = format!(
             r#"{{"resourceType": "Bundle", "type": "collection", "entry": [
@@ -312,18 +323,7 @@ both_backends!(
                   "name": [{{"given": ["Pau"]}}], "telecom": [{{"system": "phone", "value": "612000007"}}]}}}}
             ]}}"#
         );
-        let summary: Value = import("application/fhir+json", bundle)
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(summary["created"], 1, "{summary}");
-        assert_eq!(
-            env.scalar("SELECT COUNT(*) FROM appointments WHERE external_id = 'F1'")
-                .await,
-            1
-        );
+        imported_one("application/fhir+json", bundle, "F1").await;
         // And a Bulk Data export's lines, the patient's first.
         let ndjson = format!(
             "{}\n{}\n",
@@ -332,18 +332,7 @@ both_backends!(
                 r#"{{"resourceType": "Appointment", "id": "F2", "status": "booked", "start": "{when}", "participant": [{{"actor": {{"reference": "Patient/P8"}}}}]}}"#
             ),
         );
-        let summary: Value = import("application/fhir+ndjson", ndjson)
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(summary["created"], 1, "{summary}");
-        assert_eq!(
-            env.scalar("SELECT COUNT(*) FROM appointments WHERE external_id = 'F2'")
-                .await,
-            1
-        );
+        imported_one("application/fhir+ndjson", ndjson, "F2").await;
         let missing = http
             .post(format!("{}/v1/campaigns/nope/appointments", running.url))
             .bearer_auth("api-token")
