@@ -37,8 +37,17 @@ const CHANNELS: [&str; 2] = ["voice", "sms"];
 /// The exposition of `facts` as of `now`. Every loaded campaign has each of its series, zero
 /// included, so that an alert on a rate sees the first event; campaigns only the database still
 /// knows are shown too.
+/// How the campaign files were last read.
+#[derive(Debug, Clone, Copy)]
+pub struct CampaignFiles {
+    /// Files with errors (their campaigns run as last loaded, or not at all).
+    pub with_errors: usize,
+    pub loaded_at: DateTime<Utc>,
+}
+
 pub fn render(
     campaigns: &[&str],
+    files: CampaignFiles,
     facts: &MetricFacts,
     refusals: &Refusals,
     now: DateTime<Utc>,
@@ -198,6 +207,18 @@ pub fn render(
             )
         }),
     );
+    out.family(
+        "ringback_campaign_files_with_errors",
+        "gauge",
+        "Campaign files that had errors when last read: each campaign runs as it was before, or not at all if it never loaded.",
+        [(vec![], files.with_errors as f64)],
+    );
+    out.family(
+        "ringback_campaigns_loaded_timestamp_seconds",
+        "gauge",
+        "When the campaign files were last read (at start, or on SIGHUP), in Unix seconds.",
+        [(vec![], files.loaded_at.timestamp() as f64)],
+    );
     out.text
 }
 
@@ -340,7 +361,11 @@ mod tests {
         let refusals = Refusals::default();
         refusals.signature();
         let now = DateTime::from_timestamp_millis(61_000).unwrap();
-        let text = render(&["a\"b", "idle"], &facts(), &refusals, now);
+        let files = CampaignFiles {
+            with_errors: 2,
+            loaded_at: DateTime::from_timestamp(1_790_000_000, 0).unwrap(),
+        };
+        let text = render(&["a\"b", "idle"], files, &facts(), &refusals, now);
         let has = |line: &str| assert!(text.lines().any(|l| l == line), "no {line} in\n{text}");
         has("ringback_live_calls 1");
         has(r#"ringback_outreach{campaign="a\"b",state="active"} 4"#);
@@ -360,6 +385,8 @@ mod tests {
         has(r#"ringback_optouts{source="sms"} 7"#);
         has(r#"ringback_webhooks_refused_total{reason="signature"} 1"#);
         has(r#"ringback_webhooks_refused_total{reason="malformed"} 0"#);
+        has("ringback_campaign_files_with_errors 2");
+        has("ringback_campaigns_loaded_timestamp_seconds 1790000000");
         // The call still ringing has no result yet.
         let results: f64 = text
             .lines()

@@ -234,12 +234,11 @@ pub fn reload_campaigns(app: &App, dir: &std::path::Path) {
         );
     }
     // Said whatever the log level, as serve's start is: the admin who reloads looks for it.
-    let broken: std::collections::BTreeSet<_> = catalog.errors.iter().map(|e| &e.file).collect();
     eprintln!(
         "campaigns read again from {}: {} running, {} file(s) with errors",
         dir.display(),
         catalog.campaigns.len(),
-        broken.len()
+        catalog.files_with_errors()
     );
     app.set_campaigns(catalog);
 }

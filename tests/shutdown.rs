@@ -138,6 +138,21 @@ async fn campaigns(base: &str) -> Option<(Vec<String>, serde_json::Value)> {
     Some((ids, body))
 }
 
+/// `ringback_campaign_files_with_errors` from the `/metrics` of a `serve` on `base`.
+async fn file_errors(base: &str) -> f64 {
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("ringback_campaign_files_with_errors "))
+        .unwrap_or_else(|| panic!("no ringback_campaign_files_with_errors in {text}"))
+        .parse()
+        .unwrap()
+}
+
 both_backends!(
     sighup_reads_the_campaigns_again_and_a_broken_file_keeps_its_campaign_running,
     |env: TestEnv| async move {
@@ -197,6 +212,8 @@ both_backends!(
             errors.contains("test.toml") && errors.contains("Mars/"),
             "{second}"
         );
+        // What an alert watches: one file with errors.
+        assert_eq!(file_errors(&base).await, 1.0);
 
         // Both take lists and call: the new one, and the one whose file broke.
         for (campaign, phone) in [("second", "+34612000401"), ("test", "+34612000402")] {
@@ -230,6 +247,7 @@ both_backends!(
         assert_eq!(ids, ["test"], "{third}");
         assert_eq!(third["campaigns"][0]["name"], "Test reminders, renamed");
         assert_eq!(third["errors"], serde_json::json!([]), "{third}");
+        assert_eq!(file_errors(&base).await, 0.0);
 
         assert!(
             serve.try_wait().unwrap().is_none(),

@@ -124,6 +124,12 @@ impl Catalog {
 }
 
 impl Catalog {
+    /// How many files have errors (each may have several).
+    pub fn files_with_errors(&self) -> usize {
+        let files: std::collections::BTreeSet<_> = self.errors.iter().map(|e| &e.file).collect();
+        files.len()
+    }
+
     /// `fresh`, the directory read again, to run instead of `self`: a campaign whose file now has
     /// errors keeps running as it was (a typo must not stop its calls), its errors still listed;
     /// a campaign whose file is gone is gone. Also returns the ids kept as they were.

@@ -329,9 +329,13 @@ pub async fn stats(
 pub async fn metrics(State(state): State<HttpState>) -> Result<Response, ApiError> {
     let now = Utc::now();
     let facts = state.app.db.metric_facts(now).await?;
-    let catalog = state.app.campaigns();
+    let (catalog, loaded_at) = state.app.campaigns_loaded();
     let campaigns: Vec<&str> = catalog.campaigns.keys().map(String::as_str).collect();
-    let text = crate::metrics::render(&campaigns, &facts, &state.app.refusals, now);
+    let files = crate::metrics::CampaignFiles {
+        with_errors: catalog.files_with_errors(),
+        loaded_at,
+    };
+    let text = crate::metrics::render(&campaigns, files, &facts, &state.app.refusals, now);
     Ok((
         [(
             header::CONTENT_TYPE,
