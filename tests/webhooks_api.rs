@@ -976,3 +976,49 @@ both_backends!(
         running.stop().await;
     }
 );
+
+both_backends!(
+    a_lookup_gives_each_outreach_its_own_attempts,
+    |env: TestEnv| async move {
+        let (fake, running) = setup(&env).await;
+        // No call result ever comes, so no retry is planned while the test compares.
+        fake.script("+34612000601", Script::Silent);
+        // Two visits for one number: two outreach, each with its own planned or placed call.
+        let twice = appointments_csv(&[
+            ("+34612000601".into(), "Anna".into(), String::new()),
+            ("+34612000601".into(), "Pere".into(), String::new()),
+        ]);
+        import_csv(&running.app, &twice).await;
+        let r = reqwest::Client::new()
+            .get(format!("{}/v1/outreach?phone=612000601", running.url))
+            .bearer_auth("api-token")
+            .send()
+            .await
+            .unwrap();
+        let found: Value = r.json().await.unwrap();
+        let outreach = found["outreach"].as_array().unwrap();
+        assert_eq!(outreach.len(), 2, "{found}");
+        for o in outreach {
+            let id = o["id"].as_str().unwrap();
+            let mut shown: Vec<String> = o["attempts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["id"].as_str().unwrap().to_string())
+                .collect();
+            let mut stored: Vec<String> = env
+                .rows(&format!(
+                    "SELECT id FROM attempts WHERE outreach_id = '{id}'"
+                ))
+                .await
+                .into_iter()
+                .map(|r| r[0].clone().unwrap())
+                .collect();
+            shown.sort();
+            stored.sort();
+            assert!(!stored.is_empty());
+            assert_eq!(shown, stored, "{id}: {found}");
+        }
+        running.stop().await;
+    }
+);

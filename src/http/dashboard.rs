@@ -14,12 +14,12 @@ use serde::Deserialize;
 use sha1::Sha1;
 
 use super::{ApiError, HttpState};
-use crate::app::App;
+use crate::campaign::Catalog;
 use crate::provider::twiml::escape;
 
 /// `at` as the clinic reads it: in the campaign's zone (UTC for a campaign no longer loaded).
-fn local(app: &App, campaign: &str, at: DateTime<Utc>) -> String {
-    match app.campaigns().get(campaign) {
+fn local(catalog: &Catalog, campaign: &str, at: DateTime<Utc>) -> String {
+    match catalog.get(campaign) {
         Some(c) => at
             .with_timezone(&c.timezone)
             .format("%Y-%m-%d %H:%M %Z")
@@ -67,13 +67,15 @@ const LOOKUP_FORM: &str = "<form method=get action=\"/lookup\"><input name=phone
 
 pub async fn page(State(state): State<HttpState>) -> Result<Response, ApiError> {
     let app = &state.app;
+    // One catalog for the whole page, even across a reload.
+    let catalog = app.campaigns();
     let mut html = String::from(HEAD);
     html.push_str("<h1>ringback</h1>");
     html.push_str(LOOKUP_FORM);
     html.push_str("<h2>Campaigns</h2><table><tr><th>campaign</th><th>kind</th><th class=n>outreach</th><th class=n>active</th>\
                    <th class=n>contact rate</th><th class=n>confirmed</th><th class=n>calls</th><th class=n>SMS sent</th>\
                    <th class=n>opt-outs</th><th>outcomes</th></tr>");
-    for (id, campaign) in &app.campaigns().campaigns {
+    for (id, campaign) in &catalog.campaigns {
         let s = crate::report::stats(id, &app.db.kpi_facts(id).await?);
         let outcomes: Vec<String> = s
             .outcomes
@@ -112,7 +114,7 @@ pub async fn page(State(state): State<HttpState>) -> Result<Response, ApiError> 
             html.push_str(&format!(
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td>\
                  <td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td>{}</td></tr>",
-                local(app, &i.campaign, i.at),
+                local(&catalog, &i.campaign, i.at),
                 escape(&i.campaign),
                 escape(&i.source),
                 i.created,
@@ -126,7 +128,7 @@ pub async fn page(State(state): State<HttpState>) -> Result<Response, ApiError> 
         }
         html.push_str("</table>");
     }
-    for error in &app.campaigns().errors {
+    for error in &catalog.errors {
         html.push_str(&format!("<p>⚠ {}</p>", escape(&error.to_string())));
     }
     let followups = app.db.followups(None, Some("open")).await?;
@@ -141,7 +143,7 @@ pub async fn page(State(state): State<HttpState>) -> Result<Response, ApiError> 
              <form method=post action=\"/followups/{}/resolve\"><input type=hidden name=token value=\"{}\">\
              <input name=by placeholder=\"your name\" required maxlength=200 size=10> \
              <input name=note placeholder=\"note\" maxlength=2000 size=14> <button>Done</button></form></td></tr>",
-            local(app, &f.campaign, f.created_at),
+            local(&catalog, &f.campaign, f.created_at),
             escape(&f.reason),
             escape(&f.campaign),
             escape(f.patient.as_deref().unwrap_or("")),
@@ -243,6 +245,7 @@ pub async fn lookup(
     Query(q): Query<LookupQuery>,
 ) -> Result<Response, ApiError> {
     let app = &state.app;
+    let catalog = app.campaigns();
     let phone = match super::sms::parse_number(&state, q.phone.trim()) {
         Ok(phone) => phone,
         Err(e) => {
@@ -279,7 +282,7 @@ pub async fn lookup(
             (Some(id), Some(at)) => format!(
                 ", appointment {} on {}",
                 escape(id),
-                local(app, &o.campaign, at)
+                local(&catalog, &o.campaign, at)
             ),
             _ => String::new(),
         };
@@ -311,7 +314,7 @@ pub async fn lookup(
             let when = t.placed_at.unwrap_or(t.due_at);
             html.push_str(&format!(
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                local(app, &o.campaign, when),
+                local(&catalog, &o.campaign, when),
                 escape(&t.channel),
                 escape(&t.status),
                 escape(&result.join(", ")),

@@ -85,7 +85,37 @@ pub struct AttemptView {
     pub error: Option<String>,
 }
 
+/// An outreach as [`OutreachView`] shows it, without its attempts: id, campaign, kind, state,
+/// outcome, appointment, its time, the patient's name, phone, zone, language, created_at.
+type HeadRow = (
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    String,
+    String,
+    String,
+    i64,
+);
+
+/// The statement of [`HeadRow`]s, to end with a `WHERE`.
+macro_rules! outreach_head {
+    () => {
+        "SELECT o.id, o.campaign, o.kind, o.state, o.outcome, a.external_id, a.starts_at,
+                NULLIF(TRIM(COALESCE(p.first_name, '') || ' ' || COALESCE(p.last_name, '')), ''),
+                o.phone, o.timezone, o.language, o.created_at
+         FROM outreach o LEFT JOIN appointments a ON a.id = o.appointment_id
+              LEFT JOIN patients p ON p.id = o.patient_id"
+    };
+}
+
+/// An attempt as [`AttemptView`] shows it, after the id of its outreach.
 type AttemptRow = (
+    String,
     String,
     i64,
     String,
@@ -100,6 +130,56 @@ type AttemptRow = (
     Option<String>,
     Option<String>,
 );
+
+/// The statement of [`AttemptRow`]s from attempts `t`, to end with a `WHERE` (or a join).
+macro_rules! attempt_row {
+    () => {
+        "SELECT t.outreach_id, t.id, t.seq, t.channel, t.status, t.due_at, t.reason, t.placed_at,
+                t.ended_at, t.provider_id, t.call_status, t.answered_by, t.digits, t.error
+         FROM attempts t"
+    };
+}
+
+/// Each head with its attempts (in the order given), in the heads' order.
+fn views(heads: Vec<HeadRow>, attempts: Vec<AttemptRow>) -> Vec<OutreachView> {
+    let mut by_outreach: std::collections::HashMap<String, Vec<AttemptView>> =
+        std::collections::HashMap::new();
+    for a in attempts {
+        by_outreach.entry(a.0).or_default().push(AttemptView {
+            id: a.1,
+            seq: a.2,
+            channel: a.3,
+            status: a.4,
+            due_at: instant(a.5),
+            reason: a.6,
+            placed_at: a.7.map(instant),
+            ended_at: a.8.map(instant),
+            provider_id: a.9,
+            call_status: a.10,
+            answered_by: a.11,
+            digits: a.12,
+            error: a.13,
+        });
+    }
+    heads
+        .into_iter()
+        .map(|h| OutreachView {
+            attempts: by_outreach.remove(&h.0).unwrap_or_default(),
+            id: h.0,
+            campaign: h.1,
+            kind: h.2,
+            state: h.3,
+            outcome: h.4,
+            appointment: h.5,
+            appointment_at: h.6.map(instant),
+            patient: h.7,
+            phone: h.8,
+            timezone: h.9,
+            language: h.10,
+            created_at: instant(h.11),
+        })
+        .collect()
+}
 
 /// (kind, state, outcome, how many outreach)
 pub type OutreachFacts = (String, String, Option<String>, i64);
@@ -189,85 +269,33 @@ impl Db {
     }
 
     pub async fn outreach_view(&self, id: &str) -> Result<Option<OutreachView>, StoreError> {
-        type Head = (
-            String,
-            String,
-            String,
-            String,
-            Option<String>,
-            Option<String>,
-            Option<i64>,
-            Option<String>,
-            String,
-            String,
-            String,
-            i64,
-        );
-        let head: Option<Head> = on_pool!(self, pool => sqlx::query_as(
-            "SELECT o.id, o.campaign, o.kind, o.state, o.outcome, a.external_id, a.starts_at,
-                    NULLIF(TRIM(COALESCE(p.first_name, '') || ' ' || COALESCE(p.last_name, '')), ''),
-                    o.phone, o.timezone, o.language, o.created_at
-             FROM outreach o LEFT JOIN appointments a ON a.id = o.appointment_id
-                  LEFT JOIN patients p ON p.id = o.patient_id
-             WHERE o.id = $1",
-        ).bind(id).fetch_optional(pool).await?);
-        let Some(h) = head else { return Ok(None) };
-        let attempts: Vec<AttemptRow> = on_pool!(self, pool => sqlx::query_as(
-            "SELECT id, seq, channel, status, due_at, reason, placed_at, ended_at, provider_id, call_status, answered_by, digits, error
-             FROM attempts WHERE outreach_id = $1 ORDER BY seq",
+        let heads: Vec<HeadRow> = on_pool!(self, pool => sqlx::query_as(
+            concat!(outreach_head!(), " WHERE o.id = $1"),
         ).bind(id).fetch_all(pool).await?);
-        Ok(Some(OutreachView {
-            id: h.0,
-            campaign: h.1,
-            kind: h.2,
-            state: h.3,
-            outcome: h.4,
-            appointment: h.5,
-            appointment_at: h.6.map(instant),
-            patient: h.7,
-            phone: h.8,
-            timezone: h.9,
-            language: h.10,
-            created_at: instant(h.11),
-            attempts: attempts
-                .into_iter()
-                .map(|a| AttemptView {
-                    id: a.0,
-                    seq: a.1,
-                    channel: a.2,
-                    status: a.3,
-                    due_at: instant(a.4),
-                    reason: a.5,
-                    placed_at: a.6.map(instant),
-                    ended_at: a.7.map(instant),
-                    provider_id: a.8,
-                    call_status: a.9,
-                    answered_by: a.10,
-                    digits: a.11,
-                    error: a.12,
-                })
-                .collect(),
-        }))
+        let attempts: Vec<AttemptRow> = on_pool!(self, pool => sqlx::query_as(
+            concat!(attempt_row!(), " WHERE t.outreach_id = $1 ORDER BY t.seq"),
+        ).bind(id).fetch_all(pool).await?);
+        Ok(views(heads, attempts).pop())
     }
 
     /// The latest `limit` outreach to `phone` (E.164), newest first, in every campaign: what a
-    /// patient who rings back after a missed call was called about.
+    /// patient who rings back after a missed call was called about. Two queries, whatever the
+    /// count.
     pub async fn outreach_of_phone(
         &self,
         phone: &str,
         limit: i64,
     ) -> Result<Vec<OutreachView>, StoreError> {
-        let ids: Vec<String> = on_pool!(self, pool => sqlx::query_scalar(
-            "SELECT id FROM outreach WHERE phone = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
-        ).bind(phone).bind(limit).fetch_all(pool).await?);
-        let mut views = Vec::with_capacity(ids.len());
-        for id in ids {
-            // Purged between the two reads: no longer there to show.
-            if let Some(view) = self.outreach_view(&id).await? {
-                views.push(view);
-            }
-        }
-        Ok(views)
+        let heads: Vec<HeadRow> = on_pool!(self, pool => sqlx::query_as(concat!(
+            outreach_head!(),
+            " WHERE o.phone = $1 ORDER BY o.created_at DESC, o.id DESC LIMIT $2"
+        )).bind(phone).bind(limit).fetch_all(pool).await?);
+        // Every attempt to the number's outreach; those of outreach past the limit are left out.
+        let attempts: Vec<AttemptRow> = on_pool!(self, pool => sqlx::query_as(concat!(
+            attempt_row!(),
+            " JOIN outreach o ON o.id = t.outreach_id WHERE o.phone = $1 ORDER BY t.seq"
+        )).bind(phone).fetch_all(pool).await?);
+        Ok(views(heads, attempts))
     }
 
     pub async fn kpi_facts(&self, campaign: &str) -> Result<KpiFacts, StoreError> {
