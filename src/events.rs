@@ -163,7 +163,10 @@ impl App {
             return Ok(true);
         }
         let answerer = ctx.answered_by.as_deref().map(|a| Answerer::parse(Some(a)));
-        if let Some(Kind::Callback(rules)) = self.campaigns().get(&ctx.campaign).map(|c| &c.kind) {
+        // One catalog for the whole decision, even if the campaigns are read again meanwhile.
+        let catalog = self.campaigns();
+        let campaign = catalog.get(&ctx.campaign);
+        if let Some(Kind::Callback(rules)) = campaign.map(|c| &c.kind) {
             match after_callback_call(
                 rules.connect,
                 status,
@@ -197,11 +200,7 @@ impl App {
         match after_reminder_call(status, answerer, ctx.digits.as_deref()) {
             // The SMS of `[sms].on_voicemail` follows; the planner ends it `voicemail_left` after.
             AfterCall::Finish(Outcome::VoicemailLeft, _)
-                if self
-                    .campaigns()
-                    .get(&ctx.campaign)
-                    .and_then(|c| c.sms)
-                    .is_some_and(|s| s.on_voicemail)
+                if campaign.and_then(|c| c.sms).is_some_and(|s| s.on_voicemail)
                     && !ctx.no_sms
                     && !ctx.history.iter().any(|p| p.channel == Channel::Sms) =>
             {
