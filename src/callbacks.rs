@@ -3,7 +3,7 @@
 //! it); the first attempt is placed at once while the clinic is open, else at the next opening;
 //! it connects the patient with staff, agent first or patient first.
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use chrono_tz::Tz;
 use tracing::info;
 
@@ -254,7 +254,8 @@ impl App {
                 continue;
             };
             let (status, first_at) = match &first {
-                FirstStep::Attempt(slot) => ("scheduled", Some(slot.at)),
+                // As stored: to the millisecond.
+                FirstStep::Attempt(slot) => ("scheduled", Some(slot.at.trunc_subsecs(3))),
                 FirstStep::End(outcome, ..) => (outcome.name(), None),
             };
             info!(outreach = id, to = %phone.masked(), source = req.source.name(), status, "callback requested");

@@ -87,6 +87,16 @@ both_backends!(
             body["first_attempt_at"].as_str().unwrap().parse().unwrap();
         assert!(first <= Utc::now(), "due at once while the clinic is open");
         let id = body["id"].as_str().unwrap().to_string();
+        // The answer gives the instant stored (milliseconds), as every later read of it does.
+        assert_eq!(first.timestamp_subsec_nanos() % 1_000_000, 0, "{first}");
+        assert_eq!(
+            env.scalar(&format!(
+                "SELECT COUNT(*) FROM attempts WHERE outreach_id = '{id}' AND due_at = {}",
+                first.timestamp_millis()
+            ))
+            .await,
+            1
+        );
 
         wait_for(
             "the callback to connect",
