@@ -89,7 +89,7 @@ impl App {
         let answer = match (reply, &target) {
             (Reply::Stop, _) => w.stopped,
             (Reply::Start, _) => {
-                if self.db.opt_in(phone).await? {
+                if self.db.opt_in(phone, now).await? {
                     info!(to = %mask(phone), "opted back in by SMS");
                     w.started
                 } else if self.db.optout_of(phone).await?.is_some() {

@@ -386,6 +386,11 @@ both_backends!(
             .await;
         assert!(twiml.contains("reminders again"), "{twiml}");
         assert_eq!(env.scalar("SELECT COUNT(*) FROM optouts").await, 0);
+        // Kept as the patient's own doing.
+        assert_eq!(
+            env.scalar("SELECT COUNT(*) FROM optout_removals WHERE phone = '+34612000131' AND source = 'sms' AND removed_by = 'patient' AND note = 'START'").await,
+            1
+        );
         // A clinic's do-not-call entry is not the patient's to undo.
         running
             .app
@@ -647,6 +652,193 @@ both_backends!(
             ledger.stdout().contains("+34612000163,staff"),
             "{}",
             ledger.stdout()
+        );
+    }
+);
+
+both_backends!(
+    staff_take_a_number_off_the_ledger_at_the_patients_request,
+    |env: TestEnv| async move {
+        use_test_campaign(&env, sms_campaign(daytime_zone(), "after_calls = 1"), false);
+        let fake = FakeTwilio::start("test-auth-token").await;
+        let running = start(&env, &fake).await;
+        let db = running.app.db.clone();
+        db.opt_out("+34612000171", "keypad", Utc::now())
+            .await
+            .unwrap();
+        db.opt_out("+34612000172", "sms", Utc::now()).await.unwrap();
+        db.opt_out("+34612000173", "list", Utc::now())
+            .await
+            .unwrap();
+
+        // The API: by the number as the patient spells it, with the name of whoever does it.
+        let http = reqwest::Client::new();
+        let remove = |phone: &str, body: &str, token: &'static str| {
+            http.post(format!(
+                "{}/v1/optouts/{}/remove",
+                running.url,
+                phone.replace(' ', "%20")
+            ))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+        };
+        let body = r#"{"by":"Marta (front desk)","note":"pressed 9 by mistake"}"#;
+        let r = remove("612 000 171", body, "wrong").await.unwrap();
+        assert_eq!(r.status(), 401);
+        let r = remove("612 000 171", body, "api-token").await.unwrap();
+        assert_eq!(r.status(), 200);
+        let removal: Value = r.json().await.unwrap();
+        assert_eq!(removal["phone"], "+34612000171", "{removal}");
+        assert_eq!(removal["source"], "keypad", "{removal}");
+        assert_eq!(removal["removed_by"], "Marta (front desk)", "{removal}");
+        assert_eq!(removal["note"], "pressed 9 by mistake", "{removal}");
+        assert_eq!(db.optout_of("+34612000171").await.unwrap(), None);
+        // Its next visit is called again.
+        let visit = format!(
+            "appointment_id,patient_id,first_name,phone,starts_at\nB1,P-B1,Anna,+34612000171,{}\n",
+            (Utc::now() + TimeDelta::hours(30)).to_rfc3339()
+        );
+        import(&running.app, &visit).await;
+        wait_for("the visit's call", Duration::from_secs(20), || async {
+            fake.log()
+                .requests
+                .iter()
+                .any(|call| call["To"] == "+34612000171")
+        })
+        .await;
+        for (phone, body, status, field) in [
+            ("+34612000171", r#"{"by":"Joan"}"#, 404, Some("phone")),
+            ("12", r#"{"by":"Joan"}"#, 422, Some("phone")),
+            ("+34612000172", r#"{"note":"no name"}"#, 422, Some("by")),
+            ("+34612000172", r#"{"by":"Joan","why":"?"}"#, 400, None),
+            ("+34612000172", "by=Joan", 400, None),
+        ] {
+            let r = remove(phone, body, "api-token").await.unwrap();
+            assert_eq!(r.status(), status, "{phone} {body}");
+            let error: Value = r.json().await.unwrap();
+            assert_eq!(error["field"].as_str(), field, "{phone} {body}: {error}");
+        }
+        assert!(db.optout_of("+34612000172").await.unwrap().is_some());
+
+        // The dashboard: the number's page offers the form; it takes the number off and comes back.
+        let lookup = http
+            .get(format!("{}/lookup?phone=612000172", running.url))
+            .basic_auth("staff", Some("api-token"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let form = "action=\"/optouts/+34612000172/remove\"><input type=hidden name=token value=\"";
+        assert!(lookup.contains(form), "{lookup}");
+        let token = lookup
+            .split(form)
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap()
+            .to_string();
+        let no_redirect = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let post = |token: &str, by: &str| {
+            no_redirect
+                .post(format!("{}/optouts/+34612000172/remove", running.url))
+                .basic_auth("staff", Some("api-token"))
+                .form(&[("token", token), ("by", by), ("note", "")])
+                .send()
+        };
+        assert_eq!(post("forged", "Pere").await.unwrap().status(), 403);
+        assert_eq!(post(&token, " ").await.unwrap().status(), 422);
+        assert!(db.optout_of("+34612000172").await.unwrap().is_some());
+        let r = post(&token, "Pere").await.unwrap();
+        assert_eq!(r.status(), 303);
+        assert_eq!(r.headers()["location"], "/lookup?phone=%2B34612000172");
+        assert_eq!(db.optout_of("+34612000172").await.unwrap(), None);
+        // The same form again (a second click): back to the page, nothing else changes.
+        assert_eq!(post(&token, "Pere").await.unwrap().status(), 303);
+
+        // The CLI (the worker stopped first: the command runs while this test waits for it),
+        // for a clinic's own list entry too.
+        let url = running.url.clone();
+        running.stop().await;
+        let run = env.ringback(&["optout", "remove", "612 000 173", "--by", "Joan, IT"]);
+        run.assert_code(0);
+        let removal = run.json();
+        assert_eq!(
+            (removal["source"].as_str(), removal["removed_by"].as_str()),
+            (Some("list"), Some("Joan, IT")),
+            "{removal}"
+        );
+        assert!(
+            run.stderr().contains("off the opt-out ledger"),
+            "{}",
+            run.stderr()
+        );
+        db.opt_out("+34612000174", "list", Utc::now())
+            .await
+            .unwrap();
+        // Not on the ledger (any more), a bad number, no name: exit 1, saying which.
+        for (args, says) in [
+            (
+                ["+34612000173", "--by", "Joan"],
+                "not on the opt-out ledger",
+            ),
+            (["12", "--by", "Joan"], "phone: "),
+            (["+34612000174", "--by", "  "], "--by: "),
+        ] {
+            let run = env.ringback(&[["optout", "remove"].as_slice(), args.as_slice()].concat());
+            run.assert_code(1);
+            assert!(run.stderr().contains(says), "{args:?}: {}", run.stderr());
+        }
+        assert!(db.optout_of("+34612000174").await.unwrap().is_some());
+
+        // Every removal is kept: who, when, what the number was on the ledger for.
+        let r: Value = http
+            .get(format!("{url}/v1/optouts/removals"))
+            .bearer_auth("api-token")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let kept: Vec<(&str, &str, &str)> = r["removals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| {
+                (
+                    x["phone"].as_str().unwrap(),
+                    x["source"].as_str().unwrap(),
+                    x["removed_by"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            kept,
+            vec![
+                ("+34612000173", "list", "Joan, IT"),
+                ("+34612000172", "sms", "Pere"),
+                ("+34612000171", "keypad", "Marta (front desk)"),
+            ]
+        );
+        let csv = env.ringback(&["optout", "removals"]);
+        csv.assert_code(0);
+        let out = csv.stdout();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines[0],
+            "phone,source,opted_out_at,removed_at,removed_by,note"
+        );
+        assert!(lines[1].ends_with(",\"Joan, IT\","), "{lines:?}");
+        assert!(
+            lines[3].starts_with("+34612000171,keypad,")
+                && lines[3].ends_with(",Marta (front desk),pressed 9 by mistake"),
+            "{lines:?}"
         );
     }
 );

@@ -162,6 +162,22 @@ pub enum OptoutCommand {
     },
     /// Print the ledger as CSV.
     List,
+    /// Take a number off the ledger at the patient's own request (recorded with your name).
+    Remove {
+        /// The number, in any spelling of the campaigns' country, or with +CC.
+        phone: String,
+        /// Who takes it off (your name), kept with the removal.
+        #[arg(long)]
+        by: String,
+        /// Why, e.g. "asked at the desk on 25/11; pressed 9 by mistake".
+        #[arg(long)]
+        note: Option<String>,
+        /// Country for a number written without +CC (default: the campaigns' own, when they share one).
+        #[arg(long)]
+        country: Option<String>,
+    },
+    /// Print every number taken off the ledger, by whom and when, as CSV.
+    Removals,
 }
 
 #[derive(Debug, Subcommand)]
@@ -264,6 +280,18 @@ async fn dispatch(command: Command, config: Config) -> Outcome {
         Command::Optout {
             command: OptoutCommand::List,
         } => optout::list(&config).await,
+        Command::Optout {
+            command:
+                OptoutCommand::Remove {
+                    phone,
+                    by,
+                    note,
+                    country,
+                },
+        } => optout::remove(&config, &phone, &by, note.as_deref(), country.as_deref()).await,
+        Command::Optout {
+            command: OptoutCommand::Removals,
+        } => optout::removals(&config).await,
         Command::Imports { campaign, format } => {
             report::imports(&config, campaign.as_deref(), format).await
         }

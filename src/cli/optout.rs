@@ -8,6 +8,7 @@ use serde_json::json;
 use super::{Failure, Outcome, catalog, connect, read_input};
 use crate::config::Config;
 use crate::phone::Phone;
+use crate::store::Remover;
 
 /// Header names taken for the number column.
 const PHONE_HEADERS: [&str; 6] = [
@@ -32,22 +33,12 @@ pub async fn import(config: &Config, file: &Path, source: &str, country: Option<
         )));
     }
     let (name, bytes) = read_input(file)?;
-    let region = match country {
-        Some(c) => Some(
-            c.to_ascii_uppercase()
-                .parse::<phonenumber::country::Id>()
-                .map_err(|_| {
-                    Failure::user(format!("--country {c}: not a two-letter country code"))
-                })?,
-        ),
-        None => catalog(config)?.shared_country(),
-    };
-    let (phones, rejected) = read(&name, &bytes, region)?;
+    let (phones, rejected) = read(&name, &bytes, region(config, country)?)?;
     let db = connect(config).await?;
     let (added, withdrawn) = db
         .opt_out_many(&phones, source, chrono::Utc::now())
         .await
-        .map_err(|e| Failure::runtime(format!("database: {e}")))?;
+        .map_err(|e| Failure::runtime(e.to_string()))?;
     db.close().await;
     let summary = json!({
         "added": added,
@@ -64,6 +55,97 @@ pub async fn import(config: &Config, file: &Path, source: &str, country: Option<
     } else {
         ExitCode::from(1)
     })
+}
+
+/// The country of numbers written without +CC: `--country`, else the campaigns' shared one.
+fn region(
+    config: &Config,
+    country: Option<&str>,
+) -> Result<Option<phonenumber::country::Id>, Failure> {
+    match country {
+        Some(c) => c
+            .to_ascii_uppercase()
+            .parse::<phonenumber::country::Id>()
+            .map(Some)
+            .map_err(|_| Failure::user(format!("--country {c}: not a two-letter country code"))),
+        None => Ok(catalog(config)?.shared_country()),
+    }
+}
+
+/// `ringback optout remove PHONE --by NAME [--note TEXT]`: staff take a number off the ledger
+/// at the patient's request. Prints the removal as JSON; exit 1 when the number is not on it.
+pub async fn remove(
+    config: &Config,
+    raw: &str,
+    by: &str,
+    note: Option<&str>,
+    country: Option<&str>,
+) -> Outcome {
+    let phone = Phone::parse(raw, region(config, country)?)
+        .map_err(|e| Failure::user(format!("phone: {e}: {:?}", crate::phone::mask(raw))))?;
+    let remover =
+        Remover::staff(by, note).map_err(|(_, message)| Failure::user(format!("--{message}")))?;
+    let db = connect(config).await?;
+    let removed = db
+        .remove_optout(phone.as_str(), remover, chrono::Utc::now())
+        .await
+        .map_err(|e| Failure::runtime(e.to_string()));
+    db.close().await;
+    match removed? {
+        Some(removal) => {
+            out!("{}", json!(removal));
+            eprintln!(
+                "{} is off the opt-out ledger (on it since {}, by {}). New appointments and callbacks \
+                 will call and text it again; the outreach its opt-out ended stay ended.",
+                removal.phone,
+                removal.opted_out_at.to_rfc3339(),
+                removal.source
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        None => Err(Failure::user(format!(
+            "{} is not on the opt-out ledger",
+            phone.as_str()
+        ))),
+    }
+}
+
+/// `ringback optout removals`: every number taken off the ledger, as CSV, newest first.
+pub async fn removals(config: &Config) -> Outcome {
+    let db = connect(config).await?;
+    let list = db
+        .optout_removals()
+        .await
+        .map_err(|e| Failure::runtime(e.to_string()));
+    db.close().await;
+    let mut csv = csv::Writer::from_writer(Vec::new());
+    let mut write = |fields: [&str; 6]| {
+        csv.write_record(fields)
+            .map_err(|e| Failure::runtime(format!("output: {e}")))
+    };
+    write([
+        "phone",
+        "source",
+        "opted_out_at",
+        "removed_at",
+        "removed_by",
+        "note",
+    ])?;
+    for r in list? {
+        write([
+            &r.phone,
+            &r.source,
+            &r.opted_out_at.to_rfc3339(),
+            &r.removed_at.to_rfc3339(),
+            &r.removed_by,
+            r.note.as_deref().unwrap_or(""),
+        ])?;
+    }
+    let bytes = csv
+        .into_inner()
+        .map_err(|e| Failure::runtime(format!("output: {e}")))?;
+    out!("{}", String::from_utf8_lossy(&bytes).trim_end());
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A bad row: its line and why.
@@ -155,7 +237,7 @@ pub async fn list(config: &Config) -> Outcome {
     let list = db
         .optouts()
         .await
-        .map_err(|e| Failure::runtime(format!("database: {e}")))?;
+        .map_err(|e| Failure::runtime(e.to_string()))?;
     db.close().await;
     out!("phone,source,created_at");
     for o in list {

@@ -16,6 +16,7 @@ use sha1::Sha1;
 use super::{ApiError, HttpState};
 use crate::campaign::Catalog;
 use crate::provider::twiml::escape;
+use crate::store::Remover;
 
 /// `at` as the clinic reads it: in the campaign's zone (UTC for a campaign no longer loaded).
 fn local(catalog: &Catalog, campaign: &str, at: DateTime<Utc>) -> String {
@@ -31,11 +32,20 @@ fn local(catalog: &Catalog, campaign: &str, at: DateTime<Utc>) -> String {
     }
 }
 
-/// The signature a form to resolve follow-up `id` carries: only a page served with this
+/// What a dashboard form does, signed into its token so that one form's token does no other's work.
+#[derive(Clone, Copy)]
+enum FormAction {
+    /// Resolve the follow-up whose id is signed.
+    Resolve,
+    /// Take the number signed off the opt-out ledger.
+    RemoveOptOut,
+}
+
+/// The signature a form to act on `id` (a follow-up, a number) carries: only a page served with this
 /// deployment's secret has it. The secret is the API tokens, which every `serve` behind a load
 /// balancer shares (a page from one, its form posted to another); with none configured (this
 /// machine only), the process's own random key.
-fn form_token(state: &HttpState, id: &str) -> String {
+fn form_token(state: &HttpState, action: FormAction, id: &str) -> String {
     use base64::Engine;
     let hmac =
         |key: &[u8]| Hmac::<Sha1>::new_from_slice(key).expect("HMAC takes a key of any length");
@@ -50,7 +60,10 @@ fn form_token(state: &HttpState, id: &str) -> String {
         derive.finalize().into_bytes().to_vec()
     };
     let mut mac = hmac(&key);
-    mac.update(b"resolve:");
+    mac.update(match action {
+        FormAction::Resolve => b"resolve:".as_slice(),
+        FormAction::RemoveOptOut => b"remove-optout:".as_slice(),
+    });
     mac.update(id.as_bytes());
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
 }
@@ -159,7 +172,7 @@ pub async fn page(State(state): State<HttpState>) -> Result<Response, ApiError> 
             escape(f.appointment.as_deref().unwrap_or("")),
             escape(f.detail.as_deref().unwrap_or("")),
             escape(&f.id),
-            form_token(&state, &f.id),
+            form_token(&state, FormAction::Resolve, &f.id),
         ));
     }
     // Fresh every 30 s, but never under someone typing a name or a note into a Done form (a
@@ -198,7 +211,7 @@ pub async fn resolve(
     Form(form): Form<ResolveForm>,
 ) -> Result<Response, ApiError> {
     let app = &state.app;
-    let expected = form_token(&state, &id);
+    let expected = form_token(&state, FormAction::Resolve, &id);
     if !super::constant_time_eq(expected.as_bytes(), form.token.as_bytes()) {
         return Ok(page_error(
             StatusCode::FORBIDDEN,
@@ -217,6 +230,41 @@ pub async fn resolve(
         None => Ok(page_error(StatusCode::NOT_FOUND, "No such follow-up.")),
         Some(_) => Ok(Redirect::to("/").into_response()),
     }
+}
+
+/// `POST /optouts/{phone}/remove` from the lookup page's form: the number off the ledger, kept
+/// with the name typed, then back to the number's page.
+pub async fn remove_optout(
+    State(state): State<HttpState>,
+    Path(phone): Path<String>,
+    Form(form): Form<ResolveForm>,
+) -> Result<Response, ApiError> {
+    let expected = form_token(&state, FormAction::RemoveOptOut, &phone);
+    if !super::constant_time_eq(expected.as_bytes(), form.token.as_bytes()) {
+        return Ok(page_error(
+            StatusCode::FORBIDDEN,
+            "This form is out of date, or not from this dashboard. Go back, reload the page and try again.",
+        ));
+    }
+    let Ok(remover) = Remover::staff(&form.by, Some(&form.note)) else {
+        return Ok(page_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Type your name (up to 200 characters; a note up to 2000), then press Take off the ledger.",
+        ));
+    };
+    // The token signs the number as the page showed it: E.164, so no parsing can differ.
+    if let Some(removal) = state
+        .app
+        .db
+        .remove_optout(&phone, remover, Utc::now())
+        .await?
+    {
+        tracing::info!(to = %crate::phone::mask(&phone), source = removal.source, "taken off the opt-out ledger by staff");
+    }
+    // Taken off by a colleague meanwhile: the same page, which shows it off the ledger.
+    // E.164 (the token vouches for it): only the '+' needs escaping in the query.
+    let back = format!("/lookup?phone={}", phone.replace('+', "%2B"));
+    Ok(Redirect::to(&back).into_response())
 }
 
 fn page_error(status: StatusCode, message: &str) -> Response {
@@ -270,6 +318,15 @@ pub async fn lookup(
         html.push_str(&format!(
             "<p><b>On the do-not-call ledger</b> ({}): ringback does not call or text this number.</p>",
             escape(&source)
+        ));
+        // Only at the patient's own request: the form says so, and keeps who took it off.
+        html.push_str(&format!(
+            "<form method=post action=\"/optouts/{}/remove\"><input type=hidden name=token value=\"{}\">\
+             If the patient asks to be called again: <input name=by placeholder=\"your name\" required maxlength=200 size=12> \
+             <input name=note placeholder=\"note (optional)\" maxlength=2000 size=24> \
+             <button>Take off the ledger</button></form>",
+            escape(phone.as_str()),
+            form_token(&state, FormAction::RemoveOptOut, phone.as_str()),
         ));
     }
     if outreach.is_empty() {

@@ -45,11 +45,14 @@ pub fn router(state: HttpState) -> Router {
         .route("/stats", get(api::stats))
         .route("/callbacks", post(callbacks::request))
         .route("/optouts", get(sms::list).post(sms::add))
+        .route("/optouts/removals", get(sms::removals))
+        .route("/optouts/{phone}/remove", post(sms::remove))
         .layer(middleware::from_fn_with_state(state.clone(), authorize));
     let dashboard = Router::new()
         .route("/", get(dashboard::page))
         .route("/followups/{id}/resolve", post(dashboard::resolve))
         .route("/lookup", get(dashboard::lookup))
+        .route("/optouts/{phone}/remove", post(dashboard::remove_optout))
         .layer(middleware::from_fn_with_state(state.clone(), authorize));
     let webhooks = Router::new()
         .route("/webhooks/twilio/voice/answer", post(webhooks::answer))

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
@@ -14,6 +14,8 @@ use super::{ApiError, HttpState};
 use crate::outreach::machine::SmsStatus;
 use crate::phone::Phone;
 use crate::replies::{BODY_MAX, SmsReport};
+use crate::store::Remover;
+use tracing::info;
 
 /// `POST /webhooks/twilio/sms/inbound`: a patient's SMS (`From`, `Body`).
 pub async fn inbound(State(state): State<HttpState>, Signed { params, .. }: Signed) -> Response {
@@ -127,6 +129,59 @@ pub async fn add(State(state): State<HttpState>, body: Bytes) -> Result<Response
         Json(json!({"phone": phone, "source": source, "withdrawn_attempts": withdrawn})),
     )
         .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RemovalBody {
+    #[serde(default)]
+    by: String,
+    note: Option<String>,
+}
+
+/// `POST /v1/optouts/{phone}/remove` `{"by","note"?}`: staff take a number off the ledger at
+/// the patient's request; kept with who and why (`GET /v1/optouts/removals`). 404 when the
+/// number is not on it.
+pub async fn remove(
+    State(state): State<HttpState>,
+    Path(raw): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let body: RemovalBody = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("body must be {{\"by\": \"…\", \"note\"?: \"…\"}}: {e}"),
+            None,
+        )
+    })?;
+    let unprocessable =
+        |m: String, f: &str| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, m, Some(f));
+    let phone = parse_number(&state, raw.trim())
+        .map_err(|e| unprocessable(format!("phone: {e}"), "phone"))?;
+    let remover = Remover::staff(&body.by, body.note.as_deref())
+        .map_err(|(field, message)| unprocessable(message.into(), field))?;
+    match state
+        .app
+        .db
+        .remove_optout(phone.as_str(), remover, Utc::now())
+        .await?
+    {
+        Some(removal) => {
+            info!(to = %phone.masked(), source = removal.source, "taken off the opt-out ledger by staff");
+            Ok(Json(removal).into_response())
+        }
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("{} is not on the opt-out ledger", phone.as_str()),
+            Some("phone"),
+        )),
+    }
+}
+
+/// `GET /v1/optouts/removals`: every number taken off the ledger, by whom, newest first.
+pub async fn removals(State(state): State<HttpState>) -> Result<Response, ApiError> {
+    let removals = state.app.db.optout_removals().await?;
+    Ok(Json(json!({ "removals": removals })).into_response())
 }
 
 /// A number in E.164, or in any spelling of the campaigns' country when they share one.

@@ -56,7 +56,7 @@ pub use imports::ImportRecord;
 pub use metrics::{MetricFacts, PlacedCount};
 pub use outreach::{AttemptContext, Claim, Limits};
 pub use purge::{MIN_RETENTION_DAYS, Purged};
-pub use replies::{OptOut, ReplyTarget};
+pub use replies::{BY_PATIENT, OptOut, OptOutRemoval, Remover, ReplyTarget};
 pub use report::{AttemptView, Followup, KpiFacts, OutreachView};
 
 use std::str::FromStr;

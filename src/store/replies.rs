@@ -47,6 +47,52 @@ pub struct OptOut {
     pub created_at: DateTime<Utc>,
 }
 
+/// A number taken off the opt-out ledger: what put it there and when, who took it off and when.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OptOutRemoval {
+    pub phone: String,
+    /// The opt-out's own source (keypad, sms, list …).
+    pub source: String,
+    pub opted_out_at: DateTime<Utc>,
+    pub removed_at: DateTime<Utc>,
+    /// `patient` for a START reply; else the name staff gave.
+    pub removed_by: String,
+    pub note: Option<String>,
+}
+
+/// Who takes a number off the ledger: the patient, whose START undoes only what they or their
+/// phone did (keypad, SMS, the provider's STOP); or staff, at the patient's request, any entry.
+#[derive(Debug, Clone, Copy)]
+pub enum Remover<'a> {
+    Patient,
+    Staff { by: &'a str, note: Option<&'a str> },
+}
+
+/// What `removed_by` records for a patient's own START.
+pub const BY_PATIENT: &str = "patient";
+
+impl<'a> Remover<'a> {
+    /// Staff, by the name they give (1–200 characters), with a note of at most 2,000: as when
+    /// they resolve a follow-up. The error names the field at fault and what it takes.
+    pub fn staff(
+        by: &'a str,
+        note: Option<&'a str>,
+    ) -> Result<Remover<'a>, (&'static str, &'static str)> {
+        let by = by.trim();
+        let note = note.map(str::trim).filter(|n| !n.is_empty());
+        if by.is_empty() || by.chars().count() > 200 {
+            return Err((
+                "by",
+                "by: who takes the number off the ledger, for the record (1-200 characters)",
+            ));
+        }
+        if note.is_some_and(|n| n.chars().count() > 2000) {
+            return Err(("note", "note: at most 2000 characters"));
+        }
+        Ok(Remover::Staff { by, note })
+    }
+}
+
 impl Db {
     /// The patient's most recent open reminder for `phone`; else their latest reminder for a
     /// visit still ahead that ended without their answer (voicemail, SMS, no answer).
@@ -128,11 +174,82 @@ impl Db {
 
     /// START: take `phone` off the ledger if the patient put it there themselves (keypad, SMS,
     /// the provider's STOP). A clinic's do-not-call entry stays. `true` if it was removed.
-    pub async fn opt_in(&self, phone: &str) -> Result<bool, StoreError> {
-        let n = on_pool!(self, pool => sqlx::query(
-            "DELETE FROM optouts WHERE phone = $1 AND source IN ('keypad', 'sms', 'provider', 'ledger')",
-        ).bind(phone).execute(pool).await?.rows_affected());
-        Ok(n > 0)
+    pub async fn opt_in(&self, phone: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        Ok(self
+            .remove_optout(phone, Remover::Patient, now)
+            .await?
+            .is_some())
+    }
+
+    /// Take `phone` off the ledger and keep, in the same transaction, who did and why
+    /// (`optout_removals`). `None` when it is not on the ledger, or (for the patient) is there
+    /// by the clinic's own list. Calls and messages the opt-out ended stay ended; what is
+    /// planned from now on may reach the number again.
+    pub async fn remove_optout(
+        &self,
+        phone: &str,
+        remover: Remover<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<OptOutRemoval>, StoreError> {
+        let (by, note, sql) = match remover {
+            Remover::Patient => (
+                BY_PATIENT,
+                Some("START"),
+                "DELETE FROM optouts WHERE phone = $1 AND source IN ('keypad', 'sms', 'provider', 'ledger') \
+                 RETURNING source, created_at",
+            ),
+            Remover::Staff { by, note } => (
+                by,
+                note,
+                "DELETE FROM optouts WHERE phone = $1 RETURNING source, created_at",
+            ),
+        };
+        let removed_at = millis(now);
+        let removed: Option<(String, i64)> = on_pool!(self, pool => {
+            let mut tx = pool.begin_with(pool.write_begin()).await?;
+            let removed: Option<(String, i64)> =
+                sqlx::query_as(sql).bind(phone).fetch_optional(&mut *tx).await?;
+            if let Some((source, opted_out_at)) = &removed {
+                sqlx::query(
+                    "INSERT INTO optout_removals (id, phone, source, opted_out_at, removed_at, removed_by, note) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(new_id()).bind(phone).bind(source).bind(opted_out_at).bind(removed_at)
+                .bind(by).bind(note).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            removed
+        });
+        Ok(removed.map(|(source, opted_out_at)| OptOutRemoval {
+            phone: phone.to_string(),
+            source,
+            opted_out_at: instant(opted_out_at),
+            removed_at: instant(removed_at),
+            removed_by: by.to_string(),
+            note: note.map(String::from),
+        }))
+    }
+
+    /// Every number taken off the ledger, newest first.
+    pub async fn optout_removals(&self) -> Result<Vec<OptOutRemoval>, StoreError> {
+        type Stored = (String, String, i64, i64, String, Option<String>);
+        let rows: Vec<Stored> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT phone, source, opted_out_at, removed_at, removed_by, note FROM optout_removals \
+             ORDER BY removed_at DESC, id DESC",
+        ).fetch_all(pool).await?);
+        Ok(rows
+            .into_iter()
+            .map(
+                |(phone, source, opted_out_at, removed_at, removed_by, note)| OptOutRemoval {
+                    phone,
+                    source,
+                    opted_out_at: instant(opted_out_at),
+                    removed_at: instant(removed_at),
+                    removed_by,
+                    note,
+                },
+            )
+            .collect())
     }
 
     /// The whole opt-out ledger, newest first.
