@@ -23,7 +23,7 @@ pub async fn run(config: &Config, days: Option<u32>, dry_run: bool) -> Outcome {
     let purged = db
         .purge(cutoff, dry_run)
         .await
-        .map_err(|e| Failure::runtime(format!("database: {e}")))?;
+        .map_err(|e| Failure::runtime(e.to_string()))?;
     db.close().await;
     let Some(deleted) = purged else {
         return Err(Failure::runtime(
