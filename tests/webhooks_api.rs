@@ -1022,3 +1022,141 @@ both_backends!(
         running.stop().await;
     }
 );
+
+both_backends!(
+    staff_stop_the_calls_to_a_patient_they_reached_another_way,
+    |env: TestEnv| async move {
+        let (_fake, running) = setup(&env).await;
+        // The worker stops, so the calls stay planned; the HTTP side keeps answering.
+        let (url, app) = (running.url.clone(), running.app.clone());
+        running.stop().await;
+        let patients = [
+            (
+                "+34612000601".to_string(),
+                "Anna".to_string(),
+                String::new(),
+            ),
+            (
+                "+34612000602".to_string(),
+                "Joan".to_string(),
+                String::new(),
+            ),
+        ];
+        import_csv(&app, &appointments_csv(&patients)).await;
+        let http = reqwest::Client::new();
+        let id_of = |phone: &'static str| {
+            let http = http.clone();
+            let url = url.clone();
+            async move {
+                let found: Value = http
+                    .get(format!(
+                        "{url}/v1/outreach?phone={}",
+                        phone.replace('+', "%2B")
+                    ))
+                    .bearer_auth("api-token")
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                found["outreach"][0]["id"].as_str().unwrap().to_string()
+            }
+        };
+        let withdraw = |id: &str, body: &'static str, token: &'static str| {
+            http.post(format!("{url}/v1/outreach/{id}/withdraw"))
+                .bearer_auth(token)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+        };
+
+        // The API.
+        let first = id_of("+34612000601").await;
+        let body = r#"{"by":"Marta","note":"rang her back herself"}"#;
+        assert_eq!(withdraw(&first, body, "wrong").await.unwrap().status(), 401);
+        for (bad, status, field) in [("by=Marta", 400, "by"), (r#"{"by":" "}"#, 422, "by")] {
+            let r = withdraw(&first, bad, "api-token").await.unwrap();
+            assert_eq!(r.status(), status, "{bad}");
+            let error: Value = r.json().await.unwrap();
+            assert_eq!(error["field"], field, "{bad}: {error}");
+        }
+        let r = withdraw(&first, body, "api-token").await.unwrap();
+        assert_eq!(r.status(), 200);
+        let view: Value = r.json().await.unwrap();
+        assert_eq!(
+            (view["state"].as_str(), view["outcome"].as_str()),
+            (Some("finished"), Some("withdrawn")),
+            "{view}"
+        );
+        assert_eq!(view["withdrawn_by"], "Marta", "{view}");
+        assert_eq!(view["withdrawn_note"], "rang her back herself", "{view}");
+        assert_eq!(view["attempts"][0]["status"], "withdrawn", "{view}");
+        let r = withdraw(&first, body, "api-token").await.unwrap();
+        assert_eq!(r.status(), 409);
+        let error: Value = r.json().await.unwrap();
+        assert!(
+            error["error"].as_str().unwrap().contains("withdrawn"),
+            "{error}"
+        );
+        let r = withdraw("01NOSUCHOUTREACH0000000000", body, "api-token")
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404);
+
+        // The dashboard: the number's page offers the form for what is still calling.
+        let second = id_of("+34612000602").await;
+        let page = |phone: &'static str| {
+            http.get(format!("{url}/lookup?phone={phone}"))
+                .basic_auth("staff", Some("api-token"))
+                .send()
+        };
+        let lookup = page("612000602").await.unwrap().text().await.unwrap();
+        let form = format!(
+            "action=\"/outreach/{second}/withdraw\"><input type=hidden name=token value=\""
+        );
+        assert!(lookup.contains(&form), "{lookup}");
+        let token = lookup
+            .split(&form)
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap()
+            .to_string();
+        let no_redirect = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let post = |id: &str, token: &str, by: &str| {
+            no_redirect
+                .post(format!("{url}/outreach/{id}/withdraw"))
+                .basic_auth("staff", Some("api-token"))
+                .form(&[("token", token), ("by", by), ("note", "")])
+                .send()
+        };
+        // A token is for its own outreach only.
+        assert_eq!(post(&first, &token, "Pere").await.unwrap().status(), 403);
+        assert_eq!(post(&second, "forged", "Pere").await.unwrap().status(), 403);
+        assert_eq!(post(&second, &token, "").await.unwrap().status(), 422);
+        assert_eq!(
+            env.outreach_state("id", &second).await[0].as_deref(),
+            Some("active")
+        );
+        let r = post(&second, &token, "Pere").await.unwrap();
+        assert_eq!(r.status(), 303);
+        assert_eq!(r.headers()["location"], "/lookup?phone=%2B34612000602");
+        assert_eq!(
+            env.outreach_state("id", &second).await,
+            finished("withdrawn")
+        );
+        assert_eq!(
+            env.scalar("SELECT COUNT(*) FROM attempts WHERE status = 'planned'")
+                .await,
+            0
+        );
+        let lookup = page("612000602").await.unwrap().text().await.unwrap();
+        assert!(lookup.contains("withdrawn by Pere"), "{lookup}");
+        assert!(!lookup.contains("Stop calling"), "{lookup}");
+        // The form again (a second click): the same page.
+        assert_eq!(post(&second, &token, "Pere").await.unwrap().status(), 303);
+    }
+);

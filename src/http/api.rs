@@ -12,6 +12,7 @@ use serde_json::json;
 
 use super::{ApiError, HttpState};
 use crate::import::{self, Format, ImportError};
+use crate::store::Withdrawal;
 
 pub async fn campaigns(State(state): State<HttpState>) -> Json<serde_json::Value> {
     // `loaded_at`: when the files were read, so that after `systemctl reload` (SIGHUP) an admin
@@ -129,6 +130,48 @@ pub async fn import(
     }
 }
 
+/// `POST /v1/outreach/{id}/withdraw` `{"by","note"?}`: staff end an outreach by hand (they
+/// reached the patient another way): `withdrawn`, every planned call and SMS withdrawn. 404 for
+/// no such outreach, 409 when it has ended already (saying how).
+pub async fn withdraw(
+    State(state): State<HttpState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let Ok(body) = serde_json::from_slice::<Resolve>(&body) else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "body must be {\"by\": \"…\", \"note\"?: \"…\"}",
+            Some("by"),
+        ));
+    };
+    let (by, note) =
+        crate::store::signed_by(&body.by, body.note.as_deref()).map_err(|(field, message)| {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message, Some(field))
+        })?;
+    let db = &state.app.db;
+    match db.withdraw_outreach(&id, by, note, Utc::now()).await? {
+        Withdrawal::Done => {
+            tracing::info!(outreach = id, "withdrawn by staff");
+            let view = db.outreach_view(&id).await?;
+            Ok(Json(view).into_response())
+        }
+        Withdrawal::Ended(outcome) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "it has ended already ({})",
+                outcome.as_deref().unwrap_or("no outcome")
+            ),
+            Some("id"),
+        )),
+        Withdrawal::Unknown => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no such outreach",
+            Some("id"),
+        )),
+    }
+}
+
 pub async fn outreach(
     State(state): State<HttpState>,
     Path(id): Path<String>,
@@ -237,25 +280,13 @@ pub async fn resolve(
             Some("by"),
         ));
     };
-    if resolve.by.trim().is_empty()
-        || resolve.by.len() > 200
-        || resolve.note.as_ref().is_some_and(|n| n.len() > 2000)
-    {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "by must be 1-200 characters, note at most 2000",
-            Some("by"),
-        ));
-    }
+    let (by, note) = crate::store::signed_by(&resolve.by, resolve.note.as_deref()).map_err(
+        |(field, message)| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message, Some(field)),
+    )?;
     match state
         .app
         .db
-        .resolve_followup(
-            &id,
-            resolve.by.trim(),
-            resolve.note.as_deref(),
-            chrono::Utc::now(),
-        )
+        .resolve_followup(&id, by, note, chrono::Utc::now())
         .await?
     {
         None => Err(ApiError::new(

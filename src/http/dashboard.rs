@@ -16,7 +16,7 @@ use sha1::Sha1;
 use super::{ApiError, HttpState};
 use crate::campaign::Catalog;
 use crate::provider::twiml::escape;
-use crate::store::Remover;
+use crate::store::{Remover, Withdrawal, signed_by};
 
 /// `at` as the clinic reads it: in the campaign's zone (UTC for a campaign no longer loaded).
 fn local(catalog: &Catalog, campaign: &str, at: DateTime<Utc>) -> String {
@@ -39,6 +39,8 @@ enum FormAction {
     Resolve,
     /// Take the number signed off the opt-out ledger.
     RemoveOptOut,
+    /// End the outreach whose id is signed.
+    Withdraw,
 }
 
 /// The signature a form to act on `id` (a follow-up, a number) carries: only a page served with this
@@ -63,6 +65,7 @@ fn form_token(state: &HttpState, action: FormAction, id: &str) -> String {
     mac.update(match action {
         FormAction::Resolve => b"resolve:".as_slice(),
         FormAction::RemoveOptOut => b"remove-optout:".as_slice(),
+        FormAction::Withdraw => b"withdraw:".as_slice(),
     });
     mac.update(id.as_bytes());
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
@@ -161,10 +164,9 @@ pub async fn page(State(state): State<HttpState>) -> Result<Response, ApiError> 
             escape(&f.campaign),
             escape(f.patient.as_deref().unwrap_or("")),
             match f.phone.as_deref() {
-                // E.164: a '+' then digits, so only the '+' needs escaping in the query.
                 Some(phone) => format!(
-                    "<a href=\"/lookup?phone={}\">{}</a>",
-                    escape(&phone.replace('+', "%2B")),
+                    "<a href=\"{}\">{}</a>",
+                    escape(&lookup_path(phone)),
                     escape(phone)
                 ),
                 None => String::new(),
@@ -218,14 +220,12 @@ pub async fn resolve(
             "This form is out of date, or not from this dashboard. Go back, reload the page and try again.",
         ));
     }
-    let by = form.by.trim();
-    let note = Some(form.note.trim()).filter(|n| !n.is_empty());
-    if by.is_empty() || by.len() > 200 || note.is_some_and(|n| n.len() > 2000) {
+    let Ok((by, note)) = signed_by(&form.by, Some(&form.note)) else {
         return Ok(page_error(
             StatusCode::UNPROCESSABLE_ENTITY,
             "Type your name (up to 200 characters; a note up to 2000), then press Done.",
         ));
-    }
+    };
     match app.db.resolve_followup(&id, by, note, Utc::now()).await? {
         None => Ok(page_error(StatusCode::NOT_FOUND, "No such follow-up.")),
         Some(_) => Ok(Redirect::to("/").into_response()),
@@ -262,9 +262,43 @@ pub async fn remove_optout(
         tracing::info!(to = %crate::phone::mask(&phone), source = removal.source, "taken off the opt-out ledger by staff");
     }
     // Taken off by a colleague meanwhile: the same page, which shows it off the ledger.
-    // E.164 (the token vouches for it): only the '+' needs escaping in the query.
-    let back = format!("/lookup?phone={}", phone.replace('+', "%2B"));
-    Ok(Redirect::to(&back).into_response())
+    Ok(Redirect::to(&lookup_path(&phone)).into_response())
+}
+
+/// `POST /outreach/{id}/withdraw` from the lookup page's form: the outreach ended by hand, kept
+/// with the name typed, then back to its number's page (ended already, by a colleague or by the
+/// patient's answer meanwhile: the same page, which shows how it ended).
+pub async fn withdraw(
+    State(state): State<HttpState>,
+    Path(id): Path<String>,
+    Form(form): Form<ResolveForm>,
+) -> Result<Response, ApiError> {
+    let expected = form_token(&state, FormAction::Withdraw, &id);
+    if !super::constant_time_eq(expected.as_bytes(), form.token.as_bytes()) {
+        return Ok(page_error(
+            StatusCode::FORBIDDEN,
+            "This form is out of date, or not from this dashboard. Go back, reload the page and try again.",
+        ));
+    }
+    let Ok((by, note)) = signed_by(&form.by, Some(&form.note)) else {
+        return Ok(page_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Type your name (up to 200 characters; a note up to 2000), then press Stop calling.",
+        ));
+    };
+    let db = &state.app.db;
+    if db.withdraw_outreach(&id, by, note, Utc::now()).await? == Withdrawal::Done {
+        tracing::info!(outreach = id, "withdrawn by staff");
+    }
+    match db.outreach_view(&id).await? {
+        Some(o) => Ok(Redirect::to(&lookup_path(&o.phone)).into_response()),
+        None => Ok(page_error(StatusCode::NOT_FOUND, "No such outreach.")),
+    }
+}
+
+/// The lookup page of an E.164 number: a '+' then digits, so only the '+' needs escaping.
+fn lookup_path(phone: &str) -> String {
+    format!("/lookup?phone={}", phone.replace('+', "%2B"))
 }
 
 fn page_error(status: StatusCode, message: &str) -> Response {
@@ -343,8 +377,13 @@ pub async fn lookup(
             ),
             _ => String::new(),
         };
+        let by_hand = match (&o.withdrawn_by, &o.withdrawn_note) {
+            (Some(by), Some(note)) => format!(" by {}: {}", escape(by), escape(note)),
+            (Some(by), None) => format!(" by {}", escape(by)),
+            _ => String::new(),
+        };
         html.push_str(&format!(
-            "<h3>{} ({}){}</h3><p>{}: {}{}</p>",
+            "<h3>{} ({}){}</h3><p>{}: {}{}{}</p>",
             escape(&o.campaign),
             escape(&o.kind),
             visit,
@@ -354,7 +393,19 @@ pub async fn lookup(
                 .as_deref()
                 .map(|x| format!(", {}", escape(x)))
                 .unwrap_or_default(),
+            by_hand,
         ));
+        // Still calling: staff who reached the patient another way stop it here.
+        if o.state == "active" {
+            html.push_str(&format!(
+                "<form method=post action=\"/outreach/{}/withdraw\"><input type=hidden name=token value=\"{}\">\
+                 Reached the patient another way? <input name=by placeholder=\"your name\" required maxlength=200 size=12> \
+                 <input name=note placeholder=\"note (optional)\" maxlength=2000 size=24> \
+                 <button>Stop calling</button></form>",
+                escape(&o.id),
+                form_token(&state, FormAction::Withdraw, &o.id),
+            ));
+        }
         html.push_str(
             "<table><tr><th>when</th><th>channel</th><th>status</th><th>result</th></tr>",
         );

@@ -40,6 +40,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/imports", get(api::imports))
         .route("/outreach", get(api::lookup))
         .route("/outreach/{id}", get(api::outreach))
+        .route("/outreach/{id}/withdraw", post(api::withdraw))
         .route("/followups", get(api::followups))
         .route("/followups/{id}/resolve", post(api::resolve))
         .route("/stats", get(api::stats))
@@ -53,6 +54,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/followups/{id}/resolve", post(dashboard::resolve))
         .route("/lookup", get(dashboard::lookup))
         .route("/optouts/{phone}/remove", post(dashboard::remove_optout))
+        .route("/outreach/{id}/withdraw", post(dashboard::withdraw))
         .layer(middleware::from_fn_with_state(state.clone(), authorize));
     let webhooks = Router::new()
         .route("/webhooks/twilio/voice/answer", post(webhooks::answer))

@@ -50,6 +50,7 @@ mod queue;
 mod replies;
 mod report;
 mod sqlite_bulk;
+mod staff;
 
 pub use callbacks::{FirstStep, KnownCaller, NewCallback, OpenCallback};
 pub use imports::ImportRecord;
@@ -58,6 +59,7 @@ pub use outreach::{AttemptContext, Claim, Limits};
 pub use purge::{MIN_RETENTION_DAYS, Purged};
 pub use replies::{BY_PATIENT, OptOut, OptOutRemoval, Remover, ReplyTarget};
 pub use report::{AttemptView, Followup, KpiFacts, OutreachView};
+pub use staff::{Withdrawal, signed_by};
 
 use std::str::FromStr;
 use std::time::Duration;

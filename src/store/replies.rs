@@ -72,23 +72,12 @@ pub enum Remover<'a> {
 pub const BY_PATIENT: &str = "patient";
 
 impl<'a> Remover<'a> {
-    /// Staff, by the name they give (1–200 characters), with a note of at most 2,000: as when
-    /// they resolve a follow-up. The error names the field at fault and what it takes.
+    /// Staff, by the name they give, with a note (see [`super::signed_by`]).
     pub fn staff(
         by: &'a str,
         note: Option<&'a str>,
     ) -> Result<Remover<'a>, (&'static str, &'static str)> {
-        let by = by.trim();
-        let note = note.map(str::trim).filter(|n| !n.is_empty());
-        if by.is_empty() || by.chars().count() > 200 {
-            return Err((
-                "by",
-                "by: who takes the number off the ledger, for the record (1-200 characters)",
-            ));
-        }
-        if note.is_some_and(|n| n.chars().count() > 2000) {
-            return Err(("note", "note: at most 2000 characters"));
-        }
+        let (by, note) = super::signed_by(by, note)?;
         Ok(Remover::Staff { by, note })
     }
 }

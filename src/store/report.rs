@@ -65,6 +65,9 @@ pub struct OutreachView {
     pub timezone: String,
     pub language: String,
     pub created_at: DateTime<Utc>,
+    /// Who of the staff ended it by hand (outcome `withdrawn`), and their note.
+    pub withdrawn_by: Option<String>,
+    pub withdrawn_note: Option<String>,
     pub attempts: Vec<AttemptView>,
 }
 
@@ -100,6 +103,8 @@ type HeadRow = (
     String,
     String,
     i64,
+    Option<String>,
+    Option<String>,
 );
 
 /// The statement of [`HeadRow`]s, to end with a `WHERE`.
@@ -107,7 +112,7 @@ macro_rules! outreach_head {
     () => {
         "SELECT o.id, o.campaign, o.kind, o.state, o.outcome, a.external_id, a.starts_at,
                 NULLIF(TRIM(COALESCE(p.first_name, '') || ' ' || COALESCE(p.last_name, '')), ''),
-                o.phone, o.timezone, o.language, o.created_at
+                o.phone, o.timezone, o.language, o.created_at, o.withdrawn_by, o.withdrawn_note
          FROM outreach o LEFT JOIN appointments a ON a.id = o.appointment_id
               LEFT JOIN patients p ON p.id = o.patient_id"
     };
@@ -177,6 +182,8 @@ fn views(heads: Vec<HeadRow>, attempts: Vec<AttemptRow>) -> Vec<OutreachView> {
             timezone: h.9,
             language: h.10,
             created_at: instant(h.11),
+            withdrawn_by: h.12,
+            withdrawn_note: h.13,
         })
         .collect()
 }
