@@ -13,6 +13,28 @@ async fn the_shipped_campaigns_pass_the_check() {
     assert!(run.stdout().contains("callbacks: ok"), "{}", run.stdout());
 }
 
+#[tokio::test]
+async fn a_command_line_in_error_is_a_user_error() {
+    let env = TestEnv::new(Backend::Sqlite).await;
+    for (args, says) in [
+        (&["import"][..], "--campaign <CAMPAIGN>"),
+        (&["optout", "remove", "+34612345678"][..], "--by <BY>"),
+        (
+            &["plan", "--campaign", "reminders", "--format", "xml"][..],
+            "xml",
+        ),
+        (&["dial"][..], "unrecognized subcommand"),
+    ] {
+        let run = env.ringback(args);
+        run.assert_code(1);
+        assert!(run.stderr().contains(says), "{args:?}: {}", run.stderr());
+    }
+    let help = env.ringback(&["optout", "remove", "--help"]);
+    help.assert_code(0);
+    assert!(help.stdout().contains("--by <BY>"), "{}", help.stdout());
+    env.ringback(&["--version"]).assert_code(0);
+}
+
 const BROKEN: &str = r#"name = "Broken"
 clinic = "CAP"
 kind = "reminder"
