@@ -732,18 +732,8 @@ both_backends!(
             .text()
             .await
             .unwrap();
-        let form = "action=\"/optouts/+34612000172/remove\"><input type=hidden name=token value=\"";
-        assert!(lookup.contains(form), "{lookup}");
-        let token = lookup
-            .split(form)
-            .nth(1)
-            .and_then(|rest| rest.split('"').next())
-            .unwrap()
-            .to_string();
-        let no_redirect = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
+        let token = form_token(&lookup, "/optouts/+34612000172/remove");
+        let no_redirect = no_redirect();
         let post = |token: &str, by: &str| {
             no_redirect
                 .post(format!("{}/optouts/+34612000172/remove", running.url))

@@ -436,22 +436,11 @@ both_backends!(
         let (_fake, running) = setup(&env).await;
         let id = patient_message(&running.app.db, "+34612000992", "please call").await;
         // Redirects are followed by hand: the answer to the form is what is checked.
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
+        let http = no_redirect();
         let page = dashboard(&http, &running.url).await;
         assert!(page.contains("<th>detail</th><th>done</th>"), "{page}");
         let action = format!("/followups/{id}/resolve");
-        let form = &page[page
-            .find(&action)
-            .unwrap_or_else(|| panic!("no form for {id}: {page}"))..];
-        let token = form
-            .split("name=token value=\"")
-            .nth(1)
-            .and_then(|rest| rest.split('"').next())
-            .unwrap()
-            .to_string();
+        let token = form_token(&page, &action);
         let url = format!("{}{action}", running.url);
         let post = |fields: Vec<(&'static str, String)>, password: &'static str| {
             http.post(&url)
@@ -612,13 +601,7 @@ both_backends!(
             .await
             .unwrap();
         let page = String::from_utf8_lossy(&page);
-        let token = page
-            .split(&format!(
-                "/followups/{id}/resolve\"><input type=hidden name=token value=\""
-            ))
-            .nth(1)
-            .and_then(|rest| rest.split('"').next())
-            .unwrap_or_else(|| panic!("no form for {id}: {page}"));
+        let token = form_token(&page, &format!("/followups/{id}/resolve"));
         let done = ringback::http::router(other)
             .oneshot(
                 axum::http::Request::post(format!("/followups/{id}/resolve"))
@@ -1112,20 +1095,8 @@ both_backends!(
                 .send()
         };
         let lookup = page("612000602").await.unwrap().text().await.unwrap();
-        let form = format!(
-            "action=\"/outreach/{second}/withdraw\"><input type=hidden name=token value=\""
-        );
-        assert!(lookup.contains(&form), "{lookup}");
-        let token = lookup
-            .split(&form)
-            .nth(1)
-            .and_then(|rest| rest.split('"').next())
-            .unwrap()
-            .to_string();
-        let no_redirect = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
+        let token = form_token(&lookup, &format!("/outreach/{second}/withdraw"));
+        let no_redirect = no_redirect();
         let post = |id: &str, token: &str, by: &str| {
             no_redirect
                 .post(format!("{url}/outreach/{id}/withdraw"))

@@ -43,6 +43,17 @@ enum FormAction {
     Withdraw,
 }
 
+impl FormAction {
+    /// What the form's button says.
+    fn button(self) -> &'static str {
+        match self {
+            FormAction::Resolve => "Done",
+            FormAction::RemoveOptOut => "Take off the ledger",
+            FormAction::Withdraw => "Stop calling",
+        }
+    }
+}
+
 /// The signature a form to act on `id` (a follow-up, a number) carries: only a page served with this
 /// deployment's secret has it. The secret is the API tokens, which every `serve` behind a load
 /// balancer shares (a page from one, its form posted to another); with none configured (this
@@ -196,7 +207,7 @@ pub async fn page(State(state): State<HttpState>) -> Result<Response, ApiError> 
 }
 
 #[derive(Deserialize)]
-pub struct ResolveForm {
+pub struct StaffForm {
     #[serde(default)]
     token: String,
     #[serde(default)]
@@ -205,26 +216,45 @@ pub struct ResolveForm {
     note: String,
 }
 
+impl StaffForm {
+    /// The name and note typed, once the token shows the form is this dashboard's own for
+    /// `action` on `id`; else the status and message of the page that says what is wrong.
+    fn signed(
+        &self,
+        state: &HttpState,
+        action: FormAction,
+        id: &str,
+    ) -> Result<(&str, Option<&str>), (StatusCode, String)> {
+        let expected = form_token(state, action, id);
+        if !super::constant_time_eq(expected.as_bytes(), self.token.as_bytes()) {
+            return Err((
+                StatusCode::FORBIDDEN,
+                "This form is out of date, or not from this dashboard. Go back, reload the page and try again.".into(),
+            ));
+        }
+        signed_by(&self.by, Some(&self.note)).map_err(|_| {
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!(
+                    "Type your name (up to 200 characters; a note up to 2000), then press {}.",
+                    action.button()
+                ),
+            )
+        })
+    }
+}
+
 /// `POST /followups/{id}/resolve` from the dashboard's form: resolved by whoever typed their name,
 /// then back to the dashboard (done already, by a second click or a colleague: the same).
 pub async fn resolve(
     State(state): State<HttpState>,
     Path(id): Path<String>,
-    Form(form): Form<ResolveForm>,
+    Form(form): Form<StaffForm>,
 ) -> Result<Response, ApiError> {
     let app = &state.app;
-    let expected = form_token(&state, FormAction::Resolve, &id);
-    if !super::constant_time_eq(expected.as_bytes(), form.token.as_bytes()) {
-        return Ok(page_error(
-            StatusCode::FORBIDDEN,
-            "This form is out of date, or not from this dashboard. Go back, reload the page and try again.",
-        ));
-    }
-    let Ok((by, note)) = signed_by(&form.by, Some(&form.note)) else {
-        return Ok(page_error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Type your name (up to 200 characters; a note up to 2000), then press Done.",
-        ));
+    let (by, note) = match form.signed(&state, FormAction::Resolve, &id) {
+        Ok(signed) => signed,
+        Err((status, message)) => return Ok(page_error(status, &message)),
     };
     match app.db.resolve_followup(&id, by, note, Utc::now()).await? {
         None => Ok(page_error(StatusCode::NOT_FOUND, "No such follow-up.")),
@@ -237,21 +267,13 @@ pub async fn resolve(
 pub async fn remove_optout(
     State(state): State<HttpState>,
     Path(phone): Path<String>,
-    Form(form): Form<ResolveForm>,
+    Form(form): Form<StaffForm>,
 ) -> Result<Response, ApiError> {
-    let expected = form_token(&state, FormAction::RemoveOptOut, &phone);
-    if !super::constant_time_eq(expected.as_bytes(), form.token.as_bytes()) {
-        return Ok(page_error(
-            StatusCode::FORBIDDEN,
-            "This form is out of date, or not from this dashboard. Go back, reload the page and try again.",
-        ));
-    }
-    let Ok(remover) = Remover::staff(&form.by, Some(&form.note)) else {
-        return Ok(page_error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Type your name (up to 200 characters; a note up to 2000), then press Take off the ledger.",
-        ));
+    let (by, note) = match form.signed(&state, FormAction::RemoveOptOut, &phone) {
+        Ok(signed) => signed,
+        Err((status, message)) => return Ok(page_error(status, &message)),
     };
+    let remover = Remover::Staff { by, note };
     // The token signs the number as the page showed it: E.164, so no parsing can differ.
     if let Some(removal) = state
         .app
@@ -271,20 +293,11 @@ pub async fn remove_optout(
 pub async fn withdraw(
     State(state): State<HttpState>,
     Path(id): Path<String>,
-    Form(form): Form<ResolveForm>,
+    Form(form): Form<StaffForm>,
 ) -> Result<Response, ApiError> {
-    let expected = form_token(&state, FormAction::Withdraw, &id);
-    if !super::constant_time_eq(expected.as_bytes(), form.token.as_bytes()) {
-        return Ok(page_error(
-            StatusCode::FORBIDDEN,
-            "This form is out of date, or not from this dashboard. Go back, reload the page and try again.",
-        ));
-    }
-    let Ok((by, note)) = signed_by(&form.by, Some(&form.note)) else {
-        return Ok(page_error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Type your name (up to 200 characters; a note up to 2000), then press Stop calling.",
-        ));
+    let (by, note) = match form.signed(&state, FormAction::Withdraw, &id) {
+        Ok(signed) => signed,
+        Err((status, message)) => return Ok(page_error(status, &message)),
     };
     let db = &state.app.db;
     if db.withdraw_outreach(&id, by, note, Utc::now()).await? == Withdrawal::Done {

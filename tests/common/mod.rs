@@ -335,6 +335,25 @@ pub fn csv_rows(n: usize, days: u64) -> String {
 /// Generate a test for each backend: `both_backends!(name, |env| async move { … })`.
 /// `[state, outcome]` of an outreach that ended with `outcome`.
 #[allow(dead_code)]
+/// The signed token of the dashboard form on `page` that posts to `action`.
+pub fn form_token(page: &str, action: &str) -> String {
+    page.split(&format!(
+        "action=\"{action}\"><input type=hidden name=token value=\""
+    ))
+    .nth(1)
+    .and_then(|rest| rest.split('"').next())
+    .unwrap_or_else(|| panic!("no form to {action}: {page}"))
+    .to_string()
+}
+
+/// A client that stops at a redirect, to see where a form sends the browser.
+pub fn no_redirect() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
 pub fn finished(outcome: &str) -> Vec<Option<String>> {
     vec![Some("finished".into()), Some(outcome.into())]
 }
