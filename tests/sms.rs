@@ -711,9 +711,15 @@ both_backends!(
         for (phone, body, status, field) in [
             ("+34612000171", r#"{"by":"Joan"}"#, 404, Some("phone")),
             ("12", r#"{"by":"Joan"}"#, 422, Some("phone")),
-            ("+34612000172", r#"{"note":"no name"}"#, 422, Some("by")),
-            ("+34612000172", r#"{"by":"Joan","why":"?"}"#, 400, None),
-            ("+34612000172", "by=Joan", 400, None),
+            ("+34612000172", r#"{"by":" "}"#, 422, Some("by")),
+            ("+34612000172", r#"{"note":"no name"}"#, 400, Some("by")),
+            (
+                "+34612000172",
+                r#"{"by":"Joan","why":"?"}"#,
+                400,
+                Some("by"),
+            ),
+            ("+34612000172", "by=Joan", 400, Some("by")),
         ] {
             let r = remove(phone, body, "api-token").await.unwrap();
             assert_eq!(r.status(), status, "{phone} {body}");

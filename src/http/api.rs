@@ -10,7 +10,7 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ApiError, HttpState};
+use super::{ApiError, HttpState, StaffBody};
 use crate::import::{self, Format, ImportError};
 use crate::store::Withdrawal;
 
@@ -138,17 +138,8 @@ pub async fn withdraw(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let Ok(body) = serde_json::from_slice::<Resolve>(&body) else {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "body must be {\"by\": \"…\", \"note\"?: \"…\"}",
-            Some("by"),
-        ));
-    };
-    let (by, note) =
-        crate::store::signed_by(&body.by, body.note.as_deref()).map_err(|(field, message)| {
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message, Some(field))
-        })?;
+    let body = StaffBody::read(&body)?;
+    let (by, note) = body.signed()?;
     let db = &state.app.db;
     match db.withdraw_outreach(&id, by, note, Utc::now()).await? {
         Withdrawal::Done => {
@@ -262,27 +253,13 @@ pub async fn followups(
     Ok(Json(json!({"followups": list})).into_response())
 }
 
-#[derive(Deserialize)]
-pub struct Resolve {
-    by: String,
-    note: Option<String>,
-}
-
 pub async fn resolve(
     State(state): State<HttpState>,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let Ok(resolve) = serde_json::from_slice::<Resolve>(&body) else {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "body must be {\"by\": \"…\", \"note\"?: \"…\"}",
-            Some("by"),
-        ));
-    };
-    let (by, note) = crate::store::signed_by(&resolve.by, resolve.note.as_deref()).map_err(
-        |(field, message)| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message, Some(field)),
-    )?;
+    let body = StaffBody::read(&body)?;
+    let (by, note) = body.signed()?;
     match state
         .app
         .db

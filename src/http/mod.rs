@@ -152,6 +152,36 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// `{"by","note"?}`: who of the staff does something by hand (resolve a follow-up, take a
+/// number off the opt-out ledger, withdraw an outreach), and why.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaffBody {
+    by: String,
+    note: Option<String>,
+}
+
+impl StaffBody {
+    /// The name and note of a request's body: 400 when it is not such an object, 422 naming
+    /// `by` or `note` when one is out of bounds.
+    pub fn read(body: &[u8]) -> Result<StaffBody, ApiError> {
+        serde_json::from_slice(body).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("body must be {{\"by\": \"…\", \"note\"?: \"…\"}}: {e}"),
+                Some("by"),
+            )
+        })
+    }
+
+    /// The name and note, trimmed and checked (see [`crate::store::signed_by`]).
+    pub fn signed(&self) -> Result<(&str, Option<&str>), ApiError> {
+        crate::store::signed_by(&self.by, self.note.as_deref()).map_err(|(field, message)| {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message, Some(field))
+        })
+    }
+}
+
 /// An API error: `{"error","field"}`, never internals.
 #[derive(Debug)]
 pub struct ApiError {

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::webhooks::{Signed, SignedAttempt, param, reject, unavailable, xml};
-use super::{ApiError, HttpState};
+use super::{ApiError, HttpState, StaffBody};
 use crate::outreach::machine::SmsStatus;
 use crate::phone::Phone;
 use crate::replies::{BODY_MAX, SmsReport};
@@ -131,14 +131,6 @@ pub async fn add(State(state): State<HttpState>, body: Bytes) -> Result<Response
         .into_response())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RemovalBody {
-    #[serde(default)]
-    by: String,
-    note: Option<String>,
-}
-
 /// `POST /v1/optouts/{phone}/remove` `{"by","note"?}`: staff take a number off the ledger at
 /// the patient's request; kept with who and why (`GET /v1/optouts/removals`). 404 when the
 /// number is not on it.
@@ -147,19 +139,16 @@ pub async fn remove(
     Path(raw): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let body: RemovalBody = serde_json::from_slice(&body).map_err(|e| {
+    let body = StaffBody::read(&body)?;
+    let (by, note) = body.signed()?;
+    let phone = parse_number(&state, raw.trim()).map_err(|e| {
         ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("body must be {{\"by\": \"…\", \"note\"?: \"…\"}}: {e}"),
-            None,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("phone: {e}"),
+            Some("phone"),
         )
     })?;
-    let unprocessable =
-        |m: String, f: &str| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, m, Some(f));
-    let phone = parse_number(&state, raw.trim())
-        .map_err(|e| unprocessable(format!("phone: {e}"), "phone"))?;
-    let remover = Remover::staff(&body.by, body.note.as_deref())
-        .map_err(|(field, message)| unprocessable(message.into(), field))?;
+    let remover = Remover::Staff { by, note };
     match state
         .app
         .db
