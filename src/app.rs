@@ -10,7 +10,7 @@ use crate::campaign::Catalog;
 use crate::metrics::Refusals;
 use crate::pace::Pacer;
 use crate::provider::Provider;
-use crate::store::Db;
+use crate::store::{Db, Pause, StoreError};
 
 pub struct App {
     pub db: Db,
@@ -80,6 +80,31 @@ impl App {
     /// Shutting down: start no more calls or messages.
     pub fn stop_dialing(&self) {
         self.dialing.store(false, Ordering::SeqCst);
+    }
+
+    /// Staff pause campaign `id` ([`Db::pause_campaign`]); a pause that begins is logged.
+    pub async fn pause_campaign(
+        &self,
+        id: &str,
+        by: &str,
+        note: Option<&str>,
+    ) -> Result<Pause, StoreError> {
+        let (pause, began) = self.db.pause_campaign(id, by, note, Utc::now()).await?;
+        if began {
+            tracing::warn!(
+                campaign = id,
+                "campaign paused by staff: no calls or SMS until it is resumed"
+            );
+        }
+        Ok(pause)
+    }
+
+    /// Staff resume campaign `id` ([`Db::resume_campaign`]); a pause that ends is logged.
+    pub async fn resume_campaign(&self, id: &str, by: &str) -> Result<(), StoreError> {
+        if let Some(ended) = self.db.resume_campaign(id, by, Utc::now()).await? {
+            tracing::warn!(campaign = id, paused_at = %ended.paused_at, "campaign resumed by staff");
+        }
+        Ok(())
     }
 
     /// The URL of a webhook for one attempt.

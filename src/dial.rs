@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use chrono_tz::Tz;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::app::App;
 use crate::campaign::render::{Facts, render};
@@ -88,6 +88,16 @@ impl App {
         if ctx.opted_out {
             self.db.opt_out(&ctx.phone, "ledger", now).await?;
             return Ok(Dialed::Ended(Outcome::OptedOut));
+        }
+        if self.db.campaign_pause(&ctx.campaign).await?.is_some() {
+            // Left planned and unqueued: the feeder queues it again once the campaign resumes.
+            self.db.release_queue(id).await?;
+            debug!(
+                attempt = id,
+                campaign = ctx.campaign,
+                "campaign paused; attempt held"
+            );
+            return Ok(Dialed::Skipped);
         }
         let request = self.plan_request(campaign, &ctx);
         let slot = match plan::next(&request, now) {

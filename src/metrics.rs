@@ -38,11 +38,13 @@ const CHANNELS: [&str; 2] = ["voice", "sms"];
 /// included, so that an alert on a rate sees the first event; campaigns only the database still
 /// knows are shown too.
 /// How the campaign files were last read.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct CampaignFiles {
     /// Files with errors (their campaigns run as last loaded, or not at all).
     pub with_errors: usize,
     pub loaded_at: DateTime<Utc>,
+    /// Campaigns paused by staff.
+    pub paused: Vec<String>,
 }
 
 pub fn render(
@@ -214,6 +216,18 @@ pub fn render(
         [(vec![], files.with_errors as f64)],
     );
     out.family(
+        "ringback_campaign_paused",
+        "gauge",
+        "1 while staff have paused the campaign (no calls or SMS), else 0.",
+        campaigns.iter().map(|c| {
+            let paused = files.paused.iter().any(|p| p == c);
+            (
+                vec![("campaign", c.to_string())],
+                f64::from(u8::from(paused)),
+            )
+        }),
+    );
+    out.family(
         "ringback_campaigns_loaded_timestamp_seconds",
         "gauge",
         "When the campaign files were last read (at start, or on SIGHUP), in Unix seconds.",
@@ -364,6 +378,7 @@ mod tests {
         let files = CampaignFiles {
             with_errors: 2,
             loaded_at: DateTime::from_timestamp(1_790_000_000, 0).unwrap(),
+            paused: vec!["idle".into()],
         };
         let text = render(&["a\"b", "idle"], files, &facts(), &refusals, now);
         let has = |line: &str| assert!(text.lines().any(|l| l == line), "no {line} in\n{text}");
@@ -386,6 +401,8 @@ mod tests {
         has(r#"ringback_webhooks_refused_total{reason="signature"} 1"#);
         has(r#"ringback_webhooks_refused_total{reason="malformed"} 0"#);
         has("ringback_campaign_files_with_errors 2");
+        has(r#"ringback_campaign_paused{campaign="idle"} 1"#);
+        has(r#"ringback_campaign_paused{campaign="a\"b"} 0"#);
         has("ringback_campaigns_loaded_timestamp_seconds 1790000000");
         // The call still ringing has no result yet.
         let results: f64 = text

@@ -1131,3 +1131,192 @@ both_backends!(
         assert_eq!(post(&second, &token, "Pere").await.unwrap().status(), 303);
     }
 );
+
+both_backends!(
+    a_paused_campaign_places_nothing_until_it_is_resumed,
+    |env: TestEnv| async move {
+        let (fake, running) = setup(&env).await;
+        // The worker stops: the test feeds the queue and dials by hand, so that nothing races it.
+        let (url, app) = (running.url.clone(), running.app.clone());
+        running.stop().await;
+        let queue = ringback::jobs::Queue::new(&app.db);
+        let http = reqwest::Client::new();
+        let post = |path: &str, body: &'static str, token: &'static str| {
+            http.post(format!("{url}{path}"))
+                .bearer_auth(token)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+        };
+        let pause = r#"{"by":"Marta","note":"phone lines down"}"#;
+        assert_eq!(
+            post("/v1/campaigns/test/pause", pause, "wrong")
+                .await
+                .unwrap()
+                .status(),
+            401
+        );
+        for (path, body, status, field) in [
+            ("/v1/campaigns/nope/pause", pause, 404, "campaign"),
+            ("/v1/campaigns/test/pause", "{}", 400, "by"),
+            ("/v1/campaigns/test/pause", r#"{"by":""}"#, 422, "by"),
+        ] {
+            let r = post(path, body, "api-token").await.unwrap();
+            assert_eq!(r.status(), status, "{path} {body}");
+            let error: Value = r.json().await.unwrap();
+            assert_eq!(error["field"], field, "{path} {body}: {error}");
+        }
+        let r = post("/v1/campaigns/test/pause", pause, "api-token")
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let paused: Value = r.json().await.unwrap();
+        assert_eq!(paused["paused"]["paused_by"], "Marta", "{paused}");
+        // Paused again by someone else: the pause in force stays as it began.
+        let again: Value = post("/v1/campaigns/test/pause", r#"{"by":"Joan"}"#, "api-token")
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(again["paused"], paused["paused"], "{again}");
+
+        // A visit due now: neither queued nor dialled while the campaign is paused.
+        import_one(&app, "+34612000701").await;
+        let attempt = env
+            .rows("SELECT id FROM attempts WHERE status = 'planned'")
+            .await
+            .remove(0)
+            .remove(0)
+            .unwrap();
+        assert_eq!(ringback::jobs::feed_once(&app, &queue).await.unwrap(), 0);
+        // A wake-up queued before the pause (or a callback dialled at once) is given back.
+        assert!(app.db.take_for_queue(&attempt, "job-1").await.unwrap());
+        assert_eq!(
+            app.dial(&attempt).await.unwrap(),
+            ringback::dial::Dialed::Skipped
+        );
+        assert_eq!(
+            env.scalar(&format!(
+                "SELECT COUNT(*) FROM attempts WHERE id = '{attempt}' AND status = 'planned' AND task_id IS NULL"
+            ))
+            .await,
+            1
+        );
+        assert_eq!(ringback::jobs::feed_once(&app, &queue).await.unwrap(), 0);
+        assert!(fake.log().requests.is_empty());
+        // Seen in the campaigns' list, /metrics and the dashboard.
+        let listed: Value = http
+            .get(format!("{url}/v1/campaigns"))
+            .bearer_auth("api-token")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for c in listed["campaigns"].as_array().unwrap() {
+            let note = c["paused"]["note"].as_str();
+            let expected = (c["id"] == "test").then_some("phone lines down");
+            assert_eq!(note, expected, "{listed}");
+        }
+        let metrics = http
+            .get(format!("{url}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            metrics.contains("ringback_campaign_paused{campaign=\"test\"} 1"),
+            "{metrics}"
+        );
+        let page = dashboard(&http, &url).await;
+        assert!(page.contains("<b>paused</b> since"), "{page}");
+        assert!(page.contains("by Marta: phone lines down"), "{page}");
+
+        // The CLI resumes it: the visit is queued and called.
+        let run = env.ringback(&["campaigns", "resume", "test", "--by", "Joan"]);
+        run.assert_code(0);
+        assert!(run.stderr().contains("test resumed"), "{}", run.stderr());
+        assert_eq!(ringback::jobs::feed_once(&app, &queue).await.unwrap(), 1);
+        assert_eq!(
+            app.dial(&attempt).await.unwrap(),
+            ringback::dial::Dialed::Placed
+        );
+        assert_eq!(fake.log().requests[0]["To"], "+34612000701");
+
+        // The dashboard pauses and resumes it too, each form for its own action.
+        let page = dashboard(&http, &url).await;
+        let token = form_token(&page, "/campaigns/test/pause");
+        let form = |path: &str, token: &str| {
+            no_redirect()
+                .post(format!("{url}{path}"))
+                .basic_auth("staff", Some("api-token"))
+                .form(&[("token", token), ("by", "Pere"), ("note", "")])
+                .send()
+        };
+        assert_eq!(
+            form("/campaigns/test/resume", &token)
+                .await
+                .unwrap()
+                .status(),
+            403
+        );
+        let r = form("/campaigns/test/pause", &token).await.unwrap();
+        assert_eq!(
+            (
+                r.status().as_u16(),
+                r.headers()["location"].to_str().unwrap()
+            ),
+            (303, "/")
+        );
+        assert_eq!(
+            app.db
+                .campaign_pause("test")
+                .await
+                .unwrap()
+                .unwrap()
+                .paused_by,
+            "Pere"
+        );
+        let page = dashboard(&http, &url).await;
+        let token = form_token(&page, "/campaigns/test/resume");
+        assert_eq!(
+            form("/campaigns/test/resume", &token)
+                .await
+                .unwrap()
+                .status(),
+            303
+        );
+        assert_eq!(app.db.campaign_pause("test").await.unwrap(), None);
+
+        // The CLI refuses a campaign that does not exist, and a pause without a name.
+        for (args, says) in [
+            (&["campaigns", "pause", "nope", "--by", "Joan"][..], "nope"),
+            (&["campaigns", "pause", "test", "--by", " "][..], "--by: "),
+        ] {
+            let run = env.ringback(args);
+            run.assert_code(1);
+            assert!(run.stderr().contains(says), "{args:?}: {}", run.stderr());
+        }
+        let run = env.ringback(&[
+            "campaigns",
+            "pause",
+            "test",
+            "--by",
+            "Joan",
+            "--note",
+            "storm",
+        ]);
+        run.assert_code(0);
+        assert_eq!(run.json()["paused"]["note"], "storm");
+        // Every pause is kept, with who resumed it.
+        assert_eq!(
+            env.scalar("SELECT COUNT(*) FROM campaign_pauses WHERE resumed_by IS NOT NULL")
+                .await,
+            2
+        );
+    }
+);

@@ -184,6 +184,25 @@ pub enum OptoutCommand {
 pub enum CampaignsCommand {
     /// Validate every campaign file of DIR (default: the configured campaigns_dir).
     Check { dir: Option<PathBuf> },
+    /// Stop a campaign's calls and SMS now, in every worker, until it is resumed.
+    Pause {
+        /// The campaign (its file name without .toml).
+        campaign: String,
+        /// Who pauses it (your name), kept with the pause.
+        #[arg(long)]
+        by: String,
+        /// Why, e.g. "phone lines down".
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Let a paused campaign's calls go out again, the overdue ones first.
+    Resume {
+        /// The campaign.
+        campaign: String,
+        /// Who resumes it (your name).
+        #[arg(long)]
+        by: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -241,6 +260,12 @@ async fn dispatch(command: Command, config: Config) -> Outcome {
         Command::Campaigns {
             command: CampaignsCommand::Check { dir },
         } => campaigns::check(&dir.unwrap_or(config.campaigns_dir)),
+        Command::Campaigns {
+            command: CampaignsCommand::Pause { campaign, by, note },
+        } => campaigns::pause(&config, &campaign, &by, note.as_deref()).await,
+        Command::Campaigns {
+            command: CampaignsCommand::Resume { campaign, by },
+        } => campaigns::resume(&config, &campaign, &by).await,
         Command::Import {
             campaign,
             dry_run,

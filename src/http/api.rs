@@ -14,18 +14,66 @@ use super::{ApiError, HttpState, StaffBody};
 use crate::import::{self, Format, ImportError};
 use crate::store::Withdrawal;
 
-pub async fn campaigns(State(state): State<HttpState>) -> Json<serde_json::Value> {
+pub async fn campaigns(State(state): State<HttpState>) -> Result<Response, ApiError> {
     // `loaded_at`: when the files were read, so that after `systemctl reload` (SIGHUP) an admin
     // sees whether it has happened.
     let (catalog, loaded_at) = state.app.campaigns_loaded();
+    let mut pauses = state.app.db.campaign_pauses().await?;
     let campaigns: Vec<_> = catalog
         .campaigns
         .values()
-        .map(|c| json!({"id": c.id, "name": c.name, "kind": c.kind.name(), "timezone": c.timezone.name(), "languages": c.messages.keys().collect::<Vec<_>>()}))
+        .map(|c| {
+            json!({"id": c.id, "name": c.name, "kind": c.kind.name(), "timezone": c.timezone.name(),
+            "languages": c.messages.keys().collect::<Vec<_>>(), "paused": pauses.remove(&c.id)})
+        })
         .collect();
     let errors: Vec<String> = catalog.errors.iter().map(ToString::to_string).collect();
     let loaded_at = loaded_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    Json(json!({"campaigns": campaigns, "errors": errors, "loaded_at": loaded_at}))
+    Ok(
+        Json(json!({"campaigns": campaigns, "errors": errors, "loaded_at": loaded_at}))
+            .into_response(),
+    )
+}
+
+/// `POST /v1/campaigns/{id}/pause` `{"by","note"?}`: nothing of the campaign is dialled or
+/// texted until it is resumed (calls already ringing finish). 200 with the pause in force,
+/// whoever began it.
+pub async fn pause(
+    State(state): State<HttpState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let body = StaffBody::read(&body)?;
+    let (by, note) = body.signed()?;
+    known_campaign(&state, &id)?;
+    let pause = state.app.pause_campaign(&id, by, note).await?;
+    Ok(Json(json!({"campaign": id, "paused": pause})).into_response())
+}
+
+/// `POST /v1/campaigns/{id}/resume` `{"by"}`: the campaign's calls go out again, the overdue
+/// ones first (each checked against every rule at the time). 200 whether or not it was paused.
+pub async fn resume(
+    State(state): State<HttpState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let body = StaffBody::read(&body)?;
+    let (by, _) = body.signed()?;
+    known_campaign(&state, &id)?;
+    state.app.resume_campaign(&id, by).await?;
+    Ok(Json(json!({"campaign": id, "paused": null})).into_response())
+}
+
+/// 404 unless `id` is a loaded campaign.
+fn known_campaign(state: &HttpState, id: &str) -> Result<(), ApiError> {
+    match state.app.campaigns().get(id) {
+        Some(_) => Ok(()),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no campaign {id:?}"),
+            Some("campaign"),
+        )),
+    }
 }
 
 /// The largest appointment list the API takes: some 350,000 rows of a typical export (8.6 MB
@@ -342,6 +390,7 @@ pub async fn metrics(State(state): State<HttpState>) -> Result<Response, ApiErro
     let files = crate::metrics::CampaignFiles {
         with_errors: catalog.files_with_errors(),
         loaded_at,
+        paused: state.app.db.campaign_pauses().await?.into_keys().collect(),
     };
     let text = crate::metrics::render(&campaigns, files, &facts, &state.app.refusals, now);
     Ok((

@@ -16,7 +16,7 @@ use sha1::Sha1;
 use super::{ApiError, HttpState};
 use crate::campaign::Catalog;
 use crate::provider::twiml::escape;
-use crate::store::{Remover, Withdrawal, signed_by};
+use crate::store::{Pause, Remover, Withdrawal, signed_by};
 
 /// `at` as the clinic reads it: in the campaign's zone (UTC for a campaign no longer loaded).
 fn local(catalog: &Catalog, campaign: &str, at: DateTime<Utc>) -> String {
@@ -41,6 +41,10 @@ enum FormAction {
     RemoveOptOut,
     /// End the outreach whose id is signed.
     Withdraw,
+    /// Pause the campaign whose id is signed.
+    Pause,
+    /// Resume the campaign whose id is signed.
+    Resume,
 }
 
 impl FormAction {
@@ -50,6 +54,8 @@ impl FormAction {
             FormAction::Resolve => "Done",
             FormAction::RemoveOptOut => "Take off the ledger",
             FormAction::Withdraw => "Stop calling",
+            FormAction::Pause => "Pause calls",
+            FormAction::Resume => "Resume calls",
         }
     }
 }
@@ -77,6 +83,8 @@ fn form_token(state: &HttpState, action: FormAction, id: &str) -> String {
         FormAction::Resolve => b"resolve:".as_slice(),
         FormAction::RemoveOptOut => b"remove-optout:".as_slice(),
         FormAction::Withdraw => b"withdraw:".as_slice(),
+        FormAction::Pause => b"pause:".as_slice(),
+        FormAction::Resume => b"resume:".as_slice(),
     });
     mac.update(id.as_bytes());
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
@@ -101,7 +109,8 @@ pub async fn page(State(state): State<HttpState>) -> Result<Response, ApiError> 
     html.push_str(LOOKUP_FORM);
     html.push_str("<h2>Campaigns</h2><table><tr><th>campaign</th><th>kind</th><th class=n>outreach</th><th class=n>active</th>\
                    <th class=n>contact rate</th><th class=n>confirmed</th><th class=n>calls</th><th class=n>SMS sent</th>\
-                   <th class=n>opt-outs</th><th>outcomes</th></tr>");
+                   <th class=n>opt-outs</th><th>outcomes</th><th>calls</th></tr>");
+    let pauses = app.db.campaign_pauses().await?;
     for (id, campaign) in &catalog.campaigns {
         let s = crate::report::stats(id, &app.db.kpi_facts(id).await?);
         let outcomes: Vec<String> = s
@@ -112,7 +121,7 @@ pub async fn page(State(state): State<HttpState>) -> Result<Response, ApiError> 
             .collect();
         html.push_str(&format!(
             "<tr><td>{} <small>({})</small></td><td>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{:.0} %</td>\
-             <td class=n>{:.0} %</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td>{}</td></tr>",
+             <td class=n>{:.0} %</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td>{}</td><td>{}</td></tr>",
             escape(&campaign.name),
             escape(id),
             campaign.kind.name(),
@@ -123,7 +132,8 @@ pub async fn page(State(state): State<HttpState>) -> Result<Response, ApiError> 
             s.calls.placed,
             s.sms.sent,
             s.opt_outs,
-            escape(&outcomes.join(", "))
+            escape(&outcomes.join(", ")),
+            pause_form(&state, &catalog, id, pauses.get(id)),
         ));
     }
     html.push_str("</table>");
@@ -307,6 +317,65 @@ pub async fn withdraw(
         Some(o) => Ok(Redirect::to(&lookup_path(&o.phone)).into_response()),
         None => Ok(page_error(StatusCode::NOT_FOUND, "No such outreach.")),
     }
+}
+
+/// A campaign's calls column: running with a form to pause them, or paused (since when, by
+/// whom, why) with a form to resume them.
+fn pause_form(state: &HttpState, catalog: &Catalog, id: &str, pause: Option<&Pause>) -> String {
+    let (action, path, status) = match pause {
+        None => (FormAction::Pause, "pause", "running".to_string()),
+        Some(p) => (
+            FormAction::Resume,
+            "resume",
+            format!(
+                "<b>paused</b> since {} by {}{}",
+                local(catalog, id, p.paused_at),
+                escape(&p.paused_by),
+                p.note
+                    .as_deref()
+                    .map(|n| format!(": {}", escape(n)))
+                    .unwrap_or_default()
+            ),
+        ),
+    };
+    let note = match action {
+        FormAction::Pause => " <input name=note placeholder=\"why\" maxlength=2000 size=10>",
+        _ => "",
+    };
+    format!(
+        "{status}<form method=post action=\"/campaigns/{}/{path}\"><input type=hidden name=token value=\"{}\">\
+         <input name=by placeholder=\"your name\" required maxlength=200 size=10>{note} <button>{}</button></form>",
+        escape(id),
+        form_token(state, action, id),
+        action.button(),
+    )
+}
+
+/// `POST /campaigns/{id}/pause` and `/resume` from the dashboard's forms, then back to it.
+pub async fn pause(
+    State(state): State<HttpState>,
+    Path(id): Path<String>,
+    Form(form): Form<StaffForm>,
+) -> Result<Response, ApiError> {
+    let (by, note) = match form.signed(&state, FormAction::Pause, &id) {
+        Ok(signed) => signed,
+        Err((status, message)) => return Ok(page_error(status, &message)),
+    };
+    state.app.pause_campaign(&id, by, note).await?;
+    Ok(Redirect::to("/").into_response())
+}
+
+pub async fn resume(
+    State(state): State<HttpState>,
+    Path(id): Path<String>,
+    Form(form): Form<StaffForm>,
+) -> Result<Response, ApiError> {
+    let (by, _) = match form.signed(&state, FormAction::Resume, &id) {
+        Ok(signed) => signed,
+        Err((status, message)) => return Ok(page_error(status, &message)),
+    };
+    state.app.resume_campaign(&id, by).await?;
+    Ok(Redirect::to("/").into_response())
 }
 
 /// The lookup page of an E.164 number: a '+' then digits, so only the '+' needs escaping.

@@ -37,6 +37,8 @@ pub fn router(state: HttpState) -> Router {
             "/campaigns/{id}/appointments",
             post(api::import).layer(DefaultBodyLimit::max(api::IMPORT_MAX_BYTES)),
         )
+        .route("/campaigns/{id}/pause", post(api::pause))
+        .route("/campaigns/{id}/resume", post(api::resume))
         .route("/imports", get(api::imports))
         .route("/outreach", get(api::lookup))
         .route("/outreach/{id}", get(api::outreach))
@@ -55,6 +57,8 @@ pub fn router(state: HttpState) -> Router {
         .route("/lookup", get(dashboard::lookup))
         .route("/optouts/{phone}/remove", post(dashboard::remove_optout))
         .route("/outreach/{id}/withdraw", post(dashboard::withdraw))
+        .route("/campaigns/{id}/pause", post(dashboard::pause))
+        .route("/campaigns/{id}/resume", post(dashboard::resume))
         .layer(middleware::from_fn_with_state(state.clone(), authorize));
     let webhooks = Router::new()
         .route("/webhooks/twilio/voice/answer", post(webhooks::answer))

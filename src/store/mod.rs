@@ -59,7 +59,7 @@ pub use outreach::{AttemptContext, Claim, Limits};
 pub use purge::{MIN_RETENTION_DAYS, Purged};
 pub use replies::{BY_PATIENT, OptOut, OptOutRemoval, Remover, ReplyTarget};
 pub use report::{AttemptView, Followup, KpiFacts, OutreachView};
-pub use staff::{Withdrawal, signed_by};
+pub use staff::{Pause, Withdrawal, signed_by};
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -13,15 +13,19 @@ const TAKE: &str =
 const RELEASE: &str = "UPDATE attempts SET task_id = NULL WHERE id = $1 AND status = 'planned'";
 
 impl Db {
-    /// Planned attempts due before `before` that have no queue job yet, soonest first.
+    /// Planned attempts due before `before` that have no queue job yet, soonest first; none of a
+    /// paused campaign.
     pub async fn unqueued_due(
         &self,
         before: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
         let rows: Vec<(String, i64)> = on_pool!(self, pool => sqlx::query_as(
-            "SELECT id, due_at FROM attempts WHERE status = 'planned' AND task_id IS NULL AND due_at <= $1
-             ORDER BY due_at LIMIT $2",
+            "SELECT t.id, t.due_at FROM attempts t
+             WHERE t.status = 'planned' AND t.task_id IS NULL AND t.due_at <= $1
+               AND NOT EXISTS (SELECT 1 FROM outreach o JOIN campaign_pauses p ON p.campaign = o.campaign
+                               WHERE o.id = t.outreach_id AND p.resumed_at IS NULL)
+             ORDER BY t.due_at LIMIT $2",
         ).bind(millis(before)).bind(limit).fetch_all(pool).await?);
         Ok(rows.into_iter().map(|(id, at)| (id, instant(at))).collect())
     }

@@ -76,3 +76,92 @@ impl Db {
         }))
     }
 }
+
+/// A campaign's pause in force: who stopped its calls, when and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Pause {
+    pub campaign: String,
+    pub paused_at: DateTime<Utc>,
+    pub paused_by: String,
+    pub note: Option<String>,
+}
+
+/// The columns of a [`Pause`], in its order.
+macro_rules! pause_columns {
+    () => {
+        "campaign, paused_at, paused_by, note"
+    };
+}
+
+type PauseRow = (String, i64, String, Option<String>);
+
+fn pause(row: PauseRow) -> Pause {
+    Pause {
+        campaign: row.0,
+        paused_at: super::instant(row.1),
+        paused_by: row.2,
+        note: row.3,
+    }
+}
+
+impl Db {
+    /// Pause `campaign`: from now on nothing of it is queued, dialled or texted until it is
+    /// resumed. Returns the pause in force and whether it began now (`false`: it was paused
+    /// already, by whoever the pause names).
+    pub async fn pause_campaign(
+        &self,
+        campaign: &str,
+        by: &str,
+        note: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(Pause, bool), StoreError> {
+        let began = on_pool!(self, pool => sqlx::query(
+            "INSERT INTO campaign_pauses (id, campaign, paused_at, paused_by, note) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (campaign) WHERE resumed_at IS NULL DO NOTHING",
+        ).bind(new_id()).bind(campaign).bind(millis(now)).bind(by).bind(note)
+         .execute(pool).await?.rows_affected())
+            == 1;
+        let pause = self.campaign_pause(campaign).await?.ok_or_else(|| {
+            StoreError::Stored(format!("the pause of {campaign} ended as it began"))
+        })?;
+        Ok((pause, began))
+    }
+
+    /// End `campaign`'s pause (kept, with who resumed it): its calls are queued again, the
+    /// overdue ones first. The pause that ended, or `None` if it was not paused.
+    pub async fn resume_campaign(
+        &self,
+        campaign: &str,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Pause>, StoreError> {
+        let ended: Option<PauseRow> = on_pool!(self, pool => sqlx::query_as(concat!(
+            "UPDATE campaign_pauses SET resumed_at = $2, resumed_by = $3
+             WHERE campaign = $1 AND resumed_at IS NULL RETURNING ",
+            pause_columns!(),
+        )).bind(campaign).bind(millis(now)).bind(by).fetch_optional(pool).await?);
+        Ok(ended.map(pause))
+    }
+
+    /// `campaign`'s pause in force, if any.
+    pub async fn campaign_pause(&self, campaign: &str) -> Result<Option<Pause>, StoreError> {
+        let row: Option<PauseRow> = on_pool!(self, pool => sqlx::query_as(concat!(
+            "SELECT ",
+            pause_columns!(),
+            " FROM campaign_pauses WHERE campaign = $1 AND resumed_at IS NULL",
+        )).bind(campaign).fetch_optional(pool).await?);
+        Ok(row.map(pause))
+    }
+
+    /// Every pause in force, by campaign.
+    pub async fn campaign_pauses(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, Pause>, StoreError> {
+        let rows: Vec<PauseRow> = on_pool!(self, pool => sqlx::query_as(concat!(
+            "SELECT ",
+            pause_columns!(),
+            " FROM campaign_pauses WHERE resumed_at IS NULL",
+        )).fetch_all(pool).await?);
+        Ok(rows.into_iter().map(|r| (r.0.clone(), pause(r))).collect())
+    }
+}
