@@ -64,7 +64,7 @@ pub async fn pause(config: &Config, id: &str, by: &str, note: Option<&str>) -> O
     out!("{}", json!({"campaign": id, "paused": pause}));
     if began {
         eprintln!(
-            "{id} paused: no calls or SMS until `ringback campaigns resume {id}`; calls already ringing finish"
+            "{id} paused: no calls or SMS until `ringback campaigns resume {id} --by NAME`; calls already ringing finish"
         );
     } else {
         eprintln!(
