@@ -793,15 +793,7 @@ both_backends!(
         assert!(db.optout_of("+34612000174").await.unwrap().is_some());
 
         // Every removal is kept: who, when, what the number was on the ledger for.
-        let r: Value = http
-            .get(format!("{url}/v1/optouts/removals"))
-            .bearer_auth("api-token")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let r = api_get(&url, "/v1/optouts/removals").await;
         let kept: Vec<(&str, &str, &str)> = r["removals"]
             .as_array()
             .unwrap()

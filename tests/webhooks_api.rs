@@ -1028,21 +1028,10 @@ both_backends!(
         import_csv(&app, &appointments_csv(&patients)).await;
         let http = reqwest::Client::new();
         let id_of = |phone: &'static str| {
-            let http = http.clone();
+            let path = format!("/v1/outreach?phone={}", phone.replace('+', "%2B"));
             let url = url.clone();
             async move {
-                let found: Value = http
-                    .get(format!(
-                        "{url}/v1/outreach?phone={}",
-                        phone.replace('+', "%2B")
-                    ))
-                    .bearer_auth("api-token")
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
+                let found = api_get(&url, &path).await;
                 found["outreach"][0]["id"].as_str().unwrap().to_string()
             }
         };
@@ -1206,15 +1195,7 @@ both_backends!(
         assert_eq!(ringback::jobs::feed_once(&app, &queue).await.unwrap(), 0);
         assert!(fake.log().requests.is_empty());
         // Seen in the campaigns' list, /metrics and the dashboard.
-        let listed: Value = http
-            .get(format!("{url}/v1/campaigns"))
-            .bearer_auth("api-token")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let listed = api_get(&url, "/v1/campaigns").await;
         for c in listed["campaigns"].as_array().unwrap() {
             let note = c["paused"]["note"].as_str();
             let expected = (c["id"] == "test").then_some("phone lines down");

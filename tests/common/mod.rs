@@ -346,6 +346,19 @@ pub fn form_token(page: &str, action: &str) -> String {
     .to_string()
 }
 
+/// `GET {url}{path}` of the API with the tests' token, as JSON.
+pub async fn api_get(url: &str, path: &str) -> serde_json::Value {
+    reqwest::Client::new()
+        .get(format!("{url}{path}"))
+        .bearer_auth("api-token")
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("JSON")
+}
+
 /// A client that stops at a redirect, to see where a form sends the browser.
 pub fn no_redirect() -> reqwest::Client {
     reqwest::Client::builder()
