@@ -1,5 +1,6 @@
-//! What staff do by hand to an outreach: end it themselves when they reached the patient
-//! another way (they rang back, the patient came to the desk).
+//! What staff do by hand: end an outreach themselves when they reached the patient another way
+//! (they rang back, the patient came to the desk), and pause a campaign's calls. Each is kept
+//! with the name they give.
 
 use chrono::{DateTime, Utc};
 
