@@ -89,7 +89,7 @@ impl App {
             self.db.opt_out(&ctx.phone, "ledger", now).await?;
             return Ok(Dialed::Ended(Outcome::OptedOut));
         }
-        if self.db.campaign_pause(&ctx.campaign).await?.is_some() {
+        if ctx.campaign_paused {
             // Left planned and unqueued: the feeder queues it again once the campaign resumes.
             self.db.release_queue(id).await?;
             debug!(

@@ -49,6 +49,8 @@ pub struct AttemptContext {
     pub no_sms: bool,
     /// The number takes no calls (a provider refused one as the wrong channel).
     pub no_calls: bool,
+    /// Staff paused the campaign: nothing of it is placed until it is resumed.
+    pub campaign_paused: bool,
 }
 
 /// Live-call limits a claim must fit in.
@@ -72,8 +74,8 @@ pub enum Claim {
 }
 
 /// An attempt with its outreach, patient and appointment, and (as JSON arrays) the outreach's
-/// attempts made so far and the number's other contacts since `$2`, and whether the number is on
-/// the opt-out ledger or blocked for either channel: one statement (each checkout of a pooled
+/// attempts made so far and the number's other contacts since `$2`, whether the number is on
+/// the opt-out ledger or blocked for either channel, and whether staff paused the campaign: one statement (each checkout of a pooled
 /// connection is a round trip more), its two aggregates written per backend.
 macro_rules! context_sql {
     ($history:literal, $others:literal) => {
@@ -88,7 +90,8 @@ macro_rules! context_sql {
             " AS others,
                 (SELECT COUNT(*) FROM optouts WHERE phone = t.phone) AS opted,
                 (SELECT COUNT(*) FROM channel_blocks WHERE phone = t.phone AND channel = 'sms') AS no_sms,
-                (SELECT COUNT(*) FROM channel_blocks WHERE phone = t.phone AND channel = 'voice') AS no_calls
+                (SELECT COUNT(*) FROM channel_blocks WHERE phone = t.phone AND channel = 'voice') AS no_calls,
+                (SELECT COUNT(*) FROM campaign_pauses WHERE campaign = o.campaign AND resumed_at IS NULL) AS paused
             FROM attempts t JOIN outreach o ON o.id = t.outreach_id JOIN patients p ON p.id = o.patient_id
             LEFT JOIN appointments a ON a.id = o.appointment_id
             WHERE t.id = $1"
@@ -241,8 +244,8 @@ impl Db {
                 .map_err(|e| StoreError::Stored(format!("attempt history: {e}")))?;
             let others: Vec<i64> = serde_json::from_str(&r.try_get::<String, _>(26)?)
                 .map_err(|e| StoreError::Stored(format!("other contacts: {e}")))?;
-            let (opted, no_sms, no_calls): (i64, i64, i64) =
-                (r.try_get(27)?, r.try_get(28)?, r.try_get(29)?);
+            let (opted, no_sms, no_calls, paused): (i64, i64, i64, i64) =
+                (r.try_get(27)?, r.try_get(28)?, r.try_get(29)?, r.try_get(30)?);
             Ok(Some(AttemptContext {
                 attempt_id: r.try_get(0)?,
                 outreach_id: r.try_get(1)?,
@@ -284,6 +287,7 @@ impl Db {
                 bridge_status: r.try_get(24)?,
                 no_sms: no_sms > 0,
                 no_calls: no_calls > 0,
+                campaign_paused: paused > 0,
             }))
         })
     }
