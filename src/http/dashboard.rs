@@ -48,6 +48,32 @@ enum FormAction {
 }
 
 impl FormAction {
+    /// Where the form for `id` posts.
+    fn path(self, id: &str) -> String {
+        match self {
+            FormAction::Resolve => format!("/followups/{id}/resolve"),
+            FormAction::RemoveOptOut => format!("/optouts/{id}/remove"),
+            FormAction::Withdraw => format!("/outreach/{id}/withdraw"),
+            FormAction::Pause => format!("/campaigns/{id}/pause"),
+            FormAction::Resume => format!("/campaigns/{id}/resume"),
+        }
+    }
+
+    /// The form that does this to `id`, signed for it: `prompt` before the name, and a note
+    /// field with placeholder `note` when it takes one.
+    fn form(self, state: &HttpState, id: &str, prompt: &str, note: Option<&str>) -> String {
+        let note = note
+            .map(|n| format!(" <input name=note placeholder=\"{n}\" maxlength=2000 size=14>"))
+            .unwrap_or_default();
+        format!(
+            "<form method=post action=\"{}\"><input type=hidden name=token value=\"{}\">{prompt}\
+             <input name=by placeholder=\"your name\" required maxlength=200 size=10>{note} <button>{}</button></form>",
+            escape(&self.path(id)),
+            form_token(state, self, id),
+            self.button(),
+        )
+    }
+
     /// What the form's button says.
     fn button(self) -> &'static str {
         match self {
@@ -176,10 +202,7 @@ pub async fn page(State(state): State<HttpState>) -> Result<Response, ApiError> 
     ));
     for f in followups.iter().take(500) {
         html.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>\
-             <form method=post action=\"/followups/{}/resolve\"><input type=hidden name=token value=\"{}\">\
-             <input name=by placeholder=\"your name\" required maxlength=200 size=10> \
-             <input name=note placeholder=\"note\" maxlength=2000 size=14> <button>Done</button></form></td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             local(&catalog, &f.campaign, f.created_at),
             escape(&f.reason),
             escape(&f.campaign),
@@ -194,8 +217,7 @@ pub async fn page(State(state): State<HttpState>) -> Result<Response, ApiError> 
             },
             escape(f.appointment.as_deref().unwrap_or("")),
             escape(f.detail.as_deref().unwrap_or("")),
-            escape(&f.id),
-            form_token(&state, FormAction::Resolve, &f.id),
+            FormAction::Resolve.form(&state, &f.id, "", Some("note")),
         ));
     }
     // Fresh every 30 s, but never under someone typing a name or a note into a Done form (a
@@ -322,11 +344,10 @@ pub async fn withdraw(
 /// A campaign's calls column: running with a form to pause them, or paused (since when, by
 /// whom, why) with a form to resume them.
 fn pause_form(state: &HttpState, catalog: &Catalog, id: &str, pause: Option<&Pause>) -> String {
-    let (action, path, status) = match pause {
-        None => (FormAction::Pause, "pause", "running".to_string()),
+    let (action, status) = match pause {
+        None => (FormAction::Pause, "running".to_string()),
         Some(p) => (
             FormAction::Resume,
-            "resume",
             format!(
                 "<b>paused</b> since {} by {}{}",
                 local(catalog, id, p.paused_at),
@@ -338,17 +359,8 @@ fn pause_form(state: &HttpState, catalog: &Catalog, id: &str, pause: Option<&Pau
             ),
         ),
     };
-    let note = match action {
-        FormAction::Pause => " <input name=note placeholder=\"why\" maxlength=2000 size=10>",
-        _ => "",
-    };
-    format!(
-        "{status}<form method=post action=\"/campaigns/{}/{path}\"><input type=hidden name=token value=\"{}\">\
-         <input name=by placeholder=\"your name\" required maxlength=200 size=10>{note} <button>{}</button></form>",
-        escape(id),
-        form_token(state, action, id),
-        action.button(),
-    )
+    let note = matches!(action, FormAction::Pause).then_some("why");
+    status + &action.form(state, id, "", note)
 }
 
 /// `POST /campaigns/{id}/pause` and `/resume` from the dashboard's forms, then back to it.
@@ -436,13 +448,11 @@ pub async fn lookup(
             escape(&source)
         ));
         // Only at the patient's own request: the form says so, and keeps who took it off.
-        html.push_str(&format!(
-            "<form method=post action=\"/optouts/{}/remove\"><input type=hidden name=token value=\"{}\">\
-             If the patient asks to be called again: <input name=by placeholder=\"your name\" required maxlength=200 size=12> \
-             <input name=note placeholder=\"note (optional)\" maxlength=2000 size=24> \
-             <button>Take off the ledger</button></form>",
-            escape(phone.as_str()),
-            form_token(&state, FormAction::RemoveOptOut, phone.as_str()),
+        html.push_str(&FormAction::RemoveOptOut.form(
+            &state,
+            phone.as_str(),
+            "If the patient asks to be called again: ",
+            Some("note (optional)"),
         ));
     }
     if outreach.is_empty() {
@@ -479,13 +489,11 @@ pub async fn lookup(
         ));
         // Still calling: staff who reached the patient another way stop it here.
         if o.state == "active" {
-            html.push_str(&format!(
-                "<form method=post action=\"/outreach/{}/withdraw\"><input type=hidden name=token value=\"{}\">\
-                 Reached the patient another way? <input name=by placeholder=\"your name\" required maxlength=200 size=12> \
-                 <input name=note placeholder=\"note (optional)\" maxlength=2000 size=24> \
-                 <button>Stop calling</button></form>",
-                escape(&o.id),
-                form_token(&state, FormAction::Withdraw, &o.id),
+            html.push_str(&FormAction::Withdraw.form(
+                &state,
+                &o.id,
+                "Reached the patient another way? ",
+                Some("note (optional)"),
             ));
         }
         html.push_str(
