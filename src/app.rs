@@ -10,7 +10,7 @@ use crate::campaign::Catalog;
 use crate::metrics::Refusals;
 use crate::pace::Pacer;
 use crate::provider::Provider;
-use crate::store::{Db, Pause, StoreError};
+use crate::store::{Db, OptOutRemoval, Pause, Remover, StoreError, Withdrawal};
 
 pub struct App {
     pub db: Db,
@@ -80,6 +80,36 @@ impl App {
     /// Shutting down: start no more calls or messages.
     pub fn stop_dialing(&self) {
         self.dialing.store(false, Ordering::SeqCst);
+    }
+
+    /// Staff end outreach `id` by hand ([`Db::withdraw_outreach`]); an end is logged.
+    pub async fn withdraw_outreach(
+        &self,
+        id: &str,
+        by: &str,
+        note: Option<&str>,
+    ) -> Result<Withdrawal, StoreError> {
+        let withdrawal = self.db.withdraw_outreach(id, by, note, Utc::now()).await?;
+        if withdrawal == Withdrawal::Done {
+            tracing::info!(outreach = id, "withdrawn by staff");
+        }
+        Ok(withdrawal)
+    }
+
+    /// Staff take E.164 `phone` off the opt-out ledger ([`Db::remove_optout`]); a removal is
+    /// logged (the number masked).
+    pub async fn remove_optout(
+        &self,
+        phone: &str,
+        by: &str,
+        note: Option<&str>,
+    ) -> Result<Option<OptOutRemoval>, StoreError> {
+        let remover = Remover::Staff { by, note };
+        let removal = self.db.remove_optout(phone, remover, Utc::now()).await?;
+        if let Some(r) = &removal {
+            tracing::info!(to = %crate::phone::mask(phone), source = r.source, "taken off the opt-out ledger by staff");
+        }
+        Ok(removal)
     }
 
     /// Staff pause campaign `id` ([`Db::pause_campaign`]); a pause that begins is logged.

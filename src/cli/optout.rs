@@ -83,8 +83,9 @@ pub async fn remove(
 ) -> Outcome {
     let phone = Phone::parse(raw, region(config, country)?)
         .map_err(|e| Failure::user(format!("phone: {e}: {:?}", crate::phone::mask(raw))))?;
-    let remover =
-        Remover::staff(by, note).map_err(|(_, message)| Failure::user(format!("--{message}")))?;
+    let (by, note) = crate::store::signed_by(by, note)
+        .map_err(|(_, message)| Failure::user(format!("--{message}")))?;
+    let remover = Remover::Staff { by, note };
     let db = connect(config).await?;
     let removed = db
         .remove_optout(phone.as_str(), remover, chrono::Utc::now())

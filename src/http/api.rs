@@ -188,11 +188,9 @@ pub async fn withdraw(
 ) -> Result<Response, ApiError> {
     let body = StaffBody::read(&body)?;
     let (by, note) = body.signed()?;
-    let db = &state.app.db;
-    match db.withdraw_outreach(&id, by, note, Utc::now()).await? {
+    match state.app.withdraw_outreach(&id, by, note).await? {
         Withdrawal::Done => {
-            tracing::info!(outreach = id, "withdrawn by staff");
-            let view = db.outreach_view(&id).await?;
+            let view = state.app.db.outreach_view(&id).await?;
             Ok(Json(view).into_response())
         }
         Withdrawal::Ended(outcome) => Err(ApiError::new(

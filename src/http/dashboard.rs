@@ -16,7 +16,7 @@ use sha1::Sha1;
 use super::{ApiError, HttpState};
 use crate::campaign::Catalog;
 use crate::provider::twiml::escape;
-use crate::store::{Pause, Remover, Withdrawal, signed_by};
+use crate::store::{Pause, signed_by};
 
 /// `at` as the clinic reads it: in the campaign's zone (UTC for a campaign no longer loaded).
 fn local(catalog: &Catalog, campaign: &str, at: DateTime<Utc>) -> String {
@@ -305,16 +305,8 @@ pub async fn remove_optout(
         Ok(signed) => signed,
         Err((status, message)) => return Ok(page_error(status, &message)),
     };
-    let remover = Remover::Staff { by, note };
     // The token signs the number as the page showed it: E.164, so no parsing can differ.
-    if let Some(removal) = state
-        .app
-        .db
-        .remove_optout(&phone, remover, Utc::now())
-        .await?
-    {
-        tracing::info!(to = %crate::phone::mask(&phone), source = removal.source, "taken off the opt-out ledger by staff");
-    }
+    state.app.remove_optout(&phone, by, note).await?;
     // Taken off by a colleague meanwhile: the same page, which shows it off the ledger.
     Ok(Redirect::to(&lookup_path(&phone)).into_response())
 }
@@ -331,11 +323,8 @@ pub async fn withdraw(
         Ok(signed) => signed,
         Err((status, message)) => return Ok(page_error(status, &message)),
     };
-    let db = &state.app.db;
-    if db.withdraw_outreach(&id, by, note, Utc::now()).await? == Withdrawal::Done {
-        tracing::info!(outreach = id, "withdrawn by staff");
-    }
-    match db.outreach_view(&id).await? {
+    state.app.withdraw_outreach(&id, by, note).await?;
+    match state.app.db.outreach_view(&id).await? {
         Some(o) => Ok(Redirect::to(&lookup_path(&o.phone)).into_response()),
         None => Ok(page_error(StatusCode::NOT_FOUND, "No such outreach.")),
     }

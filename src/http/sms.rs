@@ -14,8 +14,6 @@ use super::{ApiError, HttpState, StaffBody};
 use crate::outreach::machine::SmsStatus;
 use crate::phone::Phone;
 use crate::replies::{BODY_MAX, SmsReport};
-use crate::store::Remover;
-use tracing::info;
 
 /// `POST /webhooks/twilio/sms/inbound`: a patient's SMS (`From`, `Body`).
 pub async fn inbound(State(state): State<HttpState>, Signed { params, .. }: Signed) -> Response {
@@ -148,17 +146,8 @@ pub async fn remove(
             Some("phone"),
         )
     })?;
-    let remover = Remover::Staff { by, note };
-    match state
-        .app
-        .db
-        .remove_optout(phone.as_str(), remover, Utc::now())
-        .await?
-    {
-        Some(removal) => {
-            info!(to = %phone.masked(), source = removal.source, "taken off the opt-out ledger by staff");
-            Ok(Json(removal).into_response())
-        }
+    match state.app.remove_optout(phone.as_str(), by, note).await? {
+        Some(removal) => Ok(Json(removal).into_response()),
         None => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             format!("{} is not on the opt-out ledger", phone.as_str()),

@@ -71,17 +71,6 @@ pub enum Remover<'a> {
 /// What `removed_by` records for a patient's own START.
 pub const BY_PATIENT: &str = "patient";
 
-impl<'a> Remover<'a> {
-    /// Staff, by the name they give, with a note (see [`super::signed_by`]).
-    pub fn staff(
-        by: &'a str,
-        note: Option<&'a str>,
-    ) -> Result<Remover<'a>, (&'static str, &'static str)> {
-        let (by, note) = super::signed_by(by, note)?;
-        Ok(Remover::Staff { by, note })
-    }
-}
-
 impl Db {
     /// The patient's most recent open reminder for `phone`; else their latest reminder for a
     /// visit still ahead that ended without their answer (voicemail, SMS, no answer).
