@@ -15,6 +15,7 @@ pub mod http;
 pub mod import;
 pub mod jobs;
 pub mod metrics;
+pub mod outcomes;
 pub mod outreach;
 pub mod pace;
 pub mod phone;

@@ -1301,3 +1301,283 @@ both_backends!(
         );
     }
 );
+
+both_backends!(
+    the_outcome_feed_gives_each_ended_outreach_by_the_clinics_own_ids,
+    |env: TestEnv| async move {
+        let (fake, running) = setup(&env).await;
+        let patients = [
+            ("+34612000701", Script::Human(Some("1"))),
+            ("+34612000702", Script::Machine),
+            ("+34612000703", Script::Human(Some("2"))),
+            ("+34612000704", Script::NoAnswer),
+        ];
+        for (phone, script) in &patients {
+            fake.script(phone, script.clone());
+        }
+        let list: Vec<_> = patients
+            .iter()
+            .map(|(p, _)| (p.to_string(), "Anna".to_string(), String::new()))
+            .collect();
+        import_csv(&running.app, &appointments_csv(&list)).await;
+        wait_for(
+            "three outcomes and a call unanswered",
+            Duration::from_secs(60),
+            || async {
+                env.scalar("SELECT COUNT(*) FROM outreach WHERE state = 'finished'")
+                    .await
+                    == 3
+                    && env
+                        .scalar("SELECT COUNT(*) FROM attempts WHERE status = 'done'")
+                        .await
+                        == 4
+            },
+        )
+        .await;
+        let url = running.url.clone();
+        let get = |path: String| {
+            let url = url.clone();
+            async move {
+                reqwest::Client::new()
+                    .get(format!("{url}{path}"))
+                    .bearer_auth("api-token")
+                    .send()
+                    .await
+                    .unwrap()
+            }
+        };
+
+        // Each ended outreach once, oldest first, by the clinic's appointment and patient ids.
+        let feed = api_get(&url, "/v1/outcomes?campaign=test").await;
+        let rows = feed["outcomes"].as_array().unwrap().clone();
+        assert_eq!(feed["next"], Value::Null, "{feed}");
+        let by_appointment = |id: &str| {
+            rows.iter()
+                .find(|r| r["appointment_id"] == id)
+                .unwrap_or_else(|| panic!("{id}: {feed}"))
+                .clone()
+        };
+        for (appointment, patient, phone, outcome, followup) in [
+            ("A0", "P0", "+34612000701", "confirmed", Value::Null),
+            ("A1", "P1", "+34612000702", "voicemail_left", Value::Null),
+            (
+                "A2",
+                "P2",
+                "+34612000703",
+                "cancel_requested",
+                "open".into(),
+            ),
+        ] {
+            let row = by_appointment(appointment);
+            assert_eq!(row["patient_id"], patient, "{row}");
+            assert_eq!(row["phone"], phone, "{row}");
+            assert_eq!(row["outcome"], outcome, "{row}");
+            assert_eq!(row["followup"], followup, "{row}");
+            assert_eq!(
+                (row["calls"].as_i64(), row["sms"].as_i64()),
+                (Some(1), Some(0)),
+                "{row}"
+            );
+            assert_eq!(row["kind"], "reminder", "{row}");
+            // The visit in the clinic's own wall-clock time, with its offset.
+            let visit =
+                chrono::DateTime::parse_from_rfc3339(row["appointment_at"].as_str().unwrap())
+                    .unwrap();
+            let expected = (Utc::now() + TimeDelta::hours(30)).with_timezone(&daytime_zone());
+            assert_eq!(
+                visit.offset().local_minus_utc(),
+                chrono::Offset::fix(expected.offset()).local_minus_utc(),
+                "{row}"
+            );
+            assert!(
+                (visit.to_utc() - expected.to_utc()).num_minutes().abs() < 5,
+                "{row}"
+            );
+        }
+        assert!(
+            rows.iter().all(|r| r["appointment_id"] != "A3"),
+            "still calling: {feed}"
+        );
+        let times: Vec<&str> = rows
+            .iter()
+            .map(|r| r["outcome_at"].as_str().unwrap())
+            .collect();
+        assert!(times.windows(2).all(|w| w[0] <= w[1]), "{feed}");
+
+        // Pages: two, then the rest; the cursor goes on where the page ended.
+        let page = api_get(&url, "/v1/outcomes?campaign=test&limit=2").await;
+        assert_eq!(page["outcomes"].as_array().unwrap().len(), 2, "{page}");
+        let next = page["next"]
+            .as_str()
+            .expect("a full page says where to go on")
+            .to_string();
+        let rest = api_get(
+            &url,
+            &format!("/v1/outcomes?campaign=test&limit=2&after={next}"),
+        )
+        .await;
+        assert_eq!(rest["next"], Value::Null, "{rest}");
+        let paged: Vec<Value> = page["outcomes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(rest["outcomes"].as_array().unwrap())
+            .cloned()
+            .collect();
+        assert_eq!(paged, rows);
+
+        // CSV, for a spreadsheet or the EHR: a header and a line per outcome.
+        let r = get("/v1/outcomes?campaign=test&format=csv".into()).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["content-type"], "text/csv; charset=utf-8");
+        let csv = r.text().await.unwrap();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(
+            lines[0],
+            "outreach_id,campaign,kind,appointment_id,patient_id,appointment_at,phone,outcome,outcome_at,calls,sms,followup"
+        );
+        assert_eq!(lines.len(), 4, "{csv}");
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains(",A0,P0,") && l.contains(",confirmed,")),
+            "{csv}"
+        );
+
+        // A span before any of it: nothing.
+        let old = api_get(&url, "/v1/outcomes?since=3d&until=2d").await;
+        assert_eq!(old["outcomes"], serde_json::json!([]), "{old}");
+
+        // What is wrong with a question is said, by field.
+        for (query, status, field) in [
+            ("since=soon", 400, "since"),
+            ("since=today&until=yesterday", 400, "until"),
+            ("limit=0", 400, "limit"),
+            ("limit=many", 400, "limit"),
+            ("after=somewhere", 400, "after"),
+            ("format=xml", 400, "format"),
+            ("campaign=nope", 404, "campaign"),
+        ] {
+            let r = get(format!("/v1/outcomes?{query}")).await;
+            assert_eq!(r.status(), status, "{query}");
+            let error: Value = r.json().await.unwrap();
+            assert_eq!(error["field"], field, "{query}: {error}");
+        }
+        let r = reqwest::Client::new()
+            .get(format!("{url}/v1/outcomes"))
+            .send()
+            .await
+            .unwrap();
+        assert!(matches!(r.status().as_u16(), 401 | 403), "{}", r.status());
+
+        // A reader that goes on from its last cursor sees what ended since, and an outcome a
+        // patient's later reply replaced, again, with the new one.
+        let last = rows.last().unwrap();
+        let cursor = format!(
+            "{}-{}",
+            chrono::DateTime::parse_from_rfc3339(last["outcome_at"].as_str().unwrap())
+                .unwrap()
+                .timestamp_millis(),
+            last["outreach_id"].as_str().unwrap()
+        );
+        let still_calling = api_get(&url, "/v1/outreach?phone=%2B34612000704").await["outreach"][0]
+            ["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let r = reqwest::Client::new()
+            .post(format!("{url}/v1/outreach/{still_calling}/withdraw"))
+            .bearer_auth("api-token")
+            .header("content-type", "application/json")
+            .body(r#"{"by":"Marta"}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let (code, _) = fake
+            .post(
+                &format!("{url}/webhooks/twilio/sms/inbound"),
+                &[
+                    ("MessageSid", "SMfeed"),
+                    ("From", "+34612000702"),
+                    ("To", "+34930000000"),
+                    ("Body", "1"),
+                ],
+            )
+            .await;
+        assert_eq!(code, 200);
+        let since = api_get(&url, &format!("/v1/outcomes?campaign=test&after={cursor}")).await;
+        let got: Vec<(&str, &str)> = since["outcomes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["appointment_id"].as_str().unwrap(),
+                    r["outcome"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(got, [("A3", "withdrawn"), ("A1", "confirmed")], "{since}");
+
+        // The dashboard links each campaign's last week, and the link works with its login.
+        let page = reqwest::Client::new()
+            .get(format!("{url}/"))
+            .basic_auth("staff", Some("api-token"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let link = "/v1/outcomes?campaign=test&amp;since=7d&amp;format=csv";
+        assert!(page.contains(link), "{page}");
+        let r = reqwest::Client::new()
+            .get(format!("{url}{}", link.replace("&amp;", "&")))
+            .basic_auth("staff", Some("api-token"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.text().await.unwrap().lines().count(), 5);
+
+        // The command line: the same feed, for a cron job or a person.
+        running.stop().await;
+        let run = env.ringback(&["outcomes", "--campaign", "test", "--format", "csv"]);
+        run.assert_code(0);
+        let cli = run.stdout();
+        assert_eq!(cli.lines().count(), 5, "{cli}");
+        assert_eq!(cli.lines().next(), lines.first().copied());
+        assert!(cli.contains(",A1,P1,") && cli.contains(",A3,P3,"), "{cli}");
+        let json = env.ringback(&["outcomes", "--since", "today", "--format", "json"]);
+        json.assert_code(0);
+        assert_eq!(
+            json.json().as_array().unwrap().len(),
+            4,
+            "{}",
+            json.stdout()
+        );
+        let table = env.ringback(&["outcomes", "--campaign", "test"]);
+        table.assert_code(0);
+        assert!(
+            table.stdout().contains("cancel_requested"),
+            "{}",
+            table.stdout()
+        );
+        let none = env.ringback(&["outcomes", "--since", "3d", "--until", "2d"]);
+        none.assert_code(0);
+        assert!(none.stdout().contains("no outcomes"), "{}", none.stdout());
+        for (args, says) in [
+            (&["outcomes", "--since", "soon"][..], "--since"),
+            (
+                &["outcomes", "--since", "today", "--until", "yesterday"][..],
+                "--until",
+            ),
+            (&["outcomes", "--campaign", "nope"][..], "nope"),
+        ] {
+            let run = env.ringback(args);
+            run.assert_code(1);
+            assert!(run.stderr().contains(says), "{args:?}: {}", run.stderr());
+        }
+    }
+);

@@ -99,6 +99,13 @@ impl Catalog {
         countries.all(|c| c == first).then_some(first)
     }
 
+    /// The time zone every campaign shares, for dates written without one.
+    pub fn shared_zone(&self) -> Option<chrono_tz::Tz> {
+        let mut zones = self.campaigns.values().map(|c| c.timezone);
+        let first = zones.next()?;
+        zones.all(|z| z == first).then_some(first)
+    }
+
     pub fn get(&self, id: &str) -> Option<&Campaign> {
         self.campaigns.get(id)
     }

@@ -105,6 +105,23 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = ListFormat::Table)]
         format: ListFormat,
     },
+    /// What became of each outreach that ended: confirmed, cancel requested, unreachable …,
+    /// keyed by the clinic's own appointment and patient ids (for the EHR or a spreadsheet).
+    Outcomes {
+        /// Only this campaign's outcomes (default: every campaign's).
+        #[arg(long)]
+        campaign: Option<String>,
+        /// From when: RFC 3339, a date (2026-11-24) or local time (2026-11-24 08:00) in the
+        /// campaign's zone, today, yesterday, or how long ago (24h, 7d).
+        #[arg(long, default_value = crate::outcomes::DEFAULT_SINCE)]
+        since: String,
+        /// Up to when (not included), written as --since; default: now.
+        #[arg(long)]
+        until: Option<String>,
+        /// Output: a table for people, CSV for a spreadsheet or the EHR, JSON for scripts.
+        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+    },
     /// The import log: each list imported or refused, newest first.
     Imports {
         /// Only this campaign's imports (default: every campaign's).
@@ -319,6 +336,21 @@ async fn dispatch(command: Command, config: Config) -> Outcome {
         } => optout::removals(&config).await,
         Command::Imports { campaign, format } => {
             report::imports(&config, campaign.as_deref(), format).await
+        }
+        Command::Outcomes {
+            campaign,
+            since,
+            until,
+            format,
+        } => {
+            report::outcomes(
+                &config,
+                campaign.as_deref(),
+                &since,
+                until.as_deref(),
+                format,
+            )
+            .await
         }
         Command::Purge { days, dry_run } => purge::run(&config, days, dry_run).await,
         Command::Stats { campaign, format } => {

@@ -1,11 +1,11 @@
-//! `ringback followups` and `ringback stats`.
+//! `ringback followups`, `ringback imports`, `ringback outcomes` and `ringback stats`.
 
 use std::process::ExitCode;
 
 use super::{Failure, Format, ListFormat, Outcome, catalog, connect, followups_csv};
 use crate::config::Config;
 use crate::report::Stats;
-use crate::store::{Db, Followup};
+use crate::store::{Db, Followup, OutcomeQuery, OutcomeRecord};
 
 pub async fn followups(config: &Config, campaign: Option<&str>, format: ListFormat) -> Outcome {
     let db = connect(config).await?;
@@ -48,6 +48,87 @@ pub fn print_followups(list: &[Followup]) {
             f.phone.as_deref().unwrap_or("-"),
             f.appointment.as_deref().unwrap_or("-"),
             f.detail.as_deref().unwrap_or("")
+        );
+    }
+}
+
+/// `ringback outcomes`: what ended in the span, oldest first. Dates and local times are read in
+/// the campaign's zone (or the zone every campaign shares, else UTC).
+pub async fn outcomes(
+    config: &Config,
+    campaign: Option<&str>,
+    since: &str,
+    until: Option<&str>,
+    format: ListFormat,
+) -> Outcome {
+    let catalog = catalog(config)?;
+    let zone = match campaign {
+        Some(id) => Some(catalog.require(id).map_err(Failure::User)?.timezone),
+        None => catalog.shared_zone(),
+    }
+    .unwrap_or(chrono_tz::Tz::UTC);
+    let span = crate::outcomes::span(Some(since), until, zone, chrono::Utc::now())
+        .map_err(|e| Failure::user(format!("--{}: {}", e.field, e.error)))?;
+    let db = connect(config).await?;
+    let query = OutcomeQuery {
+        campaign,
+        since: span.since,
+        until: span.until,
+        after: None,
+        limit: None,
+    };
+    let list = db
+        .outcomes(&query)
+        .await
+        .map_err(|e| Failure::runtime(e.to_string()))?;
+    db.close().await;
+    match format {
+        ListFormat::Csv => out!(raw: "{}", crate::outcomes::to_csv(&list)),
+        ListFormat::Json => out!(
+            "{}",
+            serde_json::to_string_pretty(&list).unwrap_or_default()
+        ),
+        ListFormat::Table => print_outcomes(&list, zone),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The outcomes as a table for a terminal, times in `zone`.
+fn print_outcomes(list: &[OutcomeRecord], zone: chrono_tz::Tz) {
+    if list.is_empty() {
+        out!("no outcomes in that time");
+        return;
+    }
+    out!(
+        "{:<17} {:<12} {:<14} {:<12} {:<17} {:<22} {:>5} {:>4}  followup",
+        format!(
+            "ended ({})",
+            zone.name().rsplit('/').next().unwrap_or("UTC")
+        ),
+        "campaign",
+        "appointment",
+        "patient",
+        "visit",
+        "outcome",
+        "calls",
+        "sms"
+    );
+    for r in list {
+        let visit = r
+            .appointment_at
+            .as_deref()
+            .map(|v| v.get(..16).unwrap_or(v).replace('T', " "));
+        out!(
+            "{:<17} {:<12} {:<14} {:<12} {:<17} {:<22} {:>5} {:>4}  {}",
+            r.outcome_at.with_timezone(&zone).format("%Y-%m-%d %H:%M"),
+            r.campaign,
+            r.appointment_id.as_deref().unwrap_or("-"),
+            r.patient_id.as_deref().unwrap_or("-"),
+            visit.as_deref().unwrap_or("-"),
+            r.outcome,
+            r.calls,
+            r.sms,
+            r.followup.as_deref().unwrap_or("-")
         );
     }
 }

@@ -326,6 +326,86 @@ pub async fn resolve(
     }
 }
 
+/// The most outcomes one JSON page holds; `next` goes on from there.
+const OUTCOME_PAGE_MAX: u32 = 10_000;
+
+#[derive(Deserialize)]
+pub struct OutcomesQuery {
+    campaign: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    after: Option<String>,
+    limit: Option<String>,
+    format: Option<String>,
+}
+
+/// `GET /v1/outcomes[?campaign=&since=&until=&after=&limit=&format=csv]`: each outreach that
+/// ended in the span, oldest first, keyed by the clinic's own ids. JSON pages of `limit`
+/// (default 1,000) with `next`, the `after` of the following page, while there may be more;
+/// CSV is the whole span unless `limit` is given.
+pub async fn outcomes(
+    State(state): State<HttpState>,
+    Query(q): Query<OutcomesQuery>,
+) -> Result<Response, ApiError> {
+    let csv = match q.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(_) => return Err(bad_request("format is json or csv", "format")),
+    };
+    let catalog = state.app.campaigns();
+    let zone = match q.campaign.as_deref() {
+        Some(id) => {
+            known_campaign(&state, id)?;
+            catalog.get(id).map(|c| c.timezone)
+        }
+        None => catalog.shared_zone(),
+    }
+    .unwrap_or(chrono_tz::Tz::UTC);
+    let span = crate::outcomes::span(q.since.as_deref(), q.until.as_deref(), zone, Utc::now())
+        .map_err(|e| bad_request(e.error, e.field))?;
+    let after = q
+        .after
+        .as_deref()
+        .map(str::parse::<crate::store::Cursor>)
+        .transpose()
+        .map_err(|e| bad_request(e, "after"))?;
+    let limit = match q.limit.as_deref() {
+        None if csv => None,
+        None => Some(1_000),
+        Some(text) => match text.parse::<u32>() {
+            Ok(n) if (1..=OUTCOME_PAGE_MAX).contains(&n) => Some(n),
+            _ => {
+                return Err(bad_request(
+                    format!("limit is 1 to {OUTCOME_PAGE_MAX}"),
+                    "limit",
+                ));
+            }
+        },
+    };
+    let query = crate::store::OutcomeQuery {
+        campaign: q.campaign.as_deref(),
+        since: span.since,
+        until: span.until,
+        after: after.as_ref(),
+        limit,
+    };
+    let list = state.app.db.outcomes(&query).await?;
+    if csv {
+        let body = crate::outcomes::to_csv(&list);
+        return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response());
+    }
+    // A full page may have more after it; a short one is the end, for now.
+    let next = match (limit, list.last()) {
+        (Some(n), Some(last)) if list.len() == n as usize => Some(last.cursor().to_string()),
+        _ => None,
+    };
+    Ok(Json(json!({"outcomes": list, "next": next})).into_response())
+}
+
+fn bad_request(message: impl Into<String>, field: &str) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, message, Some(field))
+}
+
 #[derive(Deserialize)]
 pub struct ImportsQuery {
     campaign: Option<String>,

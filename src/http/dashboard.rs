@@ -158,7 +158,7 @@ pub async fn page(State(state): State<HttpState>) -> Result<Response, ApiError> 
             s.calls.placed,
             s.sms.sent,
             s.opt_outs,
-            escape(&outcomes.join(", ")),
+            outcomes_cell(id, &outcomes),
             pause_form(&state, &catalog, id, pauses.get(id)),
         ));
     }
@@ -380,6 +380,31 @@ pub async fn resume(
 }
 
 /// The lookup page of an E.164 number: a '+' then digits, so only the '+' needs escaping.
+/// A campaign's outcomes so far, and a link to each appointment's of the last week.
+fn outcomes_cell(id: &str, outcomes: &[String]) -> String {
+    let feed = format!(
+        "/v1/outcomes?campaign={}&since=7d&format=csv",
+        query_value(id)
+    );
+    format!(
+        "{}<br><a href=\"{}\">last 7 days, per appointment (CSV)</a>",
+        escape(&outcomes.join(", ")),
+        escape(&feed)
+    )
+}
+
+/// `text` as a query string value: letters, digits and `-_.~` as they are, the rest %-escaped.
+fn query_value(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 fn lookup_path(phone: &str) -> String {
     format!("/lookup?phone={}", phone.replace('+', "%2B"))
 }

@@ -45,6 +45,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/outreach/{id}/withdraw", post(api::withdraw))
         .route("/followups", get(api::followups))
         .route("/followups/{id}/resolve", post(api::resolve))
+        .route("/outcomes", get(api::outcomes))
         .route("/stats", get(api::stats))
         .route("/callbacks", post(callbacks::request))
         .route("/optouts", get(sms::list).post(sms::add))

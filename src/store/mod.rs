@@ -44,6 +44,7 @@ mod callbacks;
 mod import;
 mod imports;
 mod metrics;
+mod outcomes;
 mod outreach;
 mod purge;
 mod queue;
@@ -55,6 +56,7 @@ mod staff;
 pub use callbacks::{FirstStep, KnownCaller, NewCallback, OpenCallback};
 pub use imports::ImportRecord;
 pub use metrics::{MetricFacts, PlacedCount};
+pub use outcomes::{Cursor, OutcomeQuery, OutcomeRecord};
 pub use outreach::{AttemptContext, Claim, Limits};
 pub use purge::{MIN_RETENTION_DAYS, Purged};
 pub use replies::{BY_PATIENT, OptOut, OptOutRemoval, Remover, ReplyTarget};
@@ -356,6 +358,8 @@ const STATISTICS: &[(&str, &str, &str)] = &[
     ("outreach", "outreach_phone_state", "300000 3 2"),
     ("outreach", "outreach_one_open_per_appointment", "20000 1"),
     ("outreach", "outreach_one_open_callback", "1000 100 1"),
+    // (outcome_at, id) of what ended.
+    ("outreach", "outreach_outcome_at", "280000 2 1"),
     // id; (outreach_id, seq).
     ("attempts", "sqlite_autoindex_attempts_1", "1000000 1"),
     ("attempts", "sqlite_autoindex_attempts_2", "1000000 3 1"),
@@ -365,6 +369,7 @@ const STATISTICS: &[(&str, &str, &str)] = &[
     ("attempts", "attempts_in_flight", "100 50"),
     ("followups", "sqlite_autoindex_followups_1", "50000 1"),
     ("followups", "followups_campaign_status", "50000 5000 2500"),
+    ("followups", "followups_outreach", "50000 1"),
     (
         "outreach_events",
         "sqlite_autoindex_outreach_events_1",
