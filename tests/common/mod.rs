@@ -332,9 +332,6 @@ pub fn csv_rows(n: usize, days: u64) -> String {
     out
 }
 
-/// Generate a test for each backend: `both_backends!(name, |env| async move { … })`.
-/// `[state, outcome]` of an outreach that ended with `outcome`.
-#[allow(dead_code)]
 /// The signed token of the dashboard form on `page` that posts to `action`.
 pub fn form_token(page: &str, action: &str) -> String {
     page.split(&format!(
@@ -367,10 +364,12 @@ pub fn no_redirect() -> reqwest::Client {
         .expect("client")
 }
 
+/// `[state, outcome]` of an outreach that ended with `outcome`.
 pub fn finished(outcome: &str) -> Vec<Option<String>> {
     vec![Some("finished".into()), Some(outcome.into())]
 }
 
+/// Generate a test for each backend: `both_backends!(name, |env| async move { … })`.
 #[macro_export]
 macro_rules! both_backends {
     ($name:ident, $body:expr) => {
