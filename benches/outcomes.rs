@@ -3,7 +3,8 @@
 //! asks for), and JSON pages of 1,000 followed by their cursors (what a polling EHR does).
 //!
 //! Run: `cargo bench --bench outcomes` (ROWS=… to change the size; RINGBACK_TEST_PG_URL names
-//! the PostgreSQL server, as for the tests; without one, SQLite only).
+//! the PostgreSQL server, as for the tests; without one, SQLite only; KEEP_DB=1 keeps the
+//! PostgreSQL database, to look at its query plans).
 
 mod support;
 
@@ -47,6 +48,10 @@ fn main() {
             None => admin.clone(),
         };
         bench("PostgreSQL", &url, rows).await;
+        if std::env::var("KEEP_DB").is_ok() {
+            println!("kept {name}");
+            return;
+        }
         sqlx::query(AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)")))
             .execute(&server)
             .await
@@ -80,7 +85,7 @@ async fn bench(backend: &str, url: &str, rows: usize) {
         "{:?}",
         summary.rejected.first()
     );
-    end_every_outreach(&db).await;
+    end_every_outreach(&db, rows).await;
 
     // The API as `serve` runs it, with a token (the worker is not started: nothing is dialled).
     let client = ringback::provider::twilio::TwilioClient::new(
@@ -174,28 +179,45 @@ async fn bench(backend: &str, url: &str, rows: usize) {
     db.close().await;
 }
 
-/// End every outreach over the last twelve hours, one outcome after another: confirmed,
-/// voicemail left, unreachable after three calls, cancel requested (with a follow-up).
-async fn end_every_outreach(db: &Db) {
+/// End every outreach over the last twelve hours, one outcome after another (by the number
+/// in its appointment's id, `A{n}`): confirmed, voicemail left, unreachable after three calls,
+/// cancel requested (with a follow-up).
+async fn end_every_outreach(db: &Db, rows: usize) {
     let now = Utc::now().timestamp_millis();
+    let step = 43_200_000 / rows.max(1) as i64;
     let statements = [
         "UPDATE outreach SET state = 'finished',
-            outcome = CASE n.rn % 4 WHEN 0 THEN 'confirmed' WHEN 1 THEN 'voicemail_left'
-                                    WHEN 2 THEN 'unreachable' ELSE 'cancel_requested' END,
-            outcome_at = $1 - 43200000 + n.rn * (43200000 / (SELECT COUNT(*) + 1 FROM outreach))
-         FROM (SELECT id, row_number() OVER (ORDER BY id) AS rn FROM outreach) n
-         WHERE n.id = outreach.id",
+            outcome = CASE (SELECT CAST(substr(a.external_id, 2) AS BIGINT) % 4 FROM appointments a
+                            WHERE a.id = outreach.appointment_id)
+                      WHEN 0 THEN 'confirmed' WHEN 1 THEN 'voicemail_left'
+                      WHEN 2 THEN 'unreachable' ELSE 'cancel_requested' END,
+            outcome_at = $1 - 43200000 + $2 * (SELECT CAST(substr(a.external_id, 2) AS BIGINT)
+                                               FROM appointments a WHERE a.id = outreach.appointment_id)",
         "UPDATE attempts SET status = 'done', placed_at = $1 - 86400000 WHERE status = 'planned'",
         "INSERT INTO followups (id, campaign, outreach_id, phone, reason, status, created_at)
          SELECT 'F' || id, campaign, id, phone, 'cancel_requested', 'open', $1
          FROM outreach WHERE outcome = 'cancel_requested'",
     ];
     for sql in statements {
+        // Each statement takes now, and the first also the step between two outcomes.
+        let with_step = sql.contains("$2");
         match db {
-            Db::Sqlite(pool) => sqlx::query(sql).bind(now).execute(pool).await.map(drop),
-            Db::Postgres(pool) => sqlx::query(sql).bind(now).execute(pool).await.map(drop),
+            Db::Sqlite(pool) => {
+                let query = sqlx::query(sql).bind(now);
+                let query = if with_step { query.bind(step) } else { query };
+                query.execute(pool).await.map(drop)
+            }
+            Db::Postgres(pool) => {
+                let query = sqlx::query(sql).bind(now);
+                let query = if with_step { query.bind(step) } else { query };
+                query.execute(pool).await.map(drop)
+            }
         }
         .expect(sql);
+    }
+    // What autovacuum does after so many changes, within the minute.
+    if let Db::Postgres(pool) = db {
+        sqlx::query("ANALYZE").execute(pool).await.expect("analyze");
     }
 }
 
