@@ -1174,3 +1174,104 @@ both_backends!(
         assert_eq!(again.json()["withdrawn_attempts"], 0, "{}", again.stdout());
     }
 );
+
+both_backends!(
+    a_number_on_the_opt_out_ledger_is_imported_and_never_called,
+    |env: TestEnv| async move {
+        let dnc = env.write("dnc.csv", "phone\n612 000 001\n");
+        env.ringback(&["optout", "import", dnc.to_str().unwrap()])
+            .assert_code(0);
+        let file = env.write("list.csv", csv_rows(4, 4));
+        let list = file.to_str().unwrap();
+
+        // A dry run says so, and writes nothing.
+        let dry = env.ringback(&["import", "--campaign", "reminders", "--dry-run", list]);
+        dry.assert_code(0);
+        assert!(
+            dry.stderr()
+                .contains("list.csv:3: phone: on the opt-out ledger"),
+            "{}",
+            dry.stderr()
+        );
+        assert_eq!(env.scalar("SELECT COUNT(*) FROM outreach").await, 0);
+
+        let run = env.ringback(&["import", "--campaign", "reminders", list]);
+        run.assert_code(0);
+        // The summary keeps SPEC §5's fields, no more.
+        let summary = run.json();
+        let mut keys: Vec<&str> = summary
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "created",
+                "rejected",
+                "skipped_too_late",
+                "unchanged",
+                "updated",
+                "withdrawn"
+            ]
+        );
+        assert_eq!(summary["created"], 4, "{summary}");
+        assert_eq!(
+            run.stderr()
+                .lines()
+                .filter(|l| l.contains("opt-out ledger"))
+                .collect::<Vec<_>>(),
+            [format!(
+                "{list}:3: phone: on the opt-out ledger: no call or SMS (its outreach ends opted_out)"
+            )],
+        );
+        // Its outreach ended at once, with nothing planned; the others are planned as ever.
+        assert_eq!(
+            env.outreach_state("phone", "+34612000001").await,
+            finished("opted_out")
+        );
+        assert_eq!(
+            env.scalar("SELECT COUNT(*) FROM attempts WHERE phone = '+34612000001'")
+                .await,
+            0
+        );
+        assert_eq!(
+            env.scalar("SELECT COUNT(*) FROM attempts WHERE status = 'planned'")
+                .await,
+            3
+        );
+        let feed = env.ringback(&["outcomes", "--format", "json"]);
+        feed.assert_code(0);
+        let feed = feed.json();
+        assert_eq!(feed[0]["appointment_id"], "A1", "{feed}");
+        assert_eq!(feed[0]["outcome"], "opted_out", "{feed}");
+        assert_eq!(feed[0]["calls"], 0, "{feed}");
+        let log = env.ringback(&["imports", "--format", "json"]).json();
+        assert_eq!(log[0]["on_ledger"], 1, "{log}");
+        assert_eq!(log[0]["created"], 4, "{log}");
+
+        // The same list again changes nothing.
+        let again = env.ringback(&["import", "--campaign", "reminders", list]);
+        again.assert_code(0);
+        assert_eq!(again.json()["unchanged"], 4);
+        assert_eq!(env.scalar("SELECT COUNT(*) FROM outreach").await, 4);
+
+        // Taken off the ledger at the patient's request, the visit moved: a call is planned.
+        env.ringback(&["optout", "remove", "612000001", "--by", "Marta"])
+            .assert_code(0);
+        let moved = csv_rows(4, 8);
+        let moved = env.write("moved.csv", moved);
+        let run = env.ringback(&["import", "--campaign", "reminders", moved.to_str().unwrap()]);
+        run.assert_code(0);
+        assert!(!run.stderr().contains("opt-out ledger"), "{}", run.stderr());
+        assert_eq!(
+            env.scalar(
+                "SELECT COUNT(*) FROM attempts WHERE phone = '+34612000001' AND status = 'planned'"
+            )
+            .await,
+            1
+        );
+    }
+);

@@ -67,6 +67,12 @@ pub async fn run(config: &Config, campaign: &str, file: &Path, dry_run: bool) ->
     for r in &summary.rejected {
         eprintln!("{name}:{}: {}: {}", r.line, r.field, r.error);
     }
+    // Not errors: staff may want to remind these patients another way.
+    for line in &summary.on_ledger {
+        eprintln!(
+            "{name}:{line}: phone: on the opt-out ledger: no call or SMS (its outreach ends opted_out)"
+        );
+    }
     if summary.rejected.is_empty() {
         Ok(ExitCode::SUCCESS)
     } else {

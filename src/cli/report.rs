@@ -154,7 +154,7 @@ pub async fn imports(config: &Config, campaign: Option<&str>, format: Format) ->
     }
     // The list's name and the reason for a refusal vary in length: they come last.
     out!(
-        "{:<21} {:<12} {:>8} {:>8} {:>9} {:>9} {:>8} {:>8}  list",
+        "{:<21} {:<12} {:>8} {:>8} {:>9} {:>9} {:>8} {:>9} {:>8}  list",
         "at",
         "campaign",
         "created",
@@ -162,6 +162,7 @@ pub async fn imports(config: &Config, campaign: Option<&str>, format: Format) ->
         "withdrawn",
         "unchanged",
         "too late",
+        "opted out",
         "rejected"
     );
     for i in &list {
@@ -171,7 +172,7 @@ pub async fn imports(config: &Config, campaign: Option<&str>, format: Format) ->
             .map(|e| format!(" (refused: {e})"))
             .unwrap_or_default();
         out!(
-            "{:<21} {:<12} {:>8} {:>8} {:>9} {:>9} {:>8} {:>8}  {}{refused}",
+            "{:<21} {:<12} {:>8} {:>8} {:>9} {:>9} {:>8} {:>9} {:>8}  {}{refused}",
             i.at.format("%Y-%m-%d %H:%M UTC"),
             i.campaign,
             i.created,
@@ -179,6 +180,7 @@ pub async fn imports(config: &Config, campaign: Option<&str>, format: Format) ->
             i.withdrawn,
             i.unchanged,
             i.skipped_too_late,
+            i.on_ledger,
             i.rejected,
             i.source,
         );

@@ -171,12 +171,12 @@ pub async fn page(State(state): State<HttpState>) -> Result<Response, ApiError> 
         html.push_str(
             "<table><tr><th>at</th><th>campaign</th><th>list</th>\
              <th class=n>created</th><th class=n>updated</th><th class=n>withdrawn</th>\
-             <th class=n>unchanged</th><th class=n>too late</th><th class=n>rejected rows</th><th>refused</th></tr>",
+             <th class=n>unchanged</th><th class=n>too late</th><th class=n>opted out (not called)</th><th class=n>rejected rows</th><th>refused</th></tr>",
         );
         for i in &imports {
             html.push_str(&format!(
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td>\
-                 <td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td>{}</td></tr>",
+                 <td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td>{}</td></tr>",
                 local(&catalog, &i.campaign, i.at),
                 escape(&i.campaign),
                 escape(&i.source),
@@ -185,6 +185,7 @@ pub async fn page(State(state): State<HttpState>) -> Result<Response, ApiError> 
                 i.withdrawn,
                 i.unchanged,
                 i.skipped_too_late,
+                i.on_ledger,
                 i.rejected,
                 escape(i.error.as_deref().unwrap_or("")),
             ));

@@ -31,6 +31,11 @@ pub struct Summary {
     pub unchanged: u64,
     pub skipped_too_late: u64,
     pub rejected: Vec<Rejection>,
+    /// The lines of the rows whose number is on the opt-out ledger: their appointment is kept
+    /// and its outreach ends `opted_out` at once, without a call. Not in the JSON summary, whose
+    /// fields SPEC §5 fixes; the command line names them and the import log counts them.
+    #[serde(skip)]
+    pub on_ledger: Vec<u64>,
 }
 
 /// A problem with the file as a whole: nothing can be imported from it.
@@ -223,6 +228,7 @@ pub async fn run(
     phones.sort_unstable();
     phones.dedup();
     existing.contacts = db.recent_contacts(&phones, now).await?;
+    existing.opted_out = db.on_ledger(&phones).await?;
     lap("state");
     let changes = reconcile(campaign, rows, rejected, existing, now, |done, total| {
         on_progress(Progress::Planning { done, total })

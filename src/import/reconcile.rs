@@ -2,7 +2,7 @@
 //! appointments get an outreach and a planned first attempt; changed ones are re-planned;
 //! cancelled ones are withdrawn; the rest stay as they are.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -58,6 +58,8 @@ pub struct Existing {
     pub appointments: HashMap<String, AppointmentRecord>,
     /// Attempts of the last week and the future, by phone number.
     pub contacts: HashMap<String, Vec<Contact>>,
+    /// The list's numbers that are on the opt-out ledger.
+    pub opted_out: HashSet<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,6 +97,8 @@ pub struct Changes {
     /// Open outreach whose language changed.
     pub relabelled_outreach: Vec<(String, String)>,
     pub new_outreach: Vec<NewOutreach>,
+    /// New outreach to a number on the opt-out ledger: they end `opted_out` as they are made.
+    pub opted_out_outreach: Vec<String>,
     pub new_attempts: Vec<NewAttempt>,
     pub summary: Summary,
 }
@@ -354,7 +358,9 @@ fn withdraw(
     }
 }
 
-/// Plan a fresh outreach's first attempt; `false` when no permitted time is left.
+/// Plan a fresh outreach's first attempt; `false` when no permitted time is left. A number on
+/// the opt-out ledger gets its outreach, ended `opted_out` at once, and no attempt: the
+/// appointment's record says why nobody will call.
 #[allow(clippy::too_many_arguments)]
 fn plan_outreach(
     campaign: &Campaign,
@@ -368,6 +374,27 @@ fn plan_outreach(
 ) -> bool {
     let phone = row.phone.to_string();
     let mut request = Request::reminder(campaign, zone, row.starts_at);
+    let outreach_id = new_id();
+    let language = row
+        .language
+        .clone()
+        .unwrap_or_else(|| campaign.default_language.clone());
+    let outreach = NewOutreach {
+        id: outreach_id.clone(),
+        patient_id: patient_id.to_string(),
+        appointment_id: appointment_id.to_string(),
+        phone: phone.clone(),
+        timezone: zone.name().to_string(),
+        language,
+        opens_at: request.opens,
+        deadline: request.deadline,
+    };
+    if existing.opted_out.contains(&phone) {
+        changes.new_outreach.push(outreach);
+        changes.opted_out_outreach.push(outreach_id);
+        changes.summary.on_ledger.push(row.line);
+        return true;
+    }
     request.others = existing
         .contacts
         .get(&phone)
@@ -376,7 +403,6 @@ fn plan_outreach(
     let Step::Attempt(slot) = plan::next(&request, now) else {
         return false;
     };
-    let outreach_id = new_id();
     let attempt_id = new_id();
     existing
         .contacts
@@ -388,20 +414,7 @@ fn plan_outreach(
             at: slot.at,
             planned: true,
         });
-    let language = row
-        .language
-        .clone()
-        .unwrap_or_else(|| campaign.default_language.clone());
-    changes.new_outreach.push(NewOutreach {
-        id: outreach_id.clone(),
-        patient_id: patient_id.to_string(),
-        appointment_id: appointment_id.to_string(),
-        phone: phone.clone(),
-        timezone: zone.name().to_string(),
-        language,
-        opens_at: request.opens,
-        deadline: request.deadline,
-    });
+    changes.new_outreach.push(outreach);
     changes.new_attempts.push(NewAttempt {
         id: attempt_id,
         outreach_id,
@@ -517,5 +530,40 @@ mod tests {
             "{}",
             attempt.reason
         );
+    }
+
+    #[test]
+    fn a_number_on_the_ledger_gets_its_outreach_ended_and_no_attempt() {
+        let campaign = reminders();
+        let now = at("2027-03-01T08:00:00Z");
+        let mut existing = Existing::default();
+        existing.opted_out.insert("+34600000001".into());
+        let rows = vec![row("A1", at("2027-03-03T11:00:00Z"))];
+        let changes = reconcile(&campaign, rows, Vec::new(), existing, now, |_, _| {});
+        assert_eq!(changes.summary.created, 1);
+        assert_eq!(changes.summary.on_ledger, vec![2]);
+        assert_eq!(changes.new_appointments.len(), 1);
+        assert_eq!(changes.new_outreach.len(), 1);
+        assert_eq!(
+            changes.opted_out_outreach,
+            vec![changes.new_outreach[0].id.clone()]
+        );
+        assert!(changes.new_attempts.is_empty());
+    }
+
+    #[test]
+    fn a_number_on_the_ledger_is_ended_even_when_too_late_for_a_call() {
+        let campaign = reminders();
+        // The visit is an hour away: no call could go out, and none would anyway.
+        let now = at("2027-03-03T10:00:00Z");
+        let mut existing = Existing::default();
+        existing.opted_out.insert("+34600000001".into());
+        let rows = vec![row("A1", at("2027-03-03T11:00:00Z"))];
+        let changes = reconcile(&campaign, rows, Vec::new(), existing, now, |_, _| {});
+        assert_eq!(
+            (changes.summary.created, changes.summary.skipped_too_late),
+            (1, 0)
+        );
+        assert_eq!(changes.opted_out_outreach.len(), 1);
     }
 }

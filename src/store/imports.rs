@@ -20,6 +20,8 @@ pub struct ImportRecord {
     pub withdrawn: u64,
     pub unchanged: u64,
     pub skipped_too_late: u64,
+    /// Rows whose number is on the opt-out ledger: imported, and not called.
+    pub on_ledger: u64,
     /// Rows refused (the summary named each one).
     pub rejected: u64,
     /// Why the whole list was refused, if it was.
@@ -38,6 +40,7 @@ impl ImportRecord {
             withdrawn: summary.withdrawn,
             unchanged: summary.unchanged,
             skipped_too_late: summary.skipped_too_late,
+            on_ledger: summary.on_ledger.len() as u64,
             rejected: summary.rejected.len() as u64,
             error: None,
         }
@@ -52,7 +55,7 @@ impl ImportRecord {
 }
 
 pub(super) const INSERT_SQL: &str = "INSERT INTO imports (id, campaign, source, at, created, updated, withdrawn, \
-     unchanged, skipped_too_late, rejected, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+     unchanged, skipped_too_late, rejected, error, on_ledger) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
 
 /// Insert `record` through `executor` (a pool, or the import's own transaction).
 macro_rules! insert_import {
@@ -71,6 +74,7 @@ macro_rules! insert_import {
             .bind(count(r.skipped_too_late))
             .bind(count(r.rejected))
             .bind(r.error.as_deref())
+            .bind(count(r.on_ledger))
             .execute($executor)
             .await
             .map(|_| ())
@@ -90,6 +94,7 @@ type Row = (
     i64,
     i64,
     Option<String>,
+    i64,
 );
 
 impl Db {
@@ -107,7 +112,7 @@ impl Db {
     ) -> Result<Vec<ImportRecord>, StoreError> {
         let rows: Vec<Row> = on_pool!(self, pool => sqlx::query_as(
             "SELECT id, campaign, source, at, created, updated, withdrawn, unchanged,
-                    skipped_too_late, rejected, error
+                    skipped_too_late, rejected, error, on_ledger
              FROM imports WHERE ($1 IS NULL OR campaign = $1)
              ORDER BY at DESC, id DESC LIMIT $2",
         ).bind(campaign).bind(i64::from(limit)).fetch_all(pool).await?);
@@ -124,6 +129,7 @@ impl Db {
                 withdrawn: count(r.6),
                 unchanged: count(r.7),
                 skipped_too_late: count(r.8),
+                on_ledger: count(r.11),
                 rejected: count(r.9),
                 error: r.10,
             })

@@ -3,11 +3,11 @@
 
 mod write;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::{Db, ListQuery, StoreError, instant, json_list, millis, sqlite_bulk};
+use super::{Db, ListQuery, StoreError, instant, json_list, millis, on_pool, sqlite_bulk};
 use crate::campaign::Campaign;
 use crate::import::reconcile::{AppointmentRecord, Contact, Existing, PatientRecord};
 
@@ -59,6 +59,9 @@ const RECENT_CONTACTS: ListQuery = list_query!(
     "1",
     " AND due_at >= $2 AND status <> 'withdrawn'"
 );
+
+/// Which of the numbers of the JSON array `$1` are on the opt-out ledger.
+const ON_LEDGER: ListQuery = list_query!("SELECT phone FROM optouts WHERE phone IN ", "1", "");
 
 /// Run a query on a locked connection handle, one value per row of its result: sqlx hands each
 /// row over from its worker thread (about 8 µs a row), and a re-import reads a stored row for
@@ -195,6 +198,25 @@ impl Db {
             );
         }
         Ok(existing)
+    }
+
+    /// Which of `phones` (sorted) are on the opt-out ledger. A ledger no longer than the list is
+    /// read whole (one short read, as a clinic's usually is); a longer one is asked about the
+    /// list's numbers.
+    pub async fn on_ledger(&self, phones: &[&str]) -> Result<HashSet<String>, StoreError> {
+        let whole = i64::try_from(phones.len()).unwrap_or(i64::MAX - 1) + 1;
+        let ledger: Vec<String> = on_pool!(self, pool => sqlx::query_scalar("SELECT phone FROM optouts LIMIT $1")
+            .bind(whole).fetch_all(pool).await?);
+        if (ledger.len() as i64) < whole {
+            return Ok(ledger
+                .into_iter()
+                .filter(|p| phones.binary_search(&p.as_str()).is_ok())
+                .collect());
+        }
+        let numbers = json_list(phones)?;
+        let found: Vec<String> = on_pool!(self, pool => sqlx::query_scalar(ON_LEDGER.for_db(self))
+            .bind(&numbers).fetch_all(pool).await?);
+        Ok(found.into_iter().collect())
     }
 
     /// The attempts of the last week and the future to `phones`, any campaign, by number.

@@ -166,6 +166,11 @@ const WITHDRAW_ATTEMPTS: Change = Change {
     sql: WITHDRAW_OUTREACH,
     types: &["text", "bigint"],
 };
+/// A new outreach to a number on the opt-out ledger (`$1`, `$2` now): it ends as it is made.
+const OPTED_OUT: Change = Change {
+    sql: "UPDATE outreach SET state = 'finished', outcome = 'opted_out', outcome_at = $2, updated_at = $2 WHERE id = $1",
+    types: &["text", "bigint"],
+};
 const RELABEL: Change = Change {
     sql: "UPDATE outreach SET language = $1, updated_at = $2 WHERE id = $3",
     types: &["text", "bigint", "text"],
@@ -229,13 +234,14 @@ struct BulkRows<'a> {
     withdrawn: Each<'a, String>,
     relabelled_outreach: Each<'a, (String, String)>,
     outreach: Each<'a, NewOutreach>,
+    opted_out: Each<'a, String>,
     attempts: Each<'a, NewAttempt>,
 }
 
 impl<'a> BulkRows<'a> {
     /// The writes in their order: a patient before its appointments, an outreach withdrawn
     /// before its appointment gets a new one (one open per appointment).
-    fn steps(&self) -> [Step<'_, 'a>; 9] {
+    fn steps(&self) -> [Step<'_, 'a>; 10] {
         [
             Step::Insert(&PATIENTS, &self.patients),
             Step::Update(&UPDATE_PATIENT, &self.changed_patients),
@@ -245,6 +251,7 @@ impl<'a> BulkRows<'a> {
             Step::Update(&WITHDRAW_ATTEMPTS, &self.withdrawn),
             Step::Update(&RELABEL, &self.relabelled_outreach),
             Step::Insert(&OUTREACH, &self.outreach),
+            Step::Update(&OPTED_OUT, &self.opted_out),
             Step::Insert(&ATTEMPTS, &self.attempts),
         ]
     }
@@ -367,6 +374,12 @@ impl<'a> BulkRows<'a> {
                     ])
                 },
             ),
+            opted_out: each(
+                &changes.opted_out_outreach,
+                campaign,
+                now,
+                |id, _, now, c| c.extend([Text(id), Int(now)]),
+            ),
             attempts: each(&changes.new_attempts, campaign, now, |a, _, now, c| {
                 c.extend([
                     Text(&a.id),
@@ -475,6 +488,7 @@ mod tests {
             &UPDATE_APPOINTMENT,
             &WITHDRAW,
             &WITHDRAW_ATTEMPTS,
+            &OPTED_OUT,
             &RELABEL,
         ] {
             let sql = change.postgres_sql();
