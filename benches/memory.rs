@@ -6,29 +6,10 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use chrono::{Days, Utc};
 use ringback::campaign::load_dir;
-use ringback::import::{self, Format};
 use ringback::store::Db;
 
-fn generate(rows: usize) -> String {
-    let mut out =
-        String::from("appointment_id,patient_id,first_name,last_name,phone,starts_at,language\n");
-    let today = Utc::now().date_naive();
-    for i in 0..rows {
-        // 3 to 22 days ahead: every first call is planned, none due while this runs.
-        let day = today
-            .checked_add_days(Days::new(3 + (i % 20) as u64))
-            .unwrap_or(today);
-        let lang = ["ca", "es", "en"][i % 3];
-        out.push_str(&format!(
-            "A{i},P{i},Anna,Puig,{},{day} {:02}:00,{lang}\n",
-            600_000_000 + i,
-            9 + i % 9
-        ));
-    }
-    out
-}
+mod support;
 
 fn memory(pid: u32) -> (u64, u64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -51,24 +32,12 @@ fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     let campaigns = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/campaigns"));
     let catalog = load_dir(campaigns).expect("campaigns");
-    let campaign = catalog.require("reminders").expect("reminders campaign");
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
         let db = Db::connect(&url).await.expect("connect");
         db.migrate().await.expect("migrate");
-        let csv = generate(rows);
-        let input = import::Input {
-            source: "bench",
-            bytes: csv.as_bytes(),
-            format: Format::Csv,
-            now: Utc::now(),
-            dry_run: false,
-        };
-        let summary = import::run(&db, campaign, input, |_| {}, |_| {})
-            .await
-            .expect("import");
-        assert_eq!(summary.created, rows as u64);
+        support::import_reminders(&db, &catalog, &support::appointments(rows)).await;
         db.close().await;
     });
     let port = std::net::TcpListener::bind("127.0.0.1:0")

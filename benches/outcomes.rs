@@ -11,9 +11,8 @@ mod support;
 use std::sync::Arc;
 use std::time::Instant;
 
-use chrono::{Days, Utc};
+use chrono::Utc;
 use ringback::campaign::load_dir;
-use ringback::import::{self, Format};
 use ringback::store::Db;
 use sqlx::AssertSqlSafe;
 
@@ -67,24 +66,7 @@ async fn bench(backend: &str, url: &str, rows: usize) {
         "/campaigns"
     )))
     .expect("campaigns");
-    let campaign = catalog.require("reminders").expect("reminders campaign");
-    let list = generate(rows);
-    let input = import::Input {
-        source: "bench",
-        bytes: list.as_bytes(),
-        format: Format::Csv,
-        now: Utc::now(),
-        dry_run: false,
-    };
-    let summary = import::run(&db, campaign, input, |_| {}, |_| {})
-        .await
-        .expect("import");
-    assert_eq!(
-        summary.created as usize,
-        rows,
-        "{:?}",
-        summary.rejected.first()
-    );
+    support::import_reminders(&db, &catalog, &support::appointments(rows)).await;
     end_every_outreach(&db, rows).await;
 
     // The API as `serve` runs it, with a token (the worker is not started: nothing is dialled).
@@ -219,24 +201,4 @@ async fn end_every_outreach(db: &Db, rows: usize) {
     if let Db::Postgres(pool) = db {
         sqlx::query("ANALYZE").execute(pool).await.expect("analyze");
     }
-}
-
-/// `rows` appointments 3 to 22 days ahead.
-fn generate(rows: usize) -> String {
-    let mut out =
-        String::from("appointment_id,patient_id,first_name,last_name,phone,starts_at,language\n");
-    let today = Utc::now().date_naive();
-    for i in 0..rows {
-        let day = today
-            .checked_add_days(Days::new(3 + (i % 20) as u64))
-            .unwrap_or(today);
-        out.push_str(&format!(
-            "A{i},P{i},Anna,Puig,+34{},{day} {:02}:{:02},{}\n",
-            600_000_000 + i,
-            10 + i % 8,
-            (i % 4) * 15,
-            ["ca", "es", "en"][i % 3]
-        ));
-    }
-    out
 }

@@ -24,6 +24,19 @@ async fn import_one(app: &ringback::app::App, phone: &str) {
     import_csv(app, &appointments_csv(&[patient])).await;
 }
 
+/// Tell the fake how each patient answers, and import them, `A0`/`P0`, `A1`/`P1` … in order,
+/// each named Pat.
+async fn import_scripted(fake: &FakeTwilio, app: &ringback::app::App, patients: &[(&str, Script)]) {
+    for (phone, script) in patients {
+        fake.script(phone, script.clone());
+    }
+    let list: Vec<_> = patients
+        .iter()
+        .map(|(phone, _)| (phone.to_string(), "Pat".to_string(), String::new()))
+        .collect();
+    import_csv(app, &appointments_csv(&list)).await;
+}
+
 /// Wait (up to `secs`) for one outreach to end confirmed.
 async fn one_confirmed(env: &TestEnv, what: &str, secs: u64) {
     wait_for(what, Duration::from_secs(secs), || async {
@@ -739,14 +752,7 @@ both_backends!(
             ("+34612000005", Script::NoAnswer),
             ("+34612000008", Script::Busy),
         ];
-        for (phone, script) in &patients {
-            fake.script(phone, script.clone());
-        }
-        let list: Vec<_> = patients
-            .iter()
-            .map(|(phone, _)| (phone.to_string(), "Pat".to_string(), String::new()))
-            .collect();
-        import_csv(&running.app, &appointments_csv(&list)).await;
+        import_scripted(&fake, &running.app, &patients).await;
         wait_for("three calls to end", Duration::from_secs(30), || async {
             env.scalar("SELECT COUNT(*) FROM attempts WHERE status = 'done'")
                 .await
@@ -1312,14 +1318,7 @@ both_backends!(
             ("+34612000703", Script::Human(Some("2"))),
             ("+34612000704", Script::NoAnswer),
         ];
-        for (phone, script) in &patients {
-            fake.script(phone, script.clone());
-        }
-        let list: Vec<_> = patients
-            .iter()
-            .map(|(p, _)| (p.to_string(), "Anna".to_string(), String::new()))
-            .collect();
-        import_csv(&running.app, &appointments_csv(&list)).await;
+        import_scripted(&fake, &running.app, &patients).await;
         wait_for(
             "three outcomes and a call unanswered",
             Duration::from_secs(60),

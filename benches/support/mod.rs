@@ -81,3 +81,53 @@ pub async fn start(
         worker,
     }
 }
+
+/// Import `list` (CSV) into the shipped `reminders` campaign of `catalog`, as `ringback import`
+/// does; every row must be created.
+pub async fn import_reminders(
+    db: &ringback::store::Db,
+    catalog: &ringback::campaign::Catalog,
+    list: &str,
+) {
+    let campaign = catalog.require("reminders").expect("reminders campaign");
+    let input = ringback::import::Input {
+        source: "bench",
+        bytes: list.as_bytes(),
+        format: ringback::import::Format::Csv,
+        now: Utc::now(),
+        dry_run: false,
+    };
+    let summary = ringback::import::run(db, campaign, input, |_| {}, |_| {})
+        .await
+        .expect("import");
+    assert!(
+        summary.rejected.is_empty(),
+        "{:?}",
+        summary.rejected.first()
+    );
+    assert_eq!(
+        summary.created as usize,
+        list.lines().count() - 1,
+        "{summary:?}"
+    );
+}
+
+/// A list of `rows` appointments 3 to 22 days ahead: every first call is planned, none due
+/// while a bench runs.
+pub fn appointments(rows: usize) -> String {
+    let mut out =
+        String::from("appointment_id,patient_id,first_name,last_name,phone,starts_at,language\n");
+    let today = Utc::now().date_naive();
+    for i in 0..rows {
+        let day = today
+            .checked_add_days(chrono::Days::new(3 + (i % 20) as u64))
+            .unwrap_or(today);
+        let lang = ["ca", "es", "en"][i % 3];
+        out.push_str(&format!(
+            "A{i},P{i},Anna,Puig,{},{day} {:02}:00,{lang}\n",
+            600_000_000 + i,
+            9 + i % 9
+        ));
+    }
+    out
+}
