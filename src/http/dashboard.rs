@@ -388,7 +388,7 @@ fn outcomes_cell(id: &str, outcomes: &[String]) -> String {
         query_value(id)
     );
     format!(
-        "{}<br><a href=\"{}\">last 7 days, per appointment (CSV)</a>",
+        "{}<br><a href=\"{}\">outcomes of the last 7 days, one line each (CSV)</a>",
         escape(&outcomes.join(", ")),
         escape(&feed)
     )
