@@ -1,6 +1,7 @@
 //! The outcome feed over 100,000 ended outreach, through the HTTP API, on SQLite and on
 //! PostgreSQL: the whole span as CSV in one answer (what a spreadsheet or a nightly EHR job
-//! asks for), and JSON pages of 1,000 followed by their cursors (what a polling EHR does).
+//! asks for), and JSON pages of 1,000 followed by their cursors (what a polling EHR does);
+//! then one day's visits among them, as the front desk prints them.
 //!
 //! Run: `cargo bench --bench outcomes` (ROWS=… to change the size; RINGBACK_TEST_PG_URL names
 //! the PostgreSQL server, as for the tests; without one, SQLite only; KEEP_DB=1 keeps the
@@ -156,6 +157,25 @@ async fn bench(backend: &str, url: &str, rows: usize) {
         at(0.5),
         at(0.99),
         pages.last().copied().unwrap_or_default()
+    );
+    // One day's visits (a twentieth of the list), as the desk prints them: three times, the
+    // middle one quoted.
+    let day = (Utc::now() + chrono::TimeDelta::days(3))
+        .with_timezone(&chrono_tz::Europe::Madrid)
+        .date_naive();
+    let mut times = Vec::new();
+    let mut count = 0;
+    for _ in 0..3 {
+        let start = Instant::now();
+        let csv = get(format!("/v1/visits?campaign=reminders&on={day}&format=csv")).await;
+        times.push(start.elapsed().as_secs_f64() * 1e3);
+        count = csv.iter().filter(|b| **b == b'\n').count() - 1;
+    }
+    times.sort_by(f64::total_cmp);
+    println!(
+        "{backend}: GET /v1/visits?on={day}&format=csv, {count} visits of {rows} appointments in {:.0} ms \
+         (runs: {:.0} / {:.0} / {:.0} ms)",
+        times[1], times[0], times[1], times[2]
     );
     server.abort();
     db.close().await;

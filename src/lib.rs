@@ -25,3 +25,4 @@ pub mod replies;
 pub mod report;
 pub mod runtime;
 pub mod store;
+pub mod visits;

@@ -1580,3 +1580,190 @@ both_backends!(
         }
     }
 );
+
+both_backends!(
+    a_days_visits_show_where_each_reminder_stands,
+    |env: TestEnv| async move {
+        let (fake, running) = setup(&env).await;
+        fake.script("+34612000801", Script::Human(Some("1")));
+        fake.script("+34612000802", Script::NoAnswer);
+        // Noon on the day 30 hours from now, in the campaign's zone: the first calls are due now.
+        let zone = daytime_zone();
+        let day = (Utc::now() + TimeDelta::hours(30))
+            .with_timezone(&zone)
+            .date_naive();
+        let noon = |day: chrono::NaiveDate, minute: u32| {
+            day.and_hms_opt(12, minute, 0)
+                .unwrap()
+                .format("%Y-%m-%d %H:%M")
+                .to_string()
+        };
+        let after = day.succ_opt().unwrap();
+        let list = |a1_minute: u32| {
+            format!(
+                "appointment_id,patient_id,first_name,last_name,phone,starts_at,timezone,language,status\n\
+                 A0,P0,Anna,Puig,+34612000801,{},{zone},en,booked\n\
+                 A1,P1,Joan,Vidal,+34612000802,{},{zone},en,booked\n\
+                 A2,P2,Mia,Soler,+34612000803,{},{zone},en,cancelled\n\
+                 A3,P3,Pere,Font,+34612000804,{},{zone},en,cancelled\n",
+                noon(day, 0),
+                noon(day, a1_minute),
+                noon(day, 30),
+                noon(after, 0),
+            )
+        };
+        import_csv(&running.app, &list(15)).await;
+        wait_for(
+            "a confirmation and a call unanswered",
+            Duration::from_secs(60),
+            || async {
+                env.scalar("SELECT COUNT(*) FROM outreach WHERE outcome = 'confirmed'")
+                    .await
+                    == 1
+                    && env
+                        .scalar("SELECT COUNT(*) FROM attempts WHERE status = 'done'")
+                        .await
+                        == 2
+                    && env
+                        .scalar("SELECT COUNT(*) FROM attempts WHERE status = 'planned'")
+                        .await
+                        == 1
+            },
+        )
+        .await;
+        // A1 moves a quarter of an hour: its new outreach is the one shown, once.
+        import_csv(&running.app, &list(30)).await;
+        let url = running.url.clone();
+        let path = format!("/v1/visits?campaign=test&on={day}");
+
+        let found = api_get(&url, &path).await;
+        assert_eq!(found["day"], day.to_string(), "{found}");
+        assert_eq!(found["timezone"], zone.name(), "{found}");
+        let visits = found["visits"].as_array().unwrap();
+        let got: Vec<(&str, &str, &str, &str)> = visits
+            .iter()
+            .map(|v| {
+                (
+                    v["appointment_id"].as_str().unwrap(),
+                    v["status"].as_str().unwrap(),
+                    v["reminder"].as_str().unwrap(),
+                    v["outcome"].as_str().unwrap_or("-"),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("A0", "booked", "ended", "confirmed"),
+                ("A1", "booked", "calling", "-"),
+                ("A2", "cancelled", "none", "-"),
+            ],
+            "{found}"
+        );
+        assert_eq!(visits[0]["patient"], "Anna Puig", "{found}");
+        assert_eq!(visits[0]["calls"], 1, "{found}");
+        assert!(
+            visits[0]["appointment_at"]
+                .as_str()
+                .unwrap()
+                .contains("T12:00:00"),
+            "{found}"
+        );
+        // The moved visit: its new time, no call yet, the next one planned.
+        assert!(
+            visits[1]["appointment_at"]
+                .as_str()
+                .unwrap()
+                .contains("T12:30:00"),
+            "{found}"
+        );
+        assert_eq!(visits[1]["calls"], 0, "{found}");
+        assert!(visits[1]["next_attempt_at"].is_string(), "{found}");
+
+        let r = reqwest::Client::new()
+            .get(format!("{url}{path}&format=csv"))
+            .bearer_auth("api-token")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.headers()["content-type"], "text/csv; charset=utf-8");
+        let csv = r.text().await.unwrap();
+        assert_eq!(csv.lines().count(), 4, "{csv}");
+        assert!(
+            csv.starts_with("campaign,appointment_id,patient_id,patient,appointment_at,"),
+            "{csv}"
+        );
+        let next_day = api_get(&url, &format!("/v1/visits?campaign=test&on={after}")).await;
+        assert_eq!(
+            next_day["visits"].as_array().unwrap().len(),
+            1,
+            "{next_day}"
+        );
+
+        for (query, status, field) in [
+            ("on=someday", 400, "on"),
+            ("on=2026-02-30", 400, "on"),
+            ("format=pdf", 400, "format"),
+            ("campaign=nope", 404, "campaign"),
+        ] {
+            let r = reqwest::Client::new()
+                .get(format!("{url}/v1/visits?{query}"))
+                .bearer_auth("api-token")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), status, "{query}");
+            let error: Value = r.json().await.unwrap();
+            assert_eq!(error["field"], field, "{query}: {error}");
+        }
+
+        // The dashboard links today's and tomorrow's, for reminder campaigns only.
+        let page = reqwest::Client::new()
+            .get(format!("{url}/"))
+            .basic_auth("staff", Some("api-token"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains("/v1/visits?campaign=test&amp;on=tomorrow&amp;format=csv"),
+            "{page}"
+        );
+        assert!(!page.contains("/v1/visits?campaign=callbacks"), "{page}");
+
+        // The command line.
+        running.stop().await;
+        let on = day.to_string();
+        let run = env.ringback(&[
+            "visits",
+            "--campaign",
+            "test",
+            "--on",
+            &on,
+            "--format",
+            "json",
+        ]);
+        run.assert_code(0);
+        assert_eq!(run.json().as_array().unwrap().len(), 3, "{}", run.stdout());
+        let table = env.ringback(&["visits", "--campaign", "test", "--on", &on]);
+        table.assert_code(0);
+        for word in ["confirmed", "calling", "none", "Anna Puig"] {
+            assert!(table.stdout().contains(word), "{word}: {}", table.stdout());
+        }
+        let csv_cli = env.ringback(&[
+            "visits",
+            "--campaign",
+            "test",
+            "--on",
+            &on,
+            "--format",
+            "csv",
+        ]);
+        assert_eq!(csv_cli.stdout().lines().count(), 4);
+        let bad = env.ringback(&["visits", "--on", "someday"]);
+        bad.assert_code(1);
+        assert!(bad.stderr().contains("--on"), "{}", bad.stderr());
+    }
+);

@@ -122,6 +122,19 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = ListFormat::Table)]
         format: ListFormat,
     },
+    /// A day's visits and where each one's reminder stands: confirmed, still calling (and when
+    /// next), cancel requested, not reached … (what the front desk checks the evening before).
+    Visits {
+        /// Only this campaign's visits (default: every campaign's).
+        #[arg(long)]
+        campaign: Option<String>,
+        /// The day, in the campaign's zone: 2026-11-26, today, tomorrow or yesterday.
+        #[arg(long, default_value = crate::visits::DEFAULT_DAY)]
+        on: String,
+        /// Output: a table for people, CSV for a spreadsheet, JSON for scripts.
+        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+    },
     /// The import log: each list imported or refused, newest first.
     Imports {
         /// Only this campaign's imports (default: every campaign's).
@@ -337,6 +350,11 @@ async fn dispatch(command: Command, config: Config) -> Outcome {
         Command::Imports { campaign, format } => {
             report::imports(&config, campaign.as_deref(), format).await
         }
+        Command::Visits {
+            campaign,
+            on,
+            format,
+        } => report::visits(&config, campaign.as_deref(), &on, format).await,
         Command::Outcomes {
             campaign,
             since,

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use super::{Failure, Format, ListFormat, Outcome, catalog, connect, followups_csv};
 use crate::config::Config;
 use crate::report::Stats;
-use crate::store::{Db, Followup, OutcomeQuery, OutcomeRecord};
+use crate::store::{Db, Followup, OutcomeQuery, OutcomeRecord, VisitRecord};
 
 pub async fn followups(config: &Config, campaign: Option<&str>, format: ListFormat) -> Outcome {
     let db = connect(config).await?;
@@ -61,12 +61,7 @@ pub async fn outcomes(
     until: Option<&str>,
     format: ListFormat,
 ) -> Outcome {
-    let catalog = catalog(config)?;
-    let zone = match campaign {
-        Some(id) => Some(catalog.require(id).map_err(Failure::User)?.timezone),
-        None => catalog.shared_zone(),
-    }
-    .unwrap_or(chrono_tz::Tz::UTC);
+    let zone = zone_of(config, campaign)?;
     let span = crate::outcomes::span(Some(since), until, zone, chrono::Utc::now())
         .map_err(|e| Failure::user(format!("--{}: {}", e.field, e.error)))?;
     let db = connect(config).await?;
@@ -91,6 +86,89 @@ pub async fn outcomes(
         ListFormat::Table => print_outcomes(&list, zone),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The zone dates are read in: the campaign's (an error if there is no such campaign), else the
+/// one every campaign shares, else UTC.
+fn zone_of(config: &Config, campaign: Option<&str>) -> Result<chrono_tz::Tz, Failure> {
+    let catalog = catalog(config)?;
+    let zone = match campaign {
+        Some(id) => Some(catalog.require(id).map_err(Failure::User)?.timezone),
+        None => catalog.shared_zone(),
+    };
+    Ok(zone.unwrap_or(chrono_tz::Tz::UTC))
+}
+
+/// `ringback visits`: the day's visits in the order they come, each with its reminder.
+pub async fn visits(
+    config: &Config,
+    campaign: Option<&str>,
+    on: &str,
+    format: ListFormat,
+) -> Outcome {
+    let zone = zone_of(config, campaign)?;
+    let (since, until) = crate::visits::day(on, zone, chrono::Utc::now())
+        .map_err(|e| Failure::user(format!("--on: {e}")))?;
+    let db = connect(config).await?;
+    let list = db
+        .visits(campaign, since, until)
+        .await
+        .map_err(|e| Failure::runtime(e.to_string()))?;
+    db.close().await;
+    match format {
+        ListFormat::Csv => out!(raw: "{}", crate::visits::to_csv(&list)),
+        ListFormat::Json => out!(
+            "{}",
+            serde_json::to_string_pretty(&list).unwrap_or_default()
+        ),
+        ListFormat::Table => print_visits(&list, since.with_timezone(&zone).date_naive(), zone),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The visits as a table for a terminal: the time of each, and the next call in `zone`.
+fn print_visits(list: &[VisitRecord], day: chrono::NaiveDate, zone: chrono_tz::Tz) {
+    if list.is_empty() {
+        out!("no visits on {day}");
+        return;
+    }
+    out!("visits on {day} ({})", zone.name());
+    out!(
+        "{:<6} {:<12} {:<14} {:<22} {:<16} {:<10} {:<22} {:>5} {:>4}  next / followup",
+        "time",
+        "campaign",
+        "appointment",
+        "patient",
+        "phone",
+        "status",
+        "reminder",
+        "calls",
+        "sms"
+    );
+    for v in list {
+        let time = v.appointment_at.get(11..16).unwrap_or("");
+        let reminder = match (v.reminder.as_str(), v.outcome.as_deref()) {
+            ("ended", Some(outcome)) => outcome,
+            (reminder, _) => reminder,
+        };
+        let next = match (v.next_attempt_at, v.followup.as_deref()) {
+            (Some(next), _) => format!("next {}", next.with_timezone(&zone).format("%a %H:%M")),
+            (None, Some(f)) => format!("follow-up {f}"),
+            (None, None) => String::new(),
+        };
+        out!(
+            "{:<6} {:<12} {:<14} {:<22} {:<16} {:<10} {:<22} {:>5} {:>4}  {next}",
+            time,
+            v.campaign,
+            v.appointment_id,
+            v.patient,
+            v.phone,
+            v.status,
+            reminder,
+            v.calls,
+            v.sms
+        );
+    }
 }
 
 /// The outcomes as a table for a terminal, times in `zone`.

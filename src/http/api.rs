@@ -352,15 +352,7 @@ pub async fn outcomes(
         Some("csv") => true,
         Some(_) => return Err(bad_request("format is json or csv", "format")),
     };
-    let catalog = state.app.campaigns();
-    let zone = match q.campaign.as_deref() {
-        Some(id) => {
-            known_campaign(&state, id)?;
-            catalog.get(id).map(|c| c.timezone)
-        }
-        None => catalog.shared_zone(),
-    }
-    .unwrap_or(chrono_tz::Tz::UTC);
+    let zone = zone_of(&state, q.campaign.as_deref())?;
     let span = crate::outcomes::span(q.since.as_deref(), q.until.as_deref(), zone, Utc::now())
         .map_err(|e| bad_request(e.error, e.field))?;
     let after = q
@@ -400,6 +392,55 @@ pub async fn outcomes(
         _ => None,
     };
     Ok(Json(json!({"outcomes": list, "next": next})).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct VisitsQuery {
+    campaign: Option<String>,
+    on: Option<String>,
+    format: Option<String>,
+}
+
+/// `GET /v1/visits[?campaign=&on=DAY&format=csv]`: the visits of a day (default tomorrow, in
+/// the campaign's zone) in the order they come, each with where its reminder stands.
+pub async fn visits(
+    State(state): State<HttpState>,
+    Query(q): Query<VisitsQuery>,
+) -> Result<Response, ApiError> {
+    let csv = match q.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(_) => return Err(bad_request("format is json or csv", "format")),
+    };
+    let zone = zone_of(&state, q.campaign.as_deref())?;
+    let on = q.on.as_deref().unwrap_or(crate::visits::DEFAULT_DAY);
+    let (since, until) =
+        crate::visits::day(on, zone, Utc::now()).map_err(|e| bad_request(e, "on"))?;
+    let list = state
+        .app
+        .db
+        .visits(q.campaign.as_deref(), since, until)
+        .await?;
+    if csv {
+        let body = crate::visits::to_csv(&list);
+        return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response());
+    }
+    let day = since.with_timezone(&zone).date_naive().to_string();
+    Ok(Json(json!({"day": day, "timezone": zone.name(), "visits": list})).into_response())
+}
+
+/// The zone dates are read in: the campaign's (404 if there is no such campaign), else the one
+/// every campaign shares, else UTC.
+fn zone_of(state: &HttpState, campaign: Option<&str>) -> Result<chrono_tz::Tz, ApiError> {
+    let catalog = state.app.campaigns();
+    let zone = match campaign {
+        Some(id) => {
+            known_campaign(state, id)?;
+            catalog.get(id).map(|c| c.timezone)
+        }
+        None => catalog.shared_zone(),
+    };
+    Ok(zone.unwrap_or(chrono_tz::Tz::UTC))
 }
 
 fn bad_request(message: impl Into<String>, field: &str) -> ApiError {

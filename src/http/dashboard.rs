@@ -158,7 +158,7 @@ pub async fn page(State(state): State<HttpState>) -> Result<Response, ApiError> 
             s.calls.placed,
             s.sms.sent,
             s.opt_outs,
-            outcomes_cell(id, &outcomes),
+            outcomes_cell(campaign, &outcomes),
             pause_form(&state, &catalog, id, pauses.get(id)),
         ));
     }
@@ -381,17 +381,29 @@ pub async fn resume(
 }
 
 /// The lookup page of an E.164 number: a '+' then digits, so only the '+' needs escaping.
-/// A campaign's outcomes so far, and a link to each appointment's of the last week.
-fn outcomes_cell(id: &str, outcomes: &[String]) -> String {
-    let feed = format!(
-        "/v1/outcomes?campaign={}&since=7d&format=csv",
-        query_value(id)
-    );
-    format!(
-        "{}<br><a href=\"{}\">outcomes of the last 7 days, one line each (CSV)</a>",
-        escape(&outcomes.join(", ")),
-        escape(&feed)
-    )
+/// A campaign's outcomes so far, and links to the last week's, one line each, and (reminders)
+/// to today's and tomorrow's visits.
+fn outcomes_cell(campaign: &crate::campaign::Campaign, outcomes: &[String]) -> String {
+    let id = query_value(&campaign.id);
+    let mut links = vec![(
+        format!("/v1/outcomes?campaign={id}&since=7d&format=csv"),
+        "outcomes of the last 7 days, one line each (CSV)",
+    )];
+    if matches!(campaign.kind, crate::campaign::Kind::Reminder(_)) {
+        links.push((
+            format!("/v1/visits?campaign={id}&on=today&format=csv"),
+            "today's visits (CSV)",
+        ));
+        links.push((
+            format!("/v1/visits?campaign={id}&on=tomorrow&format=csv"),
+            "tomorrow's visits (CSV)",
+        ));
+    }
+    let links: Vec<String> = links
+        .iter()
+        .map(|(href, text)| format!("<a href=\"{}\">{text}</a>", escape(href)))
+        .collect();
+    format!("{}<br>{}", escape(&outcomes.join(", ")), links.join(" · "))
 }
 
 /// `text` as a query string value: letters, digits and `-_.~` as they are, the rest %-escaped.

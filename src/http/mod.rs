@@ -46,6 +46,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/followups", get(api::followups))
         .route("/followups/{id}/resolve", post(api::resolve))
         .route("/outcomes", get(api::outcomes))
+        .route("/visits", get(api::visits))
         .route("/stats", get(api::stats))
         .route("/callbacks", post(callbacks::request))
         .route("/optouts", get(sms::list).post(sms::add))

@@ -52,6 +52,7 @@ mod replies;
 mod report;
 mod sqlite_bulk;
 mod staff;
+mod visits;
 
 pub use callbacks::{FirstStep, KnownCaller, NewCallback, OpenCallback};
 pub use imports::ImportRecord;
@@ -62,6 +63,7 @@ pub use purge::{MIN_RETENTION_DAYS, Purged};
 pub use replies::{BY_PATIENT, OptOut, OptOutRemoval, Remover, ReplyTarget};
 pub use report::{AttemptView, Followup, KpiFacts, OutreachView};
 pub use staff::{Pause, Withdrawal, signed_by};
+pub use visits::VisitRecord;
 
 use std::str::FromStr;
 use std::time::Duration;
