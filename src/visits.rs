@@ -47,6 +47,7 @@ pub fn to_csv(list: &[VisitRecord]) -> String {
         "calls",
         "sms",
         "next_attempt_at",
+        "next_channel",
         "followup",
     ]);
     for v in list {
@@ -66,6 +67,7 @@ pub fn to_csv(list: &[VisitRecord]) -> String {
             &v.calls.to_string(),
             &v.sms.to_string(),
             next.as_deref().unwrap_or_default(),
+            v.next_channel.as_deref().unwrap_or_default(),
             v.followup.as_deref().unwrap_or_default(),
         ]);
     }

@@ -1679,6 +1679,7 @@ both_backends!(
         );
         assert_eq!(visits[1]["calls"], 0, "{found}");
         assert!(visits[1]["next_attempt_at"].is_string(), "{found}");
+        assert_eq!(visits[1]["next_channel"], "voice", "{found}");
 
         let r = reqwest::Client::new()
             .get(format!("{url}{path}&format=csv"))

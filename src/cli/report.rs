@@ -152,11 +152,18 @@ fn print_visits(list: &[VisitRecord], day: chrono::NaiveDate, zone: chrono_tz::T
             (reminder, _) => reminder,
         };
         let next = match (v.next_attempt_at, v.followup.as_deref()) {
-            (Some(next), _) => format!("next {}", next.with_timezone(&zone).format("%a %H:%M")),
+            (Some(next), _) => format!(
+                "next {} {}",
+                match v.next_channel.as_deref() {
+                    Some("sms") => "SMS",
+                    _ => "call",
+                },
+                next.with_timezone(&zone).format("%a %H:%M")
+            ),
             (None, Some(f)) => format!("follow-up {f}"),
             (None, None) => String::new(),
         };
-        out!(
+        let line = format!(
             "{:<6} {:<12} {:<14} {:<22} {:<16} {:<10} {:<22} {:>5} {:>4}  {next}",
             time,
             v.campaign,
@@ -168,6 +175,7 @@ fn print_visits(list: &[VisitRecord], day: chrono::NaiveDate, zone: chrono_tz::T
             v.calls,
             v.sms
         );
+        out!("{}", line.trim_end());
     }
 }
 

@@ -28,8 +28,9 @@ pub struct VisitRecord {
     /// Calls placed and SMS sent.
     pub calls: i64,
     pub sms: i64,
-    /// While calling: when the next call or SMS is planned.
+    /// While calling: when the next call or SMS is planned, and which (`voice` or `sms`).
     pub next_attempt_at: Option<DateTime<Utc>>,
+    pub next_channel: Option<String>,
     /// `open` while one of its follow-ups waits for staff, `resolved` once all are done.
     pub followup: Option<String>,
 }
@@ -50,6 +51,7 @@ type Row = (
     i64,
     Option<i64>,
     Option<String>,
+    Option<String>,
 );
 
 /// The visits from `$1` to `$2` (excluded) of campaign `$3` (NULL: every campaign), each with
@@ -67,6 +69,8 @@ const VISITS: &str = "SELECT a.campaign, a.external_id, p.external_id,
          FROM attempts t WHERE t.outreach_id = o.id),
         (SELECT MIN(CASE WHEN t.status = 'planned' THEN t.due_at END)
          FROM attempts t WHERE t.outreach_id = o.id),
+        (SELECT t.channel FROM attempts t WHERE t.outreach_id = o.id AND t.status = 'planned'
+         ORDER BY t.due_at LIMIT 1),
         (SELECT MIN(f.status) FROM followups f WHERE f.outreach_id = o.id)
      FROM appointments a JOIN patients p ON p.id = a.patient_id
           LEFT JOIN outreach o ON o.appointment_id = a.id
@@ -125,6 +129,7 @@ fn record(r: Row) -> VisitRecord {
         calls: r.11,
         sms: r.12,
         next_attempt_at: r.13.map(instant),
-        followup: r.14,
+        next_channel: r.14,
+        followup: r.15,
     }
 }
