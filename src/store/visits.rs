@@ -1,11 +1,13 @@
 //! One day's visits and where each one's reminder stands: what the front desk prints the
 //! evening before (who confirmed, who asked to cancel, who has not been reached yet).
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, SecondsFormat, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
-use super::{Db, StoreError, instant, millis, on_pool};
+use super::{Db, ListQuery, StoreError, instant, json_list, millis, on_pool};
 
 /// A visit and its reminder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -35,7 +37,10 @@ pub struct VisitRecord {
     pub followup: Option<String>,
 }
 
-type Row = (
+/// A visit: its appointment's id, campaign, the clinic's ids, the patient's name, the time and
+/// zone, the number, the status.
+type VisitRow = (
+    String,
     String,
     String,
     String,
@@ -44,8 +49,14 @@ type Row = (
     String,
     String,
     String,
-    Option<String>,
-    Option<String>,
+);
+
+/// An outreach of a visit: the appointment, its id, state, outcome, calls, SMS, the next
+/// attempt's time and channel, and its follow-ups' status.
+type ReminderRow = (
+    String,
+    String,
+    String,
     Option<String>,
     i64,
     i64,
@@ -54,13 +65,20 @@ type Row = (
     Option<String>,
 );
 
-/// The visits from `$1` to `$2` (excluded) of campaign `$3` (NULL: every campaign), each with
-/// every outreach it had, its newest first (a moved visit has one withdrawn for each move).
-/// SQLite has no index of outreach by appointment (an import would pay for it on every row);
-/// for this one statement it builds one of its own (an automatic index), once.
-const VISITS: &str = "SELECT a.campaign, a.external_id, p.external_id,
+/// The visits from `$1` to `$2` (excluded) of campaign `$3` (NULL: every campaign).
+const VISITS: &str = "SELECT a.id, a.campaign, a.external_id, p.external_id,
         NULLIF(TRIM(COALESCE(p.first_name, '') || ' ' || COALESCE(p.last_name, '')), ''),
-        a.starts_at, a.timezone, p.phone, a.status, o.id, o.state, o.outcome,
+        a.starts_at, a.timezone, p.phone, a.status
+     FROM appointments a JOIN patients p ON p.id = a.patient_id
+     WHERE a.starts_at >= $1 AND a.starts_at < $2 AND ($3 IS NULL OR a.campaign = $3)
+     ORDER BY a.starts_at, a.campaign, a.external_id";
+
+/// Every outreach of the appointments of the JSON array `$1`, the newest first (a moved visit
+/// has one withdrawn for each move). Asked apart from the visits: SQLite has no index of
+/// outreach by appointment (an import would pay for it on every row), and a join would have it
+/// look through every outreach for each visit; this reads them once.
+const REMINDERS: ListQuery = list_query!(
+    "SELECT o.appointment_id, o.id, o.state, o.outcome,
         (SELECT COALESCE(SUM(CASE WHEN t.channel = 'voice' AND t.status IN ('dialing', 'live', 'done')
                                   THEN 1 ELSE 0 END), 0)
          FROM attempts t WHERE t.outreach_id = o.id),
@@ -72,64 +90,74 @@ const VISITS: &str = "SELECT a.campaign, a.external_id, p.external_id,
         (SELECT t.channel FROM attempts t WHERE t.outreach_id = o.id AND t.status = 'planned'
          ORDER BY t.due_at LIMIT 1),
         (SELECT MIN(f.status) FROM followups f WHERE f.outreach_id = o.id)
-     FROM appointments a JOIN patients p ON p.id = a.patient_id
-          LEFT JOIN outreach o ON o.appointment_id = a.id
-     WHERE a.starts_at >= $1 AND a.starts_at < $2 AND ($3 IS NULL OR a.campaign = $3)
-     ORDER BY a.starts_at, a.campaign, a.external_id, o.created_at DESC, o.id DESC";
+     FROM outreach o WHERE o.appointment_id IN ",
+    "1",
+    " ORDER BY o.created_at DESC, o.id DESC"
+);
 
 impl Db {
     /// The visits from `since` to `until` (excluded), of `campaign` or of every campaign, in
-    /// the order they come, each with its latest reminder.
+    /// the order they come, each with its latest reminder. Two statements, whatever the count.
     pub async fn visits(
         &self,
         campaign: Option<&str>,
         since: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<Vec<VisitRecord>, StoreError> {
-        let rows: Vec<Row> = on_pool!(self, pool => sqlx::query_as(VISITS)
+        let visits: Vec<VisitRow> = on_pool!(self, pool => sqlx::query_as(VISITS)
             .bind(millis(since))
             .bind(millis(until))
             .bind(campaign)
             .fetch_all(pool)
             .await?);
-        let mut visits: Vec<VisitRecord> = Vec::new();
-        let mut last: Option<(String, String)> = None;
-        for r in rows {
-            // The first row of each visit is its latest outreach.
-            let key = (r.0.clone(), r.1.clone());
-            if last.as_ref() == Some(&key) {
-                continue;
-            }
-            last = Some(key);
-            visits.push(record(r));
+        let ids: Vec<&str> = visits.iter().map(|v| v.0.as_str()).collect();
+        let ids = json_list(&ids)?;
+        let reminders: Vec<ReminderRow> = on_pool!(self, pool => sqlx::query_as(REMINDERS.for_db(self))
+            .bind(&ids)
+            .fetch_all(pool)
+            .await?);
+        // The first of each appointment's is its latest.
+        let mut latest: HashMap<String, ReminderRow> = HashMap::new();
+        for r in reminders {
+            latest.entry(r.0.clone()).or_insert(r);
         }
-        Ok(visits)
+        Ok(visits
+            .into_iter()
+            .map(|v| {
+                let reminder = latest.remove(&v.0);
+                record(v, reminder)
+            })
+            .collect())
     }
 }
 
-fn record(r: Row) -> VisitRecord {
-    let zone: Tz = r.5.parse().unwrap_or(Tz::UTC);
-    let reminder = match (&r.8, r.9.as_deref()) {
-        (None, _) => "none",
-        (Some(_), Some("active")) => "calling",
-        (Some(_), _) => "ended",
+fn record(v: VisitRow, reminder: Option<ReminderRow>) -> VisitRecord {
+    let zone: Tz = v.6.parse().unwrap_or(Tz::UTC);
+    let state = match reminder.as_ref().map(|r| r.2.as_str()) {
+        None => "none",
+        Some("active") => "calling",
+        Some(_) => "ended",
+    };
+    let (outcome, calls, sms, next_attempt_at, next_channel, followup) = match reminder {
+        Some(r) => (r.3, r.4, r.5, r.6.map(instant), r.7, r.8),
+        None => (None, 0, 0, None, None, None),
     };
     VisitRecord {
-        campaign: r.0,
-        appointment_id: r.1,
-        patient_id: r.2,
-        patient: r.3.unwrap_or_default(),
-        appointment_at: instant(r.4)
+        campaign: v.1,
+        appointment_id: v.2,
+        patient_id: v.3,
+        patient: v.4.unwrap_or_default(),
+        appointment_at: instant(v.5)
             .with_timezone(&zone)
             .to_rfc3339_opts(SecondsFormat::Secs, true),
-        phone: r.6,
-        status: r.7,
-        reminder: reminder.to_string(),
-        outcome: r.10,
-        calls: r.11,
-        sms: r.12,
-        next_attempt_at: r.13.map(instant),
-        next_channel: r.14,
-        followup: r.15,
+        phone: v.7,
+        status: v.8,
+        reminder: state.to_string(),
+        outcome,
+        calls,
+        sms,
+        next_attempt_at,
+        next_channel,
+        followup,
     }
 }
