@@ -399,6 +399,19 @@ async fn patient_message(db: &ringback::store::Db, phone: &str, text: &str) -> S
 }
 
 /// The dashboard as staff see it, logged in with the API token.
+/// `GET {url}{path}` with the tests' token is refused with `status`, naming `field`.
+async fn assert_refused(url: &str, path: &str, status: u16, field: &str) {
+    let r = reqwest::Client::new()
+        .get(format!("{url}{path}"))
+        .bearer_auth("api-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), status, "{path}");
+    let error: Value = r.json().await.unwrap();
+    assert_eq!(error["field"], field, "{path}: {error}");
+}
+
 async fn dashboard(http: &reqwest::Client, url: &str) -> String {
     let r = http
         .get(format!("{url}/"))
@@ -1457,10 +1470,7 @@ both_backends!(
             ("format=xml", 400, "format"),
             ("campaign=nope", 404, "campaign"),
         ] {
-            let r = get(format!("/v1/outcomes?{query}")).await;
-            assert_eq!(r.status(), status, "{query}");
-            let error: Value = r.json().await.unwrap();
-            assert_eq!(error["field"], field, "{query}: {error}");
+            assert_refused(&url, &format!("/v1/outcomes?{query}"), status, field).await;
         }
         let r = reqwest::Client::new()
             .get(format!("{url}/v1/outcomes"))
@@ -1520,15 +1530,7 @@ both_backends!(
         assert_eq!(got, [("A3", "withdrawn"), ("A1", "confirmed")], "{since}");
 
         // The dashboard links each campaign's last week, and the link works with its login.
-        let page = reqwest::Client::new()
-            .get(format!("{url}/"))
-            .basic_auth("staff", Some("api-token"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let page = dashboard(&reqwest::Client::new(), &url).await;
         let link = "/v1/outcomes?campaign=test&amp;since=7d&amp;format=csv";
         assert!(page.contains(link), "{page}");
         let r = reqwest::Client::new()
@@ -1707,27 +1709,11 @@ both_backends!(
             ("format=pdf", 400, "format"),
             ("campaign=nope", 404, "campaign"),
         ] {
-            let r = reqwest::Client::new()
-                .get(format!("{url}/v1/visits?{query}"))
-                .bearer_auth("api-token")
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), status, "{query}");
-            let error: Value = r.json().await.unwrap();
-            assert_eq!(error["field"], field, "{query}: {error}");
+            assert_refused(&url, &format!("/v1/visits?{query}"), status, field).await;
         }
 
         // The dashboard links today's and tomorrow's, for reminder campaigns only.
-        let page = reqwest::Client::new()
-            .get(format!("{url}/"))
-            .basic_auth("staff", Some("api-token"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let page = dashboard(&reqwest::Client::new(), &url).await;
         assert!(
             page.contains("/v1/visits?campaign=test&amp;on=tomorrow&amp;format=csv"),
             "{page}"

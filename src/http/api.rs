@@ -347,11 +347,7 @@ pub async fn outcomes(
     State(state): State<HttpState>,
     Query(q): Query<OutcomesQuery>,
 ) -> Result<Response, ApiError> {
-    let csv = match q.format.as_deref() {
-        None | Some("json") => false,
-        Some("csv") => true,
-        Some(_) => return Err(bad_request("format is json or csv", "format")),
-    };
+    let csv = csv_wanted(q.format.as_deref())?;
     let zone = zone_of(&state, q.campaign.as_deref())?;
     let span = crate::outcomes::span(q.since.as_deref(), q.until.as_deref(), zone, Utc::now())
         .map_err(|e| bad_request(e.error, e.field))?;
@@ -407,11 +403,7 @@ pub async fn visits(
     State(state): State<HttpState>,
     Query(q): Query<VisitsQuery>,
 ) -> Result<Response, ApiError> {
-    let csv = match q.format.as_deref() {
-        None | Some("json") => false,
-        Some("csv") => true,
-        Some(_) => return Err(bad_request("format is json or csv", "format")),
-    };
+    let csv = csv_wanted(q.format.as_deref())?;
     let zone = zone_of(&state, q.campaign.as_deref())?;
     let on = q.on.as_deref().unwrap_or(crate::visits::DEFAULT_DAY);
     let (since, until) =
@@ -441,6 +433,15 @@ fn zone_of(state: &HttpState, campaign: Option<&str>) -> Result<chrono_tz::Tz, A
         None => catalog.shared_zone(),
     };
     Ok(zone.unwrap_or(chrono_tz::Tz::UTC))
+}
+
+/// `format=csv` (true) or `format=json` (false, as when there is none).
+fn csv_wanted(format: Option<&str>) -> Result<bool, ApiError> {
+    match format {
+        None | Some("json") => Ok(false),
+        Some("csv") => Ok(true),
+        Some(_) => Err(bad_request("format is json or csv", "format")),
+    }
 }
 
 fn bad_request(message: impl Into<String>, field: &str) -> ApiError {

@@ -26,7 +26,7 @@ impl ListQuery {
 
 /// `… IN (the texts of the JSON array $n)` on each backend.
 macro_rules! list_query {
-    ($before:literal, $n:literal, $after:literal) => {
+    ($before:expr, $n:literal, $after:literal) => {
         $crate::store::ListQuery {
             sqlite: concat!($before, "(SELECT value FROM json_each($", $n, "))", $after),
             postgres: concat!(

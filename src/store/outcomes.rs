@@ -94,29 +94,50 @@ type Row = (
     Option<String>,
 );
 
-/// The feed's rows in `outcome_at, id` order, read along `outreach_outcome_at`. An attempt is
-/// found by its outreach alone (the status and channel are counted, not searched: PostgreSQL
-/// statistics that lag behind a large import would otherwise send it through the status
-/// index, all of it, for every row). A reply that replaces an outcome (an SMS
+/// How many attempts of outreach `o` on `$channel` were placed, as SQL. An attempt is found by
+/// its outreach alone, and its status and channel counted, not searched: PostgreSQL statistics
+/// that lag behind a large import would otherwise send each row through the whole status
+/// index.
+macro_rules! placed {
+    ($channel:literal) => {
+        concat!(
+            "(SELECT COALESCE(SUM(CASE WHEN t.channel = '",
+            $channel,
+            "' AND t.status IN ('dialing', 'live', 'done') THEN 1 ELSE 0 END), 0)
+              FROM attempts t WHERE t.outreach_id = o.id)"
+        )
+    };
+}
+pub(super) use placed;
+
+/// Outreach `o`'s follow-ups, as SQL: `open` while one is, else `resolved`, else NULL.
+macro_rules! followup_status {
+    () => {
+        "(SELECT MIN(f.status) FROM followups f WHERE f.outreach_id = o.id)"
+    };
+}
+pub(super) use followup_status;
+
+/// The feed's rows in `outcome_at, id` order, read along `outreach_outcome_at`. A reply that replaces an outcome (an SMS
 /// "1" after a voicemail) moves its outreach to the new `outcome_at`, so a reader that goes on
 /// from its last cursor sees it again with the new outcome.
-const OUTCOMES: &str =
+const OUTCOMES: &str = concat!(
     "SELECT o.id, o.campaign, o.kind, a.external_id, p.external_id, a.starts_at, a.timezone,
-        o.phone, o.outcome, o.outcome_at,
-        (SELECT COALESCE(SUM(CASE WHEN t.channel = 'voice' AND t.status IN ('dialing', 'live', 'done')
-                                  THEN 1 ELSE 0 END), 0)
-         FROM attempts t WHERE t.outreach_id = o.id),
-        (SELECT COALESCE(SUM(CASE WHEN t.channel = 'sms' AND t.status IN ('dialing', 'live', 'done')
-                                  THEN 1 ELSE 0 END), 0)
-         FROM attempts t WHERE t.outreach_id = o.id),
-        (SELECT MIN(f.status) FROM followups f WHERE f.outreach_id = o.id)
+        o.phone, o.outcome, o.outcome_at, ",
+    placed!("voice"),
+    ", ",
+    placed!("sms"),
+    ", ",
+    followup_status!(),
+    "
      FROM outreach o LEFT JOIN appointments a ON a.id = o.appointment_id
           LEFT JOIN patients p ON p.id = o.patient_id
      WHERE o.outcome_at IS NOT NULL AND o.state = 'finished'
        AND o.outcome_at >= $1 AND o.outcome_at < $2 AND ($3 IS NULL OR o.campaign = $3)
        AND (o.outcome_at, o.id) > ($4, $5)
      ORDER BY o.outcome_at, o.id
-     LIMIT $6";
+     LIMIT $6"
+);
 
 impl Db {
     /// What ended, as [`OutcomeQuery`] asks: one statement, whatever the count.

@@ -7,6 +7,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
+use super::outcomes::{followup_status, placed};
 use super::{Db, ListQuery, StoreError, instant, json_list, millis, on_pool};
 
 /// A visit and its reminder.
@@ -77,20 +78,25 @@ const VISITS: &str = "SELECT a.id, a.campaign, a.external_id, p.external_id,
 /// has one withdrawn for each move). Asked apart from the visits: SQLite has no index of
 /// outreach by appointment (an import would pay for it on every row), and a join would have it
 /// look through every outreach for each visit; this reads them once.
+macro_rules! reminders_of {
+    () => {
+        concat!(
+            "SELECT o.appointment_id, o.id, o.state, o.outcome, ",
+            placed!("voice"),
+            ", ",
+            placed!("sms"),
+            ",
+            (SELECT MIN(CASE WHEN t.status = 'planned' THEN t.due_at END)
+             FROM attempts t WHERE t.outreach_id = o.id),
+            (SELECT t.channel FROM attempts t WHERE t.outreach_id = o.id AND t.status = 'planned'
+             ORDER BY t.due_at LIMIT 1), ",
+            followup_status!(),
+            " FROM outreach o WHERE o.appointment_id IN "
+        )
+    };
+}
 const REMINDERS: ListQuery = list_query!(
-    "SELECT o.appointment_id, o.id, o.state, o.outcome,
-        (SELECT COALESCE(SUM(CASE WHEN t.channel = 'voice' AND t.status IN ('dialing', 'live', 'done')
-                                  THEN 1 ELSE 0 END), 0)
-         FROM attempts t WHERE t.outreach_id = o.id),
-        (SELECT COALESCE(SUM(CASE WHEN t.channel = 'sms' AND t.status IN ('dialing', 'live', 'done')
-                                  THEN 1 ELSE 0 END), 0)
-         FROM attempts t WHERE t.outreach_id = o.id),
-        (SELECT MIN(CASE WHEN t.status = 'planned' THEN t.due_at END)
-         FROM attempts t WHERE t.outreach_id = o.id),
-        (SELECT t.channel FROM attempts t WHERE t.outreach_id = o.id AND t.status = 'planned'
-         ORDER BY t.due_at LIMIT 1),
-        (SELECT MIN(f.status) FROM followups f WHERE f.outreach_id = o.id)
-     FROM outreach o WHERE o.appointment_id IN ",
+    reminders_of!(),
     "1",
     " ORDER BY o.created_at DESC, o.id DESC"
 );
