@@ -1712,13 +1712,52 @@ both_backends!(
             assert_refused(&url, &format!("/v1/visits?{query}"), status, field).await;
         }
 
-        // The dashboard links today's and tomorrow's, for reminder campaigns only.
+        // The dashboard links today's and tomorrow's, for reminder campaigns only, to a page of
+        // their own for staff, with the day before and after and the CSV.
         let page = dashboard(&reqwest::Client::new(), &url).await;
         assert!(
-            page.contains("/v1/visits?campaign=test&amp;on=tomorrow&amp;format=csv"),
+            page.contains("/visits?campaign=test&amp;on=tomorrow"),
             "{page}"
         );
-        assert!(!page.contains("/v1/visits?campaign=callbacks"), "{page}");
+        assert!(!page.contains("/visits?campaign=callbacks"), "{page}");
+        let http = reqwest::Client::new();
+        let visits_page = |query: String| {
+            http.get(format!("{url}/visits?{query}"))
+                .basic_auth("staff", Some("api-token"))
+                .send()
+        };
+        let r = visits_page(format!("campaign=test&on={day}"))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let html = r.text().await.unwrap();
+        for shown in [
+            "Anna Puig",
+            "confirmed",
+            "still calling",
+            "not reminded",
+            "12:30",
+            &format!("/v1/visits?on={day}&amp;format=csv&amp;campaign=test"),
+            &format!("/visits?on={after}&amp;campaign=test"),
+            "/lookup?phone=%2B34612000802",
+        ] {
+            assert!(html.contains(shown), "{shown}: {html}");
+        }
+        assert!(!html.contains("Pere Font"), "another day's visit: {html}");
+        assert_eq!(
+            visits_page("campaign=nope".into()).await.unwrap().status(),
+            404
+        );
+        assert_eq!(
+            visits_page("on=someday".into()).await.unwrap().status(),
+            400
+        );
+        let r = reqwest::Client::new()
+            .get(format!("{url}/visits"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
 
         // The command line.
         running.stop().await;

@@ -57,6 +57,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/", get(dashboard::page))
         .route("/followups/{id}/resolve", post(dashboard::resolve))
         .route("/lookup", get(dashboard::lookup))
+        .route("/visits", get(dashboard::visits))
         .route("/optouts/{phone}/remove", post(dashboard::remove_optout))
         .route("/outreach/{id}/withdraw", post(dashboard::withdraw))
         .route("/campaigns/{id}/pause", post(dashboard::pause))
