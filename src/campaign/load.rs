@@ -99,11 +99,16 @@ impl Catalog {
         countries.all(|c| c == first).then_some(first)
     }
 
-    /// The time zone every campaign shares, for dates written without one.
-    pub fn shared_zone(&self) -> Option<chrono_tz::Tz> {
+    /// The zone a date written without one is read in: `campaign`'s (an error, as
+    /// [`Catalog::require`] says it, if there is no such campaign), else the one every campaign
+    /// shares, else UTC.
+    pub fn zone_for(&self, campaign: Option<&str>) -> Result<chrono_tz::Tz, String> {
+        if let Some(id) = campaign {
+            return Ok(self.require(id)?.timezone);
+        }
         let mut zones = self.campaigns.values().map(|c| c.timezone);
-        let first = zones.next()?;
-        zones.all(|z| z == first).then_some(first)
+        let shared = zones.next().filter(|first| zones.all(|z| z == *first));
+        Ok(shared.unwrap_or(chrono_tz::Tz::UTC))
     }
 
     pub fn get(&self, id: &str) -> Option<&Campaign> {

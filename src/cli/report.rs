@@ -88,15 +88,9 @@ pub async fn outcomes(
     Ok(ExitCode::SUCCESS)
 }
 
-/// The zone dates are read in: the campaign's (an error if there is no such campaign), else the
-/// one every campaign shares, else UTC.
+/// The zone dates are read in (see [`crate::campaign::Catalog::zone_for`]).
 fn zone_of(config: &Config, campaign: Option<&str>) -> Result<chrono_tz::Tz, Failure> {
-    let catalog = catalog(config)?;
-    let zone = match campaign {
-        Some(id) => Some(catalog.require(id).map_err(Failure::User)?.timezone),
-        None => catalog.shared_zone(),
-    };
-    Ok(zone.unwrap_or(chrono_tz::Tz::UTC))
+    catalog(config)?.zone_for(campaign).map_err(Failure::User)
 }
 
 /// `ringback visits`: the day's visits in the order they come, each with its reminder.
@@ -154,10 +148,7 @@ fn print_visits(list: &[VisitRecord], day: chrono::NaiveDate, zone: chrono_tz::T
         let next = match (v.next_attempt_at, v.followup.as_deref()) {
             (Some(next), _) => format!(
                 "next {} {}",
-                match v.next_channel.as_deref() {
-                    Some("sms") => "SMS",
-                    _ => "call",
-                },
+                v.next_kind(),
                 next.with_timezone(&zone).format("%a %H:%M")
             ),
             (None, Some(f)) => format!("follow-up {f}"),

@@ -293,8 +293,7 @@ pub async fn followups(
         .followups(q.campaign.as_deref(), status)
         .await?;
     if q.format.as_deref() == Some("csv") {
-        let csv = crate::cli::followups_csv(&list);
-        return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response());
+        return Ok(csv_response(crate::cli::followups_csv(&list)));
     }
     Ok(Json(json!({"followups": list})).into_response())
 }
@@ -379,8 +378,7 @@ pub async fn outcomes(
     };
     let list = state.app.db.outcomes(&query).await?;
     if csv {
-        let body = crate::outcomes::to_csv(&list);
-        return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response());
+        return Ok(csv_response(crate::outcomes::to_csv(&list)));
     }
     // A full page may have more after it; a short one is the end, for now.
     let next = match (limit, list.last()) {
@@ -414,25 +412,25 @@ pub async fn visits(
         .visits(q.campaign.as_deref(), since, until)
         .await?;
     if csv {
-        let body = crate::visits::to_csv(&list);
-        return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response());
+        return Ok(csv_response(crate::visits::to_csv(&list)));
     }
     let day = since.with_timezone(&zone).date_naive().to_string();
     Ok(Json(json!({"day": day, "timezone": zone.name(), "visits": list})).into_response())
 }
 
-/// The zone dates are read in: the campaign's (404 if there is no such campaign), else the one
-/// every campaign shares, else UTC.
+/// The zone dates are read in (see [`crate::campaign::Catalog::zone_for`]); 404 if there is no
+/// such campaign.
 fn zone_of(state: &HttpState, campaign: Option<&str>) -> Result<chrono_tz::Tz, ApiError> {
-    let catalog = state.app.campaigns();
-    let zone = match campaign {
-        Some(id) => {
-            known_campaign(state, id)?;
-            catalog.get(id).map(|c| c.timezone)
-        }
-        None => catalog.shared_zone(),
-    };
-    Ok(zone.unwrap_or(chrono_tz::Tz::UTC))
+    state
+        .app
+        .campaigns()
+        .zone_for(campaign)
+        .map_err(|e| ApiError::new(StatusCode::NOT_FOUND, e, Some("campaign")))
+}
+
+/// A CSV answer for a spreadsheet.
+pub(super) fn csv_response(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response()
 }
 
 /// `format=csv` (true) or `format=json` (false, as when there is none).

@@ -38,6 +38,16 @@ pub struct VisitRecord {
     pub followup: Option<String>,
 }
 
+impl VisitRecord {
+    /// The next attempt as people say it: `SMS` or `call`.
+    pub fn next_kind(&self) -> &'static str {
+        match self.next_channel.as_deref() {
+            Some("sms") => "SMS",
+            _ => "call",
+        }
+    }
+}
+
 /// A visit: its appointment's id, campaign, the clinic's ids, the patient's name, the time and
 /// zone, the number, the status.
 type VisitRow = (
