@@ -1275,3 +1275,53 @@ both_backends!(
         );
     }
 );
+
+both_backends!(
+    a_long_list_reads_every_spelling_of_a_number_alike,
+    |env: TestEnv| async move {
+        // Over 256 KiB: the rows parse on two threads, each half of every 4,096 with its own
+        // copy of the numbering plans. Bad numbers sit in both halves of the first 4,096 and of
+        // the rest.
+        let when = appointment_in(4);
+        let bad = [10, 3_000, 4_200, 4_700];
+        let mut csv = format!("{HEADER}\n");
+        let mut expected = Vec::new();
+        for i in 0..5_000 {
+            let digits = format!("6{:08}", 12_000_000 + i);
+            let phone = match i {
+                _ if bad.contains(&i) => digits[..5].to_string(),
+                _ => match i % 4 {
+                    0 => digits.clone(),
+                    1 => format!("+34 {} {} {}", &digits[..3], &digits[3..6], &digits[6..]),
+                    2 => format!("0034-{digits}"),
+                    _ => format!("(+34) {}.{}.{}", &digits[..3], &digits[3..6], &digits[6..]),
+                },
+            };
+            if !bad.contains(&i) {
+                expected.push(format!("+34{digits}"));
+            }
+            csv.push_str(&format!(
+                "A{i},P{i},Anna,Puig,{phone},{when},,ca,Dra. Font,Consulta 1,booked\n"
+            ));
+        }
+        assert!(csv.len() > 256 * 1024, "{} bytes", csv.len());
+        let file = env.write("long.csv", csv);
+        let run = env.ringback(&["import", "--campaign", "reminders", file.to_str().unwrap()]);
+        run.assert_code(1);
+        let summary = run.json();
+        assert_eq!(summary["created"], 5_000 - bad.len(), "{summary}");
+        let lines: Vec<u64> = bad.iter().map(|i| i + 2).collect();
+        assert_eq!(
+            lines_and_fields(&summary),
+            lines.iter().map(|l| (*l, "phone")).collect::<Vec<_>>()
+        );
+        let stored: Vec<String> = env
+            .rows("SELECT phone FROM patients ORDER BY phone")
+            .await
+            .into_iter()
+            .map(|r| r[0].clone().unwrap())
+            .collect();
+        expected.sort();
+        assert_eq!(stored, expected);
+    }
+);

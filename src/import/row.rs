@@ -7,7 +7,7 @@ use super::Rejection;
 use super::source::RawRecord;
 use crate::campaign::time_format::Unreadable;
 use crate::campaign::{Campaign, Column, TimeFormat};
-use crate::phone::Phone;
+use crate::phone::{Numbering, Phone};
 use crate::plan::calendar;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +47,15 @@ const MAX_TEXT: usize = 200;
 
 /// Type a raw record, or say what is wrong with each bad field.
 pub fn parse_row(raw: &RawRecord, campaign: &Campaign) -> Result<Row, Vec<Rejection>> {
+    parse_row_with(Numbering::Shared, raw, campaign)
+}
+
+/// [`parse_row`], reading its phone number with the given copy of the numbering plans.
+pub fn parse_row_with(
+    numbering: Numbering,
+    raw: &RawRecord,
+    campaign: &Campaign,
+) -> Result<Row, Vec<Rejection>> {
     let mut errors = Vec::new();
     if let Some((field, problem)) = &raw.malformed {
         errors.push(reject(raw.line, field, problem.clone()));
@@ -95,7 +104,7 @@ pub fn parse_row(raw: &RawRecord, campaign: &Campaign) -> Result<Row, Vec<Reject
     let status_text = text(Column::Status);
 
     let phone = phone_text.and_then(|p| {
-        Phone::parse(&p, Some(campaign.country))
+        Phone::parse_with(numbering, &p, Some(campaign.country))
             .map_err(|e| errors.push(reject(raw.line, "phone", format!("{e}: {p:?}"))))
             .ok()
     });
