@@ -140,10 +140,11 @@ async fn bench(backend: &str, url: &str, rows: usize) {
         pages.push(page_start.elapsed().as_secs_f64() * 1e3);
         let page: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
         seen += page["outcomes"].as_array().map_or(0, Vec::len);
-        match page["next"].as_str() {
-            Some(next) => after = format!("&after={next}"),
-            None => break,
+        if page["more"] != true {
+            break;
         }
+        let next = page["next"].as_str().expect("where the next page starts");
+        after = format!("&after={next}");
     }
     let total = start.elapsed().as_secs_f64();
     assert_eq!(seen, rows);

@@ -7,10 +7,16 @@ use chrono_tz::Tz;
 use crate::campaign::duration;
 use crate::import::row::parse_time;
 use crate::plan::calendar;
-use crate::store::OutcomeRecord;
+use crate::store::{Cursor, OutcomeRecord};
 
-/// How far back the feed reads when nobody says.
+/// How far back the feed reads when nobody says (and no cursor says where to go on from).
 pub const DEFAULT_SINCE: &str = "1d";
+
+/// How long after an outcome's time its write may still be on its way: a worker takes the time,
+/// then may wait its turn for the database (SQLite waits up to 10 s), and another worker's host
+/// clock may run a little behind. A reader's cursor never passes an outcome younger than this,
+/// so an outcome written late cannot slip in behind it.
+pub const SETTLE: TimeDelta = TimeDelta::minutes(1);
 
 /// From when to when (`until` excluded; none: up to now).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,18 +32,26 @@ pub struct SpanError {
     pub error: String,
 }
 
-/// The span `since` (default [`DEFAULT_SINCE`]) to `until`, dates and local times read in
-/// `zone`.
+/// The span `since` (default: where the cursor `after` is, else [`DEFAULT_SINCE`]) to `until`,
+/// dates and local times read in `zone`. A reader that goes on from a cursor gets all that came
+/// after it, however long it was away.
 pub fn span(
     since: Option<&str>,
     until: Option<&str>,
+    after: Option<&Cursor>,
     zone: Tz,
     now: DateTime<Utc>,
 ) -> Result<Span, SpanError> {
     let read = |field, text: &str| {
         parse_instant(text, zone, now).map_err(|error| SpanError { field, error })
     };
-    let since = read("since", since.unwrap_or(DEFAULT_SINCE))?;
+    let since = match (since, after) {
+        (Some(text), _) => read("since", text)?,
+        (None, Some(cursor)) => {
+            DateTime::from_timestamp_millis(cursor.outcome_at).unwrap_or(DateTime::<Utc>::MIN_UTC)
+        }
+        (None, None) => read("since", DEFAULT_SINCE)?,
+    };
     let until = until.map(|u| read("until", u)).transpose()?;
     if let Some(until) = until.filter(|u| *u <= since) {
         return Err(SpanError {
@@ -81,6 +95,28 @@ pub fn parse_instant(text: &str, zone: Tz, now: DateTime<Utc>) -> Result<DateTim
              2026-11-24 08:00 in the campaign's zone, today, yesterday, or how long ago: 24h, 7d)"
         )
     })
+}
+
+/// Where a reader goes on from after `page` (its `next`): the last outcome on it older than
+/// [`SETTLE`]. Younger ones come again on the next poll (a reader updates by `outreach_id`), so
+/// one still being written when the page was read is not skipped. A `full` page with none that
+/// old goes on from its last, or a reader asking for small pages would get the same one for ever.
+/// A page with nothing to go on from keeps the reader where it was: `after`, else `since`.
+pub fn resume_point(
+    page: &[OutcomeRecord],
+    full: bool,
+    after: Option<&Cursor>,
+    since: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Cursor {
+    let settled = now - SETTLE;
+    page.iter()
+        .rev()
+        .find(|r| r.outcome_at <= settled)
+        .or(page.last().filter(|_| full))
+        .map(OutcomeRecord::cursor)
+        .or_else(|| after.cloned())
+        .unwrap_or_else(|| Cursor::start(since))
 }
 
 /// The feed as CSV, with a header row: what a spreadsheet opens and an EHR's import reads.
@@ -187,22 +223,105 @@ mod tests {
     fn a_span_defaults_to_the_last_day_and_must_run_forward() {
         let now = at("2026-11-25T14:30:00Z");
         assert_eq!(
-            span(None, None, madrid(), now),
+            span(None, None, None, madrid(), now),
             Ok(Span {
                 since: at("2026-11-24T14:30:00Z"),
                 until: None
             })
         );
         assert_eq!(
-            span(Some("yesterday"), Some("today"), madrid(), now),
+            span(Some("yesterday"), Some("today"), None, madrid(), now),
             Ok(Span {
                 since: at("2026-11-23T23:00:00Z"),
                 until: Some(at("2026-11-24T23:00:00Z"))
             })
         );
-        let error = span(Some("today"), Some("yesterday"), madrid(), now).unwrap_err();
+        let error = span(Some("today"), Some("yesterday"), None, madrid(), now).unwrap_err();
         assert_eq!(error.field, "until");
-        let error = span(Some("soon"), None, madrid(), now).unwrap_err();
+        let error = span(Some("soon"), None, None, madrid(), now).unwrap_err();
         assert_eq!(error.field, "since");
+    }
+
+    #[test]
+    fn a_reader_with_a_cursor_gets_all_after_it_however_long_it_was_away() {
+        let now = at("2026-11-25T14:30:00Z");
+        let cursor: Cursor = format!("{}-01KB", at("2026-11-20T08:00:00Z").timestamp_millis())
+            .parse()
+            .unwrap();
+        let read = span(None, None, Some(&cursor), madrid(), now).unwrap();
+        assert_eq!(read.since, at("2026-11-20T08:00:00Z"));
+        // Said outright, since still bounds it.
+        let read = span(Some("today"), None, Some(&cursor), madrid(), now).unwrap();
+        assert_eq!(read.since, at("2026-11-24T23:00:00Z"));
+    }
+
+    fn ended(id: &str, at_: &str) -> OutcomeRecord {
+        OutcomeRecord {
+            outreach_id: id.to_string(),
+            campaign: "reminders".into(),
+            kind: "reminder".into(),
+            appointment_id: None,
+            patient_id: None,
+            appointment_at: None,
+            phone: "+34612000001".into(),
+            outcome: "confirmed".into(),
+            outcome_at: at(at_),
+            calls: 1,
+            sms: 0,
+            followup: None,
+        }
+    }
+
+    #[test]
+    fn the_cursor_never_passes_an_outcome_that_may_still_be_on_its_way() {
+        let now = at("2026-11-25T14:30:00Z");
+        let since = at("2026-11-24T14:30:00Z");
+        let earlier: Cursor = "1764000000000-01KA".parse().unwrap();
+        let page = [
+            ended("01KA1", "2026-11-25T14:00:00Z"),
+            ended("01KA2", "2026-11-25T14:29:00Z"),
+            ended("01KA3", "2026-11-25T14:29:30Z"),
+            ended("01KA4", "2026-11-25T14:29:59Z"),
+        ];
+        // A minute old or more: passed. Younger: read again on the next poll.
+        assert_eq!(
+            resume_point(&page, false, Some(&earlier), since, now),
+            page[1].cursor()
+        );
+        assert_eq!(
+            resume_point(&page, true, Some(&earlier), since, now),
+            page[1].cursor()
+        );
+        // Nothing old enough: the reader stays where it was, or where the span starts.
+        let young = &page[2..];
+        assert_eq!(
+            resume_point(young, false, Some(&earlier), since, now),
+            earlier
+        );
+        assert_eq!(
+            resume_point(young, false, None, since, now),
+            Cursor::start(since)
+        );
+        assert_eq!(
+            resume_point(&[], false, None, since, now),
+            Cursor::start(since)
+        );
+        // A full page of young outcomes still moves on, or small pages would never end.
+        assert_eq!(
+            resume_point(young, true, Some(&earlier), since, now),
+            page[3].cursor()
+        );
+    }
+
+    #[test]
+    fn the_start_of_a_span_comes_before_every_outreach_at_its_first_instant() {
+        let since = at("2026-11-24T14:30:00Z");
+        let start = Cursor::start(since);
+        let first = ended("01KA1", "2026-11-24T14:30:00Z").cursor();
+        assert!(
+            (start.outcome_at, start.outreach_id.as_str())
+                < (first.outcome_at, first.outreach_id.as_str())
+        );
+        assert_eq!(start.to_string().parse::<Cursor>(), Ok(start));
     }
 }

@@ -62,7 +62,7 @@ pub async fn outcomes(
     format: ListFormat,
 ) -> Outcome {
     let zone = zone_of(config, campaign)?;
-    let span = crate::outcomes::span(Some(since), until, zone, chrono::Utc::now())
+    let span = crate::outcomes::span(Some(since), until, None, zone, chrono::Utc::now())
         .map_err(|e| Failure::user(format!("--{}: {}", e.field, e.error)))?;
     let db = connect(config).await?;
     let query = OutcomeQuery {

@@ -348,14 +348,21 @@ pub async fn outcomes(
 ) -> Result<Response, ApiError> {
     let csv = csv_wanted(q.format.as_deref())?;
     let zone = zone_of(&state, q.campaign.as_deref())?;
-    let span = crate::outcomes::span(q.since.as_deref(), q.until.as_deref(), zone, Utc::now())
-        .map_err(|e| bad_request(e.error, e.field))?;
     let after = q
         .after
         .as_deref()
         .map(str::parse::<crate::store::Cursor>)
         .transpose()
         .map_err(|e| bad_request(e, "after"))?;
+    let now = Utc::now();
+    let span = crate::outcomes::span(
+        q.since.as_deref(),
+        q.until.as_deref(),
+        after.as_ref(),
+        zone,
+        now,
+    )
+    .map_err(|e| bad_request(e.error, e.field))?;
     let limit = match q.limit.as_deref() {
         None if csv => None,
         None => Some(1_000),
@@ -380,12 +387,10 @@ pub async fn outcomes(
     if csv {
         return Ok(csv_response(crate::outcomes::to_csv(&list)));
     }
-    // A full page may have more after it; a short one is the end, for now.
-    let next = match (limit, list.last()) {
-        (Some(n), Some(last)) if list.len() == n as usize => Some(last.cursor().to_string()),
-        _ => None,
-    };
-    Ok(Json(json!({"outcomes": list, "next": next})).into_response())
+    // A full page may have more after it; after a short one, the reader polls again later.
+    let full = limit.is_some_and(|n| list.len() == n as usize);
+    let next = crate::outcomes::resume_point(&list, full, after.as_ref(), span.since, now);
+    Ok(Json(json!({"outcomes": list, "next": next.to_string(), "more": full})).into_response())
 }
 
 #[derive(Deserialize)]

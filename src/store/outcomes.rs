@@ -43,6 +43,16 @@ pub struct Cursor {
     pub outreach_id: String,
 }
 
+impl Cursor {
+    /// Before every outcome at or after `since` (outreach ids are ULIDs, each greater than `0`).
+    pub fn start(since: DateTime<Utc>) -> Cursor {
+        Cursor {
+            outcome_at: millis(since),
+            outreach_id: "0".to_string(),
+        }
+    }
+}
+
 impl fmt::Display for Cursor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}-{}", self.outcome_at, self.outreach_id)
