@@ -340,7 +340,8 @@ pub struct OutcomesQuery {
 
 /// `GET /v1/outcomes[?campaign=&since=&until=&after=&limit=&format=csv]`: each outreach that
 /// ended in the span, oldest first, keyed by the clinic's own ids. JSON pages of `limit`
-/// (default 1,000) with `next`, the `after` of the following page, while there may be more;
+/// (default 1,000), each with `next`, the `after` of the following page or poll (see
+/// [`crate::outcomes::resume_point`]), and `more`, whether a full page may have more after it;
 /// CSV is the whole span unless `limit` is given.
 pub async fn outcomes(
     State(state): State<HttpState>,
