@@ -41,6 +41,7 @@ macro_rules! list_query {
 }
 
 mod callbacks;
+mod calls;
 mod import;
 mod imports;
 mod metrics;
@@ -479,7 +480,8 @@ pub fn new_id() -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::outreach::{CLAIM, CONTEXT_SQLITE, DECIDE_SQLITE, REPORT_SQLITE, WITHDRAW_OUTREACH};
+    use super::calls::REPORT_SQLITE;
+    use super::outreach::{CLAIM, CONTEXT_SQLITE, DECIDE_SQLITE, WITHDRAW_OUTREACH};
     use super::replies::{FINISH_OPTED_OUT, WITHDRAW_NUMBER};
     use super::*;
 
