@@ -5,6 +5,7 @@ pub mod encoding;
 mod import_table;
 pub mod load;
 pub mod messages;
+mod messages_table;
 mod parse;
 mod reader;
 pub mod render;

@@ -1,13 +1,11 @@
 //! From a campaign file's TOML tree to a [`Campaign`], collecting every error with its position.
 
-use std::collections::BTreeMap;
-
 use chrono::{NaiveDate, TimeDelta};
 use chrono_tz::Tz;
 use toml::de::{DeTable, DeValue};
 
 use super::import_table::import_rules;
-use super::messages::{Messages, Template};
+use super::messages_table::messages;
 use super::reader::{Errors, Section, Span};
 use super::window::{self, TimeRange, WeeklyWindow};
 use super::{
@@ -274,7 +272,7 @@ fn kind(top: &Section, errors: &mut Errors) -> Option<Kind> {
     }
 }
 
-fn missing<T>(section: &Section, key: &str, errors: &mut Errors) -> Option<T> {
+pub(super) fn missing<T>(section: &Section, key: &str, errors: &mut Errors) -> Option<T> {
     if section.get(key).is_none() {
         section.missing(key, errors);
     }
@@ -469,121 +467,4 @@ fn sms(top: &Section, errors: &mut Errors) -> Option<SmsRules> {
         after_calls,
         on_voicemail,
     })
-}
-
-fn messages(
-    top: &Section,
-    src: &str,
-    needs_sms: bool,
-    sms_context: Option<(String, String)>,
-    errors: &mut Errors,
-) -> Option<BTreeMap<String, Messages>> {
-    let Some(section) = top.table("messages", errors) else {
-        return missing(top, "messages", errors);
-    };
-    let before = errors.0.len();
-    let mut out = BTreeMap::new();
-    for (lang, value) in section.table.iter() {
-        let lang_text = lang.get_ref().as_ref();
-        if !is_language_tag(lang_text) {
-            errors.push(
-                lang.span(),
-                format!("[messages.{lang_text}] is not a language code (e.g. ca, es, en, pt-br)"),
-            );
-            continue;
-        }
-        let DeValue::Table(table) = value.get_ref() else {
-            errors.push(
-                value.span(),
-                format!("[messages.{lang_text}] must be a table"),
-            );
-            continue;
-        };
-        let lang_section = Section::new(format!("[messages.{lang_text}]"), table, value.span());
-        lang_section.deny_unknown(&["voice", "voicemail", "sms", "agent"], errors);
-        let template = |key: &str, public: bool, errors: &mut Errors| -> Option<Template> {
-            let text = lang_section.str(key, errors)?;
-            let open = if src
-                .get(text.span().start..)
-                .is_some_and(|s| s.starts_with("\"\"\"") || s.starts_with("'''"))
-            {
-                3
-            } else {
-                1
-            };
-            let at = |offset: usize| text.span().start + open + offset;
-            let template = Template::parse(text.get_ref())
-                .map_err(|e| {
-                    errors.push(
-                        at(e.offset)..at(e.offset),
-                        format!("[messages.{lang_text}] {key}: {}", e.message),
-                    )
-                })
-                .ok()?;
-            if public {
-                for p in template.placeholders().filter(|p| !p.is_public()) {
-                    let offset = text.get_ref().find(&p.to_string()).unwrap_or(0);
-                    errors.push(at(offset)..at(offset), format!(
-                        "[messages.{lang_text}] {key} may not carry {p}: a voicemail or SMS holds only name, clinic, date, time and phone"
-                    ));
-                }
-            }
-            Some(template)
-        };
-        let voice = template("voice", false, errors);
-        let voicemail = template("voicemail", true, errors);
-        let sms = template("sms", true, errors);
-        if let (Some(t), Some((clinic, phone)), Some(text)) =
-            (&sms, &sms_context, lang_section.get("sms"))
-        {
-            let worst = super::sms::worst_case(t, lang_text, clinic, phone);
-            let (encoding, used) = super::sms::measure(&worst);
-            if used > encoding.limit() {
-                errors.push(
-                    text.span(),
-                    format!(
-                        "[messages.{lang_text}] sms does not fit one message: {used} of {} {} characters with the longest names, date and time (e.g. {worst:?})",
-                        encoding.limit(),
-                        match encoding {
-                            super::sms::Encoding::Gsm7 => "GSM-7",
-                            super::sms::Encoding::Ucs2 => "UCS-2",
-                        }
-                    ),
-                );
-            }
-        }
-        let agent = template("agent", false, errors);
-        for (key, present) in [
-            ("voice", voice.is_some()),
-            ("voicemail", voicemail.is_some()),
-        ] {
-            if !present && lang_section.get(key).is_none() {
-                lang_section.missing(key, errors);
-            }
-        }
-        if needs_sms && sms.is_none() && lang_section.get("sms").is_none() {
-            lang_section.missing("sms", errors);
-        }
-        if let (Some(voice), Some(voicemail)) = (voice, voicemail) {
-            out.insert(
-                lang_text.to_string(),
-                Messages {
-                    voice,
-                    voicemail,
-                    sms,
-                    agent,
-                },
-            );
-        }
-    }
-    (errors.0.len() == before).then_some(out)
-}
-
-fn is_language_tag(tag: &str) -> bool {
-    let mut parts = tag.split('-');
-    let primary = parts.next().unwrap_or_default();
-    (2..=3).contains(&primary.len())
-        && primary.bytes().all(|b| b.is_ascii_lowercase())
-        && parts
-            .all(|p| !p.is_empty() && p.len() <= 8 && p.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
