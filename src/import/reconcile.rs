@@ -109,53 +109,127 @@ pub fn reconcile(
     campaign: &Campaign,
     rows: Vec<Row>,
     rejected: Vec<Rejection>,
-    mut existing: Existing,
+    existing: Existing,
     now: DateTime<Utc>,
     mut on_row: impl FnMut(usize, usize),
 ) -> Changes {
     let mut changes = Changes::default();
     changes.summary.rejected = rejected;
     let rows = drop_duplicates(rows, &mut changes.summary.rejected);
-    let mut new_patient_ids: HashMap<String, usize> = HashMap::new();
-    let planned_on = planned_numbers(&existing.contacts);
+    let mut run = Reconciling {
+        campaign,
+        now,
+        planned_on: planned_numbers(&existing.contacts),
+        existing,
+        changes,
+        new_patient_ids: HashMap::new(),
+    };
     let total = rows.len();
-
     for (done, row) in rows.into_iter().enumerate() {
         if done % super::PROGRESS_EVERY == 0 && done > 0 {
             on_row(done, total);
         }
-        let (patient_id, patient_changed) =
-            upsert_patient(&row, &mut existing, &mut changes, &mut new_patient_ids);
+        let (patient_id, patient_changed) = run.upsert_patient(&row);
         let zone = row.timezone.unwrap_or(campaign.timezone);
-        let Some(stored) = existing.appointments.get(&row.appointment_id).cloned() else {
-            let appointment = appointment_record(&row, new_id(), &patient_id, zone, None);
-            if row.status == Status::Cancelled {
-                changes.new_appointments.push(appointment);
-                changes.summary.unchanged += 1;
-                continue;
+        match run.existing.appointments.get(&row.appointment_id).cloned() {
+            None => run.new_appointment(&row, &patient_id, zone),
+            Some(stored) => {
+                run.stored_appointment(&row, stored, &patient_id, patient_changed, zone);
+                if let Some(a) = run.existing.appointments.get_mut(&row.appointment_id) {
+                    a.patient_id = patient_id;
+                }
             }
-            if plan_outreach(
-                campaign,
-                &row,
-                &appointment.id,
-                &patient_id,
-                zone,
-                &mut existing,
-                &mut changes,
-                now,
-            ) {
-                changes.new_appointments.push(appointment);
-                changes.summary.created += 1;
-            } else {
-                changes.summary.skipped_too_late += 1;
-            }
-            continue;
-        };
+        }
+    }
+    on_row(total, total);
+    run.changes
+}
 
+/// One import being decided, row after row: what is stored (as the rows before left it) and
+/// the changes so far.
+struct Reconciling<'a> {
+    campaign: &'a Campaign,
+    now: DateTime<Utc>,
+    /// The numbers each stored outreach has planned attempts to.
+    planned_on: HashMap<String, Vec<String>>,
+    existing: Existing,
+    changes: Changes,
+    /// Patients first seen in this file, by their id there: where they are in `new_patients`.
+    new_patient_ids: HashMap<String, usize>,
+}
+
+impl Reconciling<'_> {
+    /// The row's patient as stored after it: its id, and whether the row changed it.
+    fn upsert_patient(&mut self, row: &Row) -> (String, bool) {
+        let (existing, changes, new_patient_ids) = (
+            &mut self.existing,
+            &mut self.changes,
+            &mut self.new_patient_ids,
+        );
+        let wanted = |id: String| PatientRecord {
+            id,
+            external_id: row.patient_id.clone(),
+            first_name: row.first_name.clone(),
+            last_name: row.last_name.clone(),
+            phone: row.phone.to_string(),
+            timezone: row.timezone.map(|z| z.name().to_string()),
+            language: row.language.clone(),
+        };
+        if let Some(&i) = new_patient_ids.get(&row.patient_id) {
+            // A patient first seen earlier in this file: the later row's details win.
+            let id = changes.new_patients[i].id.clone();
+            changes.new_patients[i] = wanted(id.clone());
+            return (id, false);
+        }
+        match existing.patients.get(&row.patient_id) {
+            Some(stored) => {
+                let record = wanted(stored.id.clone());
+                let id = stored.id.clone();
+                let changed = record != *stored;
+                if changed {
+                    changes.changed_patients.push(record.clone());
+                    existing.patients.insert(row.patient_id.clone(), record);
+                }
+                (id, changed)
+            }
+            None => {
+                let record = wanted(new_id());
+                let id = record.id.clone();
+                new_patient_ids.insert(row.patient_id.clone(), changes.new_patients.len());
+                changes.new_patients.push(record);
+                // Stored only after this import; later rows of the file find it in new_patient_ids.
+                (id, false)
+            }
+        }
+    }
+
+    /// An appointment not stored yet: kept with its outreach, or (cancelled) kept as it is.
+    fn new_appointment(&mut self, row: &Row, patient_id: &str, zone: Tz) {
+        let appointment = appointment_record(row, new_id(), patient_id, zone, None);
+        if row.status == Status::Cancelled {
+            self.changes.new_appointments.push(appointment);
+            self.changes.summary.unchanged += 1;
+        } else if self.plan_outreach(row, &appointment.id, patient_id, zone) {
+            self.changes.new_appointments.push(appointment);
+            self.changes.summary.created += 1;
+        } else {
+            self.changes.summary.skipped_too_late += 1;
+        }
+    }
+
+    /// A stored appointment: cancelled, moved (re-planned), changed in what it says, or as it was.
+    fn stored_appointment(
+        &mut self,
+        row: &Row,
+        stored: AppointmentRecord,
+        patient_id: &str,
+        patient_changed: bool,
+        zone: Tz,
+    ) {
         let updated = appointment_record(
-            &row,
+            row,
             stored.id.clone(),
-            &patient_id,
+            patient_id,
             zone,
             stored.open_outreach.clone(),
         );
@@ -174,48 +248,116 @@ pub fn reconcile(
 
         if row.status == Status::Cancelled {
             if stored.status == Status::Cancelled.name() {
-                changes.summary.unchanged += 1;
+                self.changes.summary.unchanged += 1;
             } else {
-                changes.changed_appointments.push(updated);
-                withdraw(&stored, &planned_on, &mut existing, &mut changes);
-                changes.summary.withdrawn += 1;
+                self.changes.changed_appointments.push(updated);
+                self.withdraw(&stored);
+                self.changes.summary.withdrawn += 1;
             }
         } else if timing_changed {
-            changes.changed_appointments.push(updated);
-            withdraw(&stored, &planned_on, &mut existing, &mut changes);
-            if plan_outreach(
-                campaign,
-                &row,
-                &stored.id,
-                &patient_id,
-                zone,
-                &mut existing,
-                &mut changes,
-                now,
-            ) {
-                changes.summary.updated += 1;
+            self.changes.changed_appointments.push(updated);
+            self.withdraw(&stored);
+            if self.plan_outreach(row, &stored.id, patient_id, zone) {
+                self.changes.summary.updated += 1;
             } else {
-                changes.summary.skipped_too_late += 1;
+                self.changes.summary.skipped_too_late += 1;
             }
         } else if !same_as_stored || patient_changed {
             if !same_as_stored {
-                changes.changed_appointments.push(updated);
+                self.changes.changed_appointments.push(updated);
             }
             if let (Some(open), Some(language)) = (&stored.open_outreach, &row.language) {
-                changes
+                self.changes
                     .relabelled_outreach
                     .push((open.clone(), language.clone()));
             }
-            changes.summary.updated += 1;
+            self.changes.summary.updated += 1;
         } else {
-            changes.summary.unchanged += 1;
-        }
-        if let Some(a) = existing.appointments.get_mut(&row.appointment_id) {
-            a.patient_id = patient_id;
+            self.changes.summary.unchanged += 1;
         }
     }
-    on_row(total, total);
-    changes
+
+    /// End the appointment's open outreach as withdrawn, and forget its planned attempts for the
+    /// caps. Only the numbers it has planned attempts to are looked at: a re-import that moves
+    /// every appointment stays linear in the list's size.
+    fn withdraw(&mut self, stored: &AppointmentRecord) {
+        let Some(outreach) = &stored.open_outreach else {
+            return;
+        };
+        self.changes.withdrawn_outreach.push(outreach.clone());
+        for phone in self.planned_on.get(outreach).into_iter().flatten() {
+            if let Some(contacts) = self.existing.contacts.get_mut(phone) {
+                contacts.retain(|c| !(c.planned && c.outreach_id == *outreach));
+            }
+        }
+    }
+
+    /// Plan a fresh outreach's first attempt; `false` when no permitted time is left. A number on
+    /// the opt-out ledger gets its outreach, ended `opted_out` at once, and no attempt: the
+    /// appointment's record says why nobody will call.
+    fn plan_outreach(
+        &mut self,
+        row: &Row,
+        appointment_id: &str,
+        patient_id: &str,
+        zone: Tz,
+    ) -> bool {
+        let (campaign, now) = (self.campaign, self.now);
+        let (existing, changes) = (&mut self.existing, &mut self.changes);
+        let phone = row.phone.to_string();
+        let mut request = Request::reminder(campaign, zone, row.starts_at);
+        let outreach_id = new_id();
+        let language = row
+            .language
+            .clone()
+            .unwrap_or_else(|| campaign.default_language.clone());
+        let outreach = NewOutreach {
+            id: outreach_id.clone(),
+            patient_id: patient_id.to_string(),
+            appointment_id: appointment_id.to_string(),
+            phone: phone.clone(),
+            timezone: zone.name().to_string(),
+            language,
+            opens_at: request.opens,
+            deadline: request.deadline,
+        };
+        if existing.opted_out.contains(&phone) {
+            changes.new_outreach.push(outreach);
+            changes.opted_out_outreach.push(outreach_id);
+            changes.summary.on_ledger.push(row.line);
+            return true;
+        }
+        request.others = existing
+            .contacts
+            .get(&phone)
+            .map(|c| c.iter().map(|c| c.at).collect())
+            .unwrap_or_default();
+        let Step::Attempt(slot) = plan::next(&request, now) else {
+            return false;
+        };
+        let attempt_id = new_id();
+        existing
+            .contacts
+            .entry(phone.clone())
+            .or_default()
+            .push(Contact {
+                attempt_id: attempt_id.clone(),
+                outreach_id: outreach_id.clone(),
+                at: slot.at,
+                planned: true,
+            });
+        changes.new_outreach.push(outreach);
+        changes.new_attempts.push(NewAttempt {
+            id: attempt_id,
+            outreach_id,
+            channel: slot.channel,
+            phone,
+            due_at: slot.at,
+            daypart: slot.daypart.name(),
+            reason: slot.reason,
+        });
+        true
+    }
 }
 
 /// An id twice in one file: neither row can be trusted over the other, so both are rejected.
@@ -260,49 +402,6 @@ fn drop_duplicates(rows: Vec<Row>, rejected: &mut Vec<Rejection>) -> Vec<Row> {
     kept
 }
 
-fn upsert_patient(
-    row: &Row,
-    existing: &mut Existing,
-    changes: &mut Changes,
-    new_patient_ids: &mut HashMap<String, usize>,
-) -> (String, bool) {
-    let wanted = |id: String| PatientRecord {
-        id,
-        external_id: row.patient_id.clone(),
-        first_name: row.first_name.clone(),
-        last_name: row.last_name.clone(),
-        phone: row.phone.to_string(),
-        timezone: row.timezone.map(|z| z.name().to_string()),
-        language: row.language.clone(),
-    };
-    if let Some(&i) = new_patient_ids.get(&row.patient_id) {
-        // A patient first seen earlier in this file: the later row's details win.
-        let id = changes.new_patients[i].id.clone();
-        changes.new_patients[i] = wanted(id.clone());
-        return (id, false);
-    }
-    match existing.patients.get(&row.patient_id) {
-        Some(stored) => {
-            let record = wanted(stored.id.clone());
-            let id = stored.id.clone();
-            let changed = record != *stored;
-            if changed {
-                changes.changed_patients.push(record.clone());
-                existing.patients.insert(row.patient_id.clone(), record);
-            }
-            (id, changed)
-        }
-        None => {
-            let record = wanted(new_id());
-            let id = record.id.clone();
-            new_patient_ids.insert(row.patient_id.clone(), changes.new_patients.len());
-            changes.new_patients.push(record);
-            // Stored only after this import; later rows of the file find it in new_patient_ids.
-            (id, false)
-        }
-    }
-}
-
 fn appointment_record(
     row: &Row,
     id: String,
@@ -336,95 +435,6 @@ fn planned_numbers(contacts: &HashMap<String, Vec<Contact>>) -> HashMap<String, 
         }
     }
     numbers
-}
-
-/// End the appointment's open outreach as withdrawn, and forget its planned attempts for the caps.
-/// Only the numbers it has planned attempts to are looked at: a re-import that moves every
-/// appointment stays linear in the list's size.
-fn withdraw(
-    stored: &AppointmentRecord,
-    planned_on: &HashMap<String, Vec<String>>,
-    existing: &mut Existing,
-    changes: &mut Changes,
-) {
-    let Some(outreach) = &stored.open_outreach else {
-        return;
-    };
-    changes.withdrawn_outreach.push(outreach.clone());
-    for phone in planned_on.get(outreach).into_iter().flatten() {
-        if let Some(contacts) = existing.contacts.get_mut(phone) {
-            contacts.retain(|c| !(c.planned && c.outreach_id == *outreach));
-        }
-    }
-}
-
-/// Plan a fresh outreach's first attempt; `false` when no permitted time is left. A number on
-/// the opt-out ledger gets its outreach, ended `opted_out` at once, and no attempt: the
-/// appointment's record says why nobody will call.
-#[allow(clippy::too_many_arguments)]
-fn plan_outreach(
-    campaign: &Campaign,
-    row: &Row,
-    appointment_id: &str,
-    patient_id: &str,
-    zone: Tz,
-    existing: &mut Existing,
-    changes: &mut Changes,
-    now: DateTime<Utc>,
-) -> bool {
-    let phone = row.phone.to_string();
-    let mut request = Request::reminder(campaign, zone, row.starts_at);
-    let outreach_id = new_id();
-    let language = row
-        .language
-        .clone()
-        .unwrap_or_else(|| campaign.default_language.clone());
-    let outreach = NewOutreach {
-        id: outreach_id.clone(),
-        patient_id: patient_id.to_string(),
-        appointment_id: appointment_id.to_string(),
-        phone: phone.clone(),
-        timezone: zone.name().to_string(),
-        language,
-        opens_at: request.opens,
-        deadline: request.deadline,
-    };
-    if existing.opted_out.contains(&phone) {
-        changes.new_outreach.push(outreach);
-        changes.opted_out_outreach.push(outreach_id);
-        changes.summary.on_ledger.push(row.line);
-        return true;
-    }
-    request.others = existing
-        .contacts
-        .get(&phone)
-        .map(|c| c.iter().map(|c| c.at).collect())
-        .unwrap_or_default();
-    let Step::Attempt(slot) = plan::next(&request, now) else {
-        return false;
-    };
-    let attempt_id = new_id();
-    existing
-        .contacts
-        .entry(phone.clone())
-        .or_default()
-        .push(Contact {
-            attempt_id: attempt_id.clone(),
-            outreach_id: outreach_id.clone(),
-            at: slot.at,
-            planned: true,
-        });
-    changes.new_outreach.push(outreach);
-    changes.new_attempts.push(NewAttempt {
-        id: attempt_id,
-        outreach_id,
-        channel: slot.channel,
-        phone,
-        due_at: slot.at,
-        daypart: slot.daypart.name(),
-        reason: slot.reason,
-    });
-    true
 }
 
 #[cfg(test)]
