@@ -18,13 +18,23 @@ use crate::outreach::{Channel, Outcome};
 use crate::phone::{Phone, mask};
 use crate::plan::{self, Request, Step};
 use crate::provider::{CallRequest, ProviderError, SmsRequest};
-use crate::store::{AttemptContext, Claim, Limits, StoreError};
+use crate::store::{AttemptContext, Claim, Limits, StatusMove, StoreError};
 
 /// A job wakes up to this much before its attempt is due (the queue keeps whole seconds) and
 /// waits for the exact instant; a slot further away is planned again instead.
 const EARLY_WAKE: TimeDelta = TimeDelta::seconds(3);
 /// How long to wait for a free line before handing the attempt back to the queue.
 const LINE_WAIT: Duration = Duration::from_secs(20);
+
+/// An attempt the provider refused outright (invalid number, wrong channel, opted out): its call
+/// or message ends `failed` at once.
+const REFUSED: StatusMove<'static> = StatusMove {
+    status: "failed",
+    rank: 4,
+    answered_by: None,
+    duration_s: None,
+    done: true,
+};
 
 /// What the dial step did, for logs and tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -243,11 +253,13 @@ impl App {
                     self.db
                         .advance_call(
                             id,
-                            "queued",
-                            i64::from(SmsStatus::Queued.rank()),
-                            None,
-                            None,
-                            true,
+                            &StatusMove {
+                                status: "queued",
+                                rank: i64::from(SmsStatus::Queued.rank()),
+                                answered_by: None,
+                                duration_s: None,
+                                done: true,
+                            },
                             now,
                         )
                         .await?;
@@ -260,9 +272,7 @@ impl App {
                 self.db
                     .attempt_unclear(id, &format!("invalid number ({code})"), now)
                     .await?;
-                self.db
-                    .advance_call(id, "failed", 4, None, None, true, now)
-                    .await?;
+                self.db.advance_call(id, &REFUSED, now).await?;
                 let followup = (
                     FollowupReason::InvalidNumber,
                     format!("provider error {code} for {}", mask(&ctx.phone)),
@@ -287,9 +297,7 @@ impl App {
                         now,
                     )
                     .await?;
-                self.db
-                    .advance_call(id, "failed", 4, None, None, true, now)
-                    .await?;
+                self.db.advance_call(id, &REFUSED, now).await?;
                 self.db.uncount_attempt(id, now).await?;
                 self.db
                     .block_channel(&ctx.phone, channel, &code, now)
@@ -304,9 +312,7 @@ impl App {
                 self.db
                     .attempt_unclear(id, &format!("opted out with the provider ({code})"), now)
                     .await?;
-                self.db
-                    .advance_call(id, "failed", 4, None, None, true, now)
-                    .await?;
+                self.db.advance_call(id, &REFUSED, now).await?;
                 self.db.opt_out(&ctx.phone, "provider", now).await?;
                 Ok(Dialed::Ended(Outcome::OptedOut))
             }

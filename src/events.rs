@@ -18,7 +18,7 @@ use crate::outreach::machine::{
 use crate::outreach::{Channel, Outcome};
 use crate::plan::{self, Step, calendar};
 use crate::provider::twiml;
-use crate::store::StoreError;
+use crate::store::{StatusMove, StoreError};
 
 /// A call status report, as a webhook or the simulator gives it.
 #[derive(Debug, Clone)]
@@ -142,11 +142,13 @@ impl App {
             .apply_status(
                 &report.delivery_key,
                 attempt_id,
-                status.name(),
-                i64::from(status.rank()),
-                report.answered_by.as_deref(),
-                report.duration_s,
-                status.is_final(),
+                &StatusMove {
+                    status: status.name(),
+                    rank: i64::from(status.rank()),
+                    answered_by: report.answered_by.as_deref(),
+                    duration_s: report.duration_s,
+                    done: status.is_final(),
+                },
                 now,
             )
             .await?

@@ -12,7 +12,7 @@ use crate::outreach::reply::{Reply, classify};
 use crate::outreach::{Channel, Outcome};
 use crate::phone::{Phone, mask};
 use crate::provider::twiml;
-use crate::store::StoreError;
+use crate::store::{StatusMove, StoreError};
 
 /// The longest SMS body the provider delivers (ten segments).
 pub const BODY_MAX: usize = 1600;
@@ -154,11 +154,13 @@ impl App {
             .apply_status(
                 &report.delivery_key,
                 attempt_id,
-                status.name(),
-                i64::from(status.rank()),
-                None,
-                None,
-                last,
+                &StatusMove {
+                    status: status.name(),
+                    rank: i64::from(status.rank()),
+                    answered_by: None,
+                    duration_s: None,
+                    done: last,
+                },
                 now,
             )
             .await?

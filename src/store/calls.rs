@@ -45,6 +45,18 @@ const REPORT_POSTGRES: &str = concat!(
     SELECT (SELECT COUNT(*) FROM first) + (SELECT COUNT(*) FROM moved)"
 );
 
+/// Where a call's or a message's status moves: the provider's status and its rank (statuses
+/// only move forward), who answered and how long it lasted when the provider says, and whether
+/// it is the last.
+#[derive(Debug, Clone, Copy)]
+pub struct StatusMove<'a> {
+    pub status: &'a str,
+    pub rank: i64,
+    pub answered_by: Option<&'a str>,
+    pub duration_s: Option<i64>,
+    pub done: bool,
+}
+
 impl Db {
     /// Remember a webhook delivery; `false` if it was seen before (apply it only once).
     pub async fn first_delivery(&self, key: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
@@ -54,21 +66,17 @@ impl Db {
         Ok(done == 1)
     }
 
-    /// Move a call's status forward (never back): `false` if `rank` is not beyond what is stored.
-    #[allow(clippy::too_many_arguments)]
+    /// Move a call's status forward (never back): `false` if its rank is not beyond what is
+    /// stored.
     pub async fn advance_call(
         &self,
         id: &str,
-        status: &str,
-        rank: i64,
-        answered_by: Option<&str>,
-        duration_s: Option<i64>,
-        done: bool,
+        to: &StatusMove<'_>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let now = millis(now);
         let changed = on_pool!(self, pool => sqlx::query(ADVANCE)
-            .bind(id).bind(status).bind(rank).bind(answered_by).bind(duration_s).bind(now).bind(done)
+            .bind(id).bind(to.status).bind(to.rank).bind(to.answered_by).bind(to.duration_s).bind(now).bind(to.done)
             .execute(pool).await?.rows_affected());
         Ok(changed == 1)
     }
@@ -77,16 +85,11 @@ impl Db {
     /// as [`Db::advance_call`]) in one transaction, so a report that fails half-way is applied
     /// whole when the provider sends it again. `None` if it was seen before; else whether the
     /// status moved forward.
-    #[allow(clippy::too_many_arguments)]
     pub async fn apply_status(
         &self,
         key: &str,
         id: &str,
-        status: &str,
-        rank: i64,
-        answered_by: Option<&str>,
-        duration_s: Option<i64>,
-        done: bool,
+        to: &StatusMove<'_>,
         now: DateTime<Utc>,
     ) -> Result<Option<bool>, StoreError> {
         let now = millis(now);
@@ -95,12 +98,12 @@ impl Db {
             ($sql:expr) => {
                 sqlx::query_scalar($sql)
                     .bind(id)
-                    .bind(status)
-                    .bind(rank)
-                    .bind(answered_by)
-                    .bind(duration_s)
+                    .bind(to.status)
+                    .bind(to.rank)
+                    .bind(to.answered_by)
+                    .bind(to.duration_s)
                     .bind(now)
-                    .bind(done)
+                    .bind(to.done)
                     .bind(key)
             };
         }

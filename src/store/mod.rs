@@ -56,6 +56,7 @@ mod staff;
 mod visits;
 
 pub use callbacks::{FirstStep, KnownCaller, NewCallback, OpenCallback};
+pub use calls::StatusMove;
 pub use imports::ImportRecord;
 pub use metrics::{MetricFacts, PlacedCount};
 pub use outcomes::{Cursor, OutcomeQuery, OutcomeRecord};
