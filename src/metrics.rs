@@ -34,9 +34,6 @@ impl Refusals {
 
 const CHANNELS: [&str; 2] = ["voice", "sms"];
 
-/// The exposition of `facts` as of `now`. Every loaded campaign has each of its series, zero
-/// included, so that an alert on a rate sees the first event; campaigns only the database still
-/// knows are shown too.
 /// How the campaign files were last read.
 #[derive(Debug, Clone)]
 pub struct CampaignFiles {
@@ -47,6 +44,9 @@ pub struct CampaignFiles {
     pub paused: Vec<String>,
 }
 
+/// The exposition of `facts` as of `now`. Every loaded campaign has each of its series, zero
+/// included, so that an alert on a rate sees the first event; campaigns only the database still
+/// knows are shown too.
 pub fn render(
     campaigns: &[&str],
     files: CampaignFiles,
@@ -67,9 +67,18 @@ pub fn render(
         "Voice calls being dialled or live now, every campaign (one provider account).",
         [(vec![], facts.live_calls as f64)],
     );
+    outreach(&mut out, &ids, facts);
+    placed(&mut out, &ids, facts);
+    planned(&mut out, &ids, facts, now);
+    staff(&mut out, &ids, facts);
+    service(&mut out, campaigns, &files, refusals);
+    out.text
+}
 
-    let mut states = zeroes(&ids, ["active", "finished"]);
-    let mut outcomes = zeroes(&ids, Outcome::ALL.map(Outcome::name));
+/// Outreach by state, and the finished ones by outcome.
+fn outreach(out: &mut Exposition, ids: &BTreeSet<&str>, facts: &MetricFacts) {
+    let mut states = zeroes(ids, ["active", "finished"]);
+    let mut outcomes = zeroes(ids, Outcome::ALL.map(Outcome::name));
     for (campaign, state, outcome, n) in &facts.outreach {
         add(&mut states, campaign, state, *n);
         if let Some(outcome) = outcome.as_deref().and_then(Outcome::parse) {
@@ -90,10 +99,13 @@ pub fn render(
         "outcome",
         &outcomes,
     );
+}
 
-    let mut placed = zeroes(&ids, ["voice"]);
-    let mut results = zeroes(&ids, CallResult::ALL.map(CallResult::name));
-    let mut sms = zeroes(&ids, ["sent", "delivered"]);
+/// Calls and SMS placed, and how the calls ended.
+fn placed(out: &mut Exposition, ids: &BTreeSet<&str>, facts: &MetricFacts) {
+    let mut placed = zeroes(ids, ["voice"]);
+    let mut results = zeroes(ids, CallResult::ALL.map(CallResult::name));
+    let mut sms = zeroes(ids, ["sent", "delivered"]);
     for (campaign, channel, status, answerer, n) in &facts.placed {
         if channel == "sms" {
             add(&mut sms, campaign, "sent", *n);
@@ -135,9 +147,12 @@ pub fn render(
         "status",
         &sms,
     );
+}
 
-    let mut waiting = zeroes(&ids, CHANNELS);
-    let mut due = zeroes(&ids, CHANNELS);
+/// Calls and SMS not yet placed: those for later, those due, and how late the oldest is.
+fn planned(out: &mut Exposition, ids: &BTreeSet<&str>, facts: &MetricFacts, now: DateTime<Utc>) {
+    let mut waiting = zeroes(ids, CHANNELS);
+    let mut due = zeroes(ids, CHANNELS);
     let mut oldest: BTreeMap<String, f64> = ids.iter().map(|id| (id.to_string(), 0.0)).collect();
     for (campaign, channel, is_due, n, earliest) in &facts.planned {
         if *is_due == 0 {
@@ -173,8 +188,11 @@ pub fn render(
             .iter()
             .map(|(id, late)| (vec![("campaign", id.clone())], *late)),
     );
+}
 
-    let mut followups = zeroes(&ids, FollowupReason::ALL.map(FollowupReason::name));
+/// What waits on staff (the worklist) and the opt-out ledger.
+fn staff(out: &mut Exposition, ids: &BTreeSet<&str>, facts: &MetricFacts) {
+    let mut followups = zeroes(ids, FollowupReason::ALL.map(FollowupReason::name));
     for (campaign, reason, n) in &facts.followups {
         add(&mut followups, campaign, reason, *n);
     }
@@ -194,6 +212,10 @@ pub fn render(
             .iter()
             .map(|(source, n)| (vec![("source", source.clone())], *n as f64)),
     );
+}
+
+/// This process: webhooks refused, the campaign files as last read, the campaigns paused.
+fn service(out: &mut Exposition, campaigns: &[&str], files: &CampaignFiles, refusals: &Refusals) {
     out.family(
         "ringback_webhooks_refused_total",
         "counter",
@@ -233,7 +255,6 @@ pub fn render(
         "When the campaign files were last read (at start, or on SIGHUP), in Unix seconds.",
         [(vec![], files.loaded_at.timestamp() as f64)],
     );
-    out.text
 }
 
 /// (campaign, label value) → value, each campaign with each of `values` at zero.
