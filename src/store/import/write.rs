@@ -8,6 +8,7 @@ use crate::import::reconcile::{AppointmentRecord, NewAttempt, NewOutreach, Patie
 use crate::import::{Changes, Progress};
 use crate::store::imports::insert_import;
 use crate::store::outreach::WITHDRAW_OUTREACH;
+use crate::store::sqlite_bulk::Value::{Int, MaybeText, Text};
 use crate::store::{Db, ImportRecord, StoreError, millis, sqlite_bulk};
 
 mod steps;
@@ -189,7 +190,21 @@ struct Each<'a, T> {
     items: &'a [T],
     campaign: &'a Campaign,
     now: i64,
-    cells: fn(&'a T, &'a Campaign, i64, &mut Vec<Cell<'a>>),
+    cells: Fill<'a, T>,
+}
+
+/// How one item becomes one row's cells, given the campaign and the time.
+type Fill<'a, T> = fn(&'a T, &'a Campaign, i64, &mut Vec<Cell<'a>>);
+
+impl<'a, T> Each<'a, T> {
+    fn new(items: &'a [T], (campaign, now): (&'a Campaign, i64), cells: Fill<'a, T>) -> Self {
+        Each {
+            items,
+            campaign,
+            now,
+            cells,
+        }
+    }
 }
 
 impl<'a, T> Rows<'a> for Each<'a, T> {
@@ -257,146 +272,139 @@ impl<'a> BulkRows<'a> {
     }
 
     fn new(campaign: &'a Campaign, changes: &'a Changes, now: i64) -> BulkRows<'a> {
-        use sqlite_bulk::Value::{Int, MaybeText, Text};
-        fn each<'a, T>(
-            items: &'a [T],
-            campaign: &'a Campaign,
-            now: i64,
-            cells: fn(&'a T, &'a Campaign, i64, &mut Vec<Cell<'a>>),
-        ) -> Each<'a, T> {
-            Each {
-                items,
-                campaign,
-                now,
-                cells,
-            }
-        }
+        let at = (campaign, now);
         BulkRows {
-            patients: each(
-                &changes.new_patients,
-                campaign,
-                now,
-                |p, campaign, now, c| {
-                    c.extend([
-                        Text(&p.id),
-                        Text(&campaign.clinic),
-                        Text(&p.external_id),
-                        Text(&p.first_name),
-                        MaybeText(p.last_name.as_deref()),
-                        Text(&p.phone),
-                        MaybeText(p.timezone.as_deref()),
-                        MaybeText(p.language.as_deref()),
-                        Int(now),
-                        Int(now),
-                    ])
-                },
-            ),
-            changed_patients: each(&changes.changed_patients, campaign, now, |p, _, now, c| {
-                c.extend([
-                    Text(&p.first_name),
-                    MaybeText(p.last_name.as_deref()),
-                    Text(&p.phone),
-                    MaybeText(p.timezone.as_deref()),
-                    MaybeText(p.language.as_deref()),
-                    Int(now),
-                    Text(&p.id),
-                ])
-            }),
-            appointments: each(
-                &changes.new_appointments,
-                campaign,
-                now,
-                |a, campaign, now, c| {
-                    c.extend([
-                        Text(&a.id),
-                        Text(&campaign.id),
-                        Text(&a.external_id),
-                        Text(&a.patient_id),
-                        Int(millis(a.starts_at)),
-                        Text(&a.timezone),
-                        MaybeText(a.provider.as_deref()),
-                        MaybeText(a.location.as_deref()),
-                        Text(&a.status),
-                        Int(now),
-                        Int(now),
-                    ])
-                },
-            ),
-            changed_appointments: each(
-                &changes.changed_appointments,
-                campaign,
-                now,
-                |a, _, now, c| {
-                    c.extend([
-                        Text(&a.patient_id),
-                        Int(millis(a.starts_at)),
-                        Text(&a.timezone),
-                        MaybeText(a.provider.as_deref()),
-                        MaybeText(a.location.as_deref()),
-                        Text(&a.status),
-                        Int(now),
-                        Text(&a.id),
-                    ])
-                },
-            ),
-            withdrawn: each(
-                &changes.withdrawn_outreach,
-                campaign,
-                now,
-                |id, _, now, c| c.extend([Text(id), Int(now)]),
-            ),
-            relabelled_outreach: each(
-                &changes.relabelled_outreach,
-                campaign,
-                now,
-                |(id, language), _, now, c| c.extend([Text(language), Int(now), Text(id)]),
-            ),
-            outreach: each(
-                &changes.new_outreach,
-                campaign,
-                now,
-                |o, campaign, now, c| {
-                    c.extend([
-                        Text(&o.id),
-                        Text(&campaign.id),
-                        Text("reminder"),
-                        Text(&o.patient_id),
-                        Text(&o.appointment_id),
-                        Text(&o.phone),
-                        Text(&o.timezone),
-                        Text(&o.language),
-                        Int(millis(o.opens_at)),
-                        Int(millis(o.deadline)),
-                        Text("active"),
-                        Text("import"),
-                        Int(now),
-                        Int(now),
-                    ])
-                },
-            ),
-            opted_out: each(
-                &changes.opted_out_outreach,
-                campaign,
-                now,
-                |id, _, now, c| c.extend([Text(id), Int(now)]),
-            ),
-            attempts: each(&changes.new_attempts, campaign, now, |a, _, now, c| {
-                c.extend([
-                    Text(&a.id),
-                    Text(&a.outreach_id),
-                    Int(1),
-                    Text(a.channel.name()),
-                    Text(&a.phone),
-                    Text("planned"),
-                    Int(millis(a.due_at)),
-                    Text(a.daypart),
-                    Text(&a.reason),
-                    Int(now),
-                    Int(now),
-                ])
-            }),
+            patients: Each::new(&changes.new_patients, at, patient_row),
+            changed_patients: Each::new(&changes.changed_patients, at, patient_update),
+            appointments: Each::new(&changes.new_appointments, at, appointment_row),
+            changed_appointments: Each::new(&changes.changed_appointments, at, appointment_update),
+            withdrawn: Each::new(&changes.withdrawn_outreach, at, id_and_now),
+            relabelled_outreach: Each::new(&changes.relabelled_outreach, at, relabel),
+            outreach: Each::new(&changes.new_outreach, at, outreach_row),
+            opted_out: Each::new(&changes.opted_out_outreach, at, id_and_now),
+            attempts: Each::new(&changes.new_attempts, at, attempt_row),
         }
     }
+}
+
+// Each row's cells, in the order of its table's columns ([`PATIENTS`] …) or of its update's
+// parameters ([`UPDATE_PATIENT`] …).
+
+fn patient_row<'a>(p: &'a PatientRecord, campaign: &'a Campaign, now: i64, c: &mut Vec<Cell<'a>>) {
+    c.extend([
+        Text(&p.id),
+        Text(&campaign.clinic),
+        Text(&p.external_id),
+        Text(&p.first_name),
+        MaybeText(p.last_name.as_deref()),
+        Text(&p.phone),
+        MaybeText(p.timezone.as_deref()),
+        MaybeText(p.language.as_deref()),
+        Int(now),
+        Int(now),
+    ])
+}
+
+fn patient_update<'a>(p: &'a PatientRecord, _: &'a Campaign, now: i64, c: &mut Vec<Cell<'a>>) {
+    c.extend([
+        Text(&p.first_name),
+        MaybeText(p.last_name.as_deref()),
+        Text(&p.phone),
+        MaybeText(p.timezone.as_deref()),
+        MaybeText(p.language.as_deref()),
+        Int(now),
+        Text(&p.id),
+    ])
+}
+
+fn appointment_row<'a>(
+    a: &'a AppointmentRecord,
+    campaign: &'a Campaign,
+    now: i64,
+    c: &mut Vec<Cell<'a>>,
+) {
+    c.extend([
+        Text(&a.id),
+        Text(&campaign.id),
+        Text(&a.external_id),
+        Text(&a.patient_id),
+        Int(millis(a.starts_at)),
+        Text(&a.timezone),
+        MaybeText(a.provider.as_deref()),
+        MaybeText(a.location.as_deref()),
+        Text(&a.status),
+        Int(now),
+        Int(now),
+    ])
+}
+
+fn appointment_update<'a>(
+    a: &'a AppointmentRecord,
+    _: &'a Campaign,
+    now: i64,
+    c: &mut Vec<Cell<'a>>,
+) {
+    c.extend([
+        Text(&a.patient_id),
+        Int(millis(a.starts_at)),
+        Text(&a.timezone),
+        MaybeText(a.provider.as_deref()),
+        MaybeText(a.location.as_deref()),
+        Text(&a.status),
+        Int(now),
+        Text(&a.id),
+    ])
+}
+
+/// [`WITHDRAW`], [`WITHDRAW_ATTEMPTS`] and [`OPTED_OUT`]: an outreach and the time. (`&String`:
+/// a [`Fill`] takes the list's own items.)
+#[allow(clippy::ptr_arg)]
+fn id_and_now<'a>(id: &'a String, _: &'a Campaign, now: i64, c: &mut Vec<Cell<'a>>) {
+    c.extend([Text(id), Int(now)])
+}
+
+fn relabel<'a>(
+    (id, language): &'a (String, String),
+    _: &'a Campaign,
+    now: i64,
+    c: &mut Vec<Cell<'a>>,
+) {
+    c.extend([Text(language), Int(now), Text(id)])
+}
+
+fn outreach_row<'a>(o: &'a NewOutreach, campaign: &'a Campaign, now: i64, c: &mut Vec<Cell<'a>>) {
+    c.extend([
+        Text(&o.id),
+        Text(&campaign.id),
+        Text("reminder"),
+        Text(&o.patient_id),
+        Text(&o.appointment_id),
+        Text(&o.phone),
+        Text(&o.timezone),
+        Text(&o.language),
+        Int(millis(o.opens_at)),
+        Int(millis(o.deadline)),
+        Text("active"),
+        Text("import"),
+        Int(now),
+        Int(now),
+    ])
+}
+
+fn attempt_row<'a>(a: &'a NewAttempt, _: &'a Campaign, now: i64, c: &mut Vec<Cell<'a>>) {
+    c.extend([
+        Text(&a.id),
+        Text(&a.outreach_id),
+        Int(1),
+        Text(a.channel.name()),
+        Text(&a.phone),
+        Text("planned"),
+        Int(millis(a.due_at)),
+        Text(a.daypart),
+        Text(&a.reason),
+        Int(now),
+        Int(now),
+    ])
 }
 
 impl Db {
