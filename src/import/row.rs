@@ -56,99 +56,27 @@ pub fn parse_row_with(
     raw: &RawRecord,
     campaign: &Campaign,
 ) -> Result<Row, Vec<Rejection>> {
-    let mut errors = Vec::new();
     if let Some((field, problem)) = &raw.malformed {
-        errors.push(reject(raw.line, field, problem.clone()));
-        return Err(errors);
+        return Err(vec![reject(raw.line, field, problem.clone())]);
     }
-    let mut text = |column: Column| -> Option<String> {
-        match raw.get(column) {
-            None if column.required() => {
-                errors.push(reject(
-                    raw.line,
-                    column.name(),
-                    "required, but empty".into(),
-                ));
-                None
-            }
-            None => None,
-            Some(Err(())) => {
-                errors.push(reject(
-                    raw.line,
-                    column.name(),
-                    "not UTF-8 text (save the export as UTF-8, or name its encoding in the campaign: [import] encoding = \"windows-1252\")".into(),
-                ));
-                None
-            }
-            Some(Ok(s)) if s.chars().count() > MAX_TEXT => {
-                errors.push(reject(
-                    raw.line,
-                    column.name(),
-                    format!("longer than {MAX_TEXT} characters"),
-                ));
-                None
-            }
-            Some(Ok(s)) => Some(s.clone()),
-        }
+    let mut check = Check {
+        raw,
+        errors: Vec::new(),
     };
-    let appointment_id = text(Column::AppointmentId);
-    let patient_id = text(Column::PatientId);
-    let first_name = text(Column::FirstName);
-    let last_name = text(Column::LastName);
-    let phone_text = text(Column::Phone);
-    let starts_text = text(Column::StartsAt);
-    let tz_text = text(Column::Timezone);
-    let language = text(Column::Language);
-    let provider = text(Column::Provider);
-    let location = text(Column::Location);
-    let status_text = text(Column::Status);
-
-    let phone = phone_text.and_then(|p| {
-        Phone::parse_with(numbering, &p, Some(campaign.country))
-            .map_err(|e| errors.push(reject(raw.line, "phone", format!("{e}: {p:?}"))))
-            .ok()
-    });
-    let timezone = tz_text.and_then(|z| {
-        z.parse::<Tz>()
-            .map_err(|_| {
-                errors.push(reject(
-                    raw.line,
-                    "timezone",
-                    format!("unknown IANA time zone {z:?}"),
-                ))
-            })
-            .ok()
-    });
+    let appointment_id = check.text(Column::AppointmentId);
+    let patient_id = check.text(Column::PatientId);
+    let first_name = check.text(Column::FirstName);
+    let last_name = check.text(Column::LastName);
+    let phone = check.phone(numbering, campaign);
+    let starts_text = check.text(Column::StartsAt);
+    let timezone = check.timezone();
+    let language = check.text(Column::Language);
+    let provider = check.text(Column::Provider);
+    let location = check.text(Column::Location);
+    let status = check.status();
     let zone = timezone.unwrap_or(campaign.timezone);
-    let starts_at = starts_text.and_then(|s| {
-        parse_starts_at(&s, zone, campaign.import.starts_at_format.as_ref())
-            // As stored (milliseconds): a finer time would differ from itself on every
-            // re-import, and each would re-plan the appointment's calls.
-            .map(|t| t.trunc_subsecs(3))
-            .map_err(|e| errors.push(reject(raw.line, "starts_at", e)))
-            .ok()
-    });
-    let language = language.map(|l| l.to_lowercase().replace('_', "-"));
-    let status = match status_text.as_deref().map(str::to_lowercase).as_deref() {
-        None | Some("booked") | Some("confirmed") | Some("scheduled") => Some(Status::Booked),
-        Some("cancelled") | Some("canceled") => Some(Status::Cancelled),
-        Some(other) => {
-            errors.push(reject(
-                raw.line,
-                "status",
-                format!("unknown status {other:?} (use booked or cancelled)"),
-            ));
-            None
-        }
-    };
-
-    if let Some(elsewhere) = &raw.elsewhere {
-        for error in &mut errors {
-            if elsewhere.columns.iter().any(|c| c.name() == error.field) {
-                error.error = format!("{} ({})", error.error, elsewhere.at);
-            }
-        }
-    }
+    let starts_at = starts_text.and_then(|s| check.starts_at(&s, zone, campaign));
+    let errors = check.errors();
     match (
         appointment_id,
         patient_id,
@@ -173,12 +101,90 @@ pub fn parse_row_with(
             phone,
             starts_at,
             timezone,
-            language,
+            language: language.map(|l| l.to_lowercase().replace('_', "-")),
             provider,
             location,
             status,
         }),
         _ => Err(errors),
+    }
+}
+
+/// One record's fields being typed, and what is wrong with them so far.
+struct Check<'r> {
+    raw: &'r RawRecord,
+    errors: Vec<Rejection>,
+}
+
+impl Check<'_> {
+    fn reject(&mut self, field: &str, error: String) {
+        self.errors.push(reject(self.raw.line, field, error));
+    }
+
+    /// The column's text, if it has some and it is readable.
+    fn text(&mut self, column: Column) -> Option<String> {
+        let problem = match self.raw.get(column) {
+            None if column.required() => "required, but empty".to_string(),
+            None => return None,
+            Some(Err(())) => "not UTF-8 text (save the export as UTF-8, or name its encoding in the campaign: [import] encoding = \"windows-1252\")".to_string(),
+            Some(Ok(s)) if s.chars().count() > MAX_TEXT => {
+                format!("longer than {MAX_TEXT} characters")
+            }
+            Some(Ok(s)) => return Some(s.clone()),
+        };
+        self.reject(column.name(), problem);
+        None
+    }
+
+    fn phone(&mut self, numbering: Numbering, campaign: &Campaign) -> Option<Phone> {
+        let text = self.text(Column::Phone)?;
+        Phone::parse_with(numbering, &text, Some(campaign.country))
+            .map_err(|e| self.reject("phone", format!("{e}: {text:?}")))
+            .ok()
+    }
+
+    fn timezone(&mut self) -> Option<Tz> {
+        let text = self.text(Column::Timezone)?;
+        text.parse::<Tz>()
+            .map_err(|_| self.reject("timezone", format!("unknown IANA time zone {text:?}")))
+            .ok()
+    }
+
+    fn starts_at(&mut self, text: &str, zone: Tz, campaign: &Campaign) -> Option<DateTime<Utc>> {
+        parse_starts_at(text, zone, campaign.import.starts_at_format.as_ref())
+            // As stored (milliseconds): a finer time would differ from itself on every
+            // re-import, and each would re-plan the appointment's calls.
+            .map(|t| t.trunc_subsecs(3))
+            .map_err(|e| self.reject("starts_at", e))
+            .ok()
+    }
+
+    fn status(&mut self) -> Option<Status> {
+        let text = self.text(Column::Status).map(|s| s.to_lowercase());
+        match text.as_deref() {
+            None | Some("booked") | Some("confirmed") | Some("scheduled") => Some(Status::Booked),
+            Some("cancelled") | Some("canceled") => Some(Status::Cancelled),
+            Some(other) => {
+                let problem = format!("unknown status {other:?} (use booked or cancelled)");
+                self.reject("status", problem);
+                None
+            }
+        }
+    }
+
+    /// The errors in the order of the columns, each naming where its field was found when the
+    /// record says (a FHIR resource's path).
+    fn errors(self) -> Vec<Rejection> {
+        let mut errors = self.errors;
+        errors.sort_by_key(|e| Column::ALL.iter().position(|c| c.name() == e.field));
+        if let Some(elsewhere) = &self.raw.elsewhere {
+            for error in &mut errors {
+                if elsewhere.columns.iter().any(|c| c.name() == error.field) {
+                    error.error = format!("{} ({})", error.error, elsewhere.at);
+                }
+            }
+        }
+        errors
     }
 }
 
