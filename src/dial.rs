@@ -71,17 +71,9 @@ impl App {
     /// Place attempt `id` if every rule still allows it now.
     pub async fn dial(&self, id: &str) -> Result<Dialed, StoreError> {
         let now = Utc::now();
-        let Some(ctx) = self.db.attempt_context(id, now).await? else {
+        let Some(ctx) = self.still_planned(id, now).await? else {
             return Ok(Dialed::Skipped);
         };
-        if ctx.status == "planned" && ctx.state != "active" {
-            // Planned while its outreach was ending: nothing to place, and nothing left pending.
-            self.db.withdraw_planned(&ctx.outreach_id, now).await?;
-            return Ok(Dialed::Skipped);
-        }
-        if ctx.status != "planned" {
-            return Ok(Dialed::Skipped);
-        }
         let catalog = self.campaigns();
         let Some(campaign) = catalog.get(&ctx.campaign) else {
             warn!(
@@ -95,21 +87,77 @@ impl App {
                 .await?;
             return Ok(Dialed::Skipped);
         };
+        if let Some(held) = self.held(&ctx, now).await? {
+            return Ok(held);
+        }
+        let slot = match self.slot_now(campaign, &ctx, now).await? {
+            Ok(slot) => slot,
+            Err(not_now) => return Ok(not_now),
+        };
+        // Never before the slot: not a second before the window opens. An opt-out that lands
+        // meanwhile withdraws the attempt, and the claim below then finds nothing to take.
+        if let Ok(early) = (slot.at - Utc::now()).to_std() {
+            tokio::time::sleep(early).await;
+        }
+        if let Some(not_taken) = self.take(campaign, id, &slot, now).await? {
+            return Ok(not_taken);
+        }
+        let result = self.place(campaign, &ctx, slot.channel).await;
+        self.settle(&ctx, slot.channel, result).await
+    }
+
+    /// The attempt's context while it is still planned on an active outreach; a planned attempt
+    /// of an outreach that ended meanwhile is withdrawn.
+    async fn still_planned(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<AttemptContext>, StoreError> {
+        let Some(ctx) = self.db.attempt_context(id, now).await? else {
+            return Ok(None);
+        };
+        if ctx.status == "planned" && ctx.state != "active" {
+            // Planned while its outreach was ending: nothing to place, and nothing left pending.
+            self.db.withdraw_planned(&ctx.outreach_id, now).await?;
+            return Ok(None);
+        }
+        Ok((ctx.status == "planned").then_some(ctx))
+    }
+
+    /// What stops the attempt whatever the plan says: the number's opt-out (the outreach ends),
+    /// or its campaign paused by staff (the attempt waits).
+    async fn held(
+        &self,
+        ctx: &AttemptContext,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Dialed>, StoreError> {
         if ctx.opted_out {
             self.db.opt_out(&ctx.phone, "ledger", now).await?;
-            return Ok(Dialed::Ended(Outcome::OptedOut));
+            return Ok(Some(Dialed::Ended(Outcome::OptedOut)));
         }
         if ctx.campaign_paused {
             // Left planned and unqueued: the feeder queues it again once the campaign resumes.
-            self.db.release_queue(id).await?;
+            self.db.release_queue(&ctx.attempt_id).await?;
             debug!(
-                attempt = id,
+                attempt = ctx.attempt_id,
                 campaign = ctx.campaign,
                 "campaign paused; attempt held"
             );
-            return Ok(Dialed::Skipped);
+            return Ok(Some(Dialed::Skipped));
         }
-        let request = self.plan_request(campaign, &ctx);
+        Ok(None)
+    }
+
+    /// The slot the rules give the attempt now: one due within [`EARLY_WAKE`], or else what
+    /// became of it (planned later, or the outreach ended).
+    async fn slot_now(
+        &self,
+        campaign: &Campaign,
+        ctx: &AttemptContext,
+        now: DateTime<Utc>,
+    ) -> Result<Result<plan::Slot, Dialed>, StoreError> {
+        let id = ctx.attempt_id.as_str();
+        let request = self.plan_request(campaign, ctx);
         let slot = match plan::next(&request, now) {
             Step::End(end) => {
                 let (outcome, followup) = if ctx.kind == "callback" {
@@ -122,7 +170,7 @@ impl App {
                     .finish_outreach(&ctx.outreach_id, outcome, followup, now)
                     .await?;
                 info!(attempt = id, %outcome, "outreach ended before dialing");
-                return Ok(Dialed::Ended(outcome));
+                return Ok(Err(Dialed::Ended(outcome)));
             }
             // Never before the attempt's own instant, nor before the rules allow.
             Step::Attempt(slot) => plan::Slot {
@@ -132,39 +180,58 @@ impl App {
         };
         if slot.at > now + EARLY_WAKE {
             self.db.replan_attempt(id, &slot, now).await?;
-            return Ok(Dialed::Replanned(slot.at));
+            return Ok(Err(Dialed::Replanned(slot.at)));
         }
-        // Never before the slot: not a second before the window opens. An opt-out that lands
-        // meanwhile withdraws the attempt, and the claim below then finds nothing to take.
-        if let Ok(early) = (slot.at - Utc::now()).to_std() {
-            tokio::time::sleep(early).await;
-        }
+        Ok(Ok(slot))
+    }
 
+    /// Take attempt `id` for placing, once a line is free and the pace allows; or say why it was
+    /// not taken (shutting down, no line within [`LINE_WAIT`], taken or withdrawn meanwhile).
+    async fn take(
+        &self,
+        campaign: &Campaign,
+        id: &str,
+        slot: &plan::Slot,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Dialed>, StoreError> {
         if !self.dialing() {
             // Shutting down: left planned, for the next start (or another worker) to queue.
             self.db.release_queue(id).await?;
-            return Ok(Dialed::Skipped);
+            return Ok(Some(Dialed::Skipped));
         }
         let limits = self.limits(campaign, slot.channel);
         let started = std::time::Instant::now();
         loop {
             if slot.channel == Channel::Voice && !self.wait_for_line(campaign, started).await? {
                 let later = now + TimeDelta::seconds(30);
-                let slot = plan::Slot { at: later, ..slot };
+                let slot = plan::Slot {
+                    at: later,
+                    ..slot.clone()
+                };
                 self.db.replan_attempt(id, &slot, now).await?;
-                return Ok(Dialed::Replanned(later));
+                return Ok(Some(Dialed::Replanned(later)));
             }
             self.pacer.ready(&self.db).await?;
             // The limits hold in the claim itself: two workers that both saw a free line
             // cannot both take it.
             match self.db.claim_attempt(id, Utc::now(), &limits).await? {
-                Claim::Taken => break,
-                Claim::Gone => return Ok(Dialed::Skipped),
+                Claim::Taken => return Ok(None),
+                Claim::Gone => return Ok(Some(Dialed::Skipped)),
                 Claim::Full => continue,
             }
         }
+    }
+
+    /// Hand the taken attempt to the provider: a call, or an SMS.
+    async fn place(
+        &self,
+        campaign: &Campaign,
+        ctx: &AttemptContext,
+        channel: Channel,
+    ) -> Result<crate::provider::Placed, ProviderError> {
+        let id = ctx.attempt_id.as_str();
         let to = Phone::from_stored(ctx.phone.clone());
-        let result = match slot.channel {
+        match channel {
             Channel::Voice => {
                 // An agent-first callback rings the clinic line; its TwiML then dials the patient.
                 let agent_first =
@@ -185,18 +252,16 @@ impl App {
                 self.provider.place_call(&req).await
             }
             Channel::Sms => {
-                let body = sms_body(campaign, &ctx);
                 let req = SmsRequest {
                     attempt_id: id.to_string(),
                     to,
                     from: campaign.caller_id.clone(),
-                    body,
+                    body: sms_body(campaign, ctx),
                     status_url: self.webhook("sms/status", id),
                 };
                 self.provider.send_sms(&req).await
             }
-        };
-        self.settle(&ctx, slot.channel, result).await
+        }
     }
 
     /// The live-call limits an attempt on `channel` must fit in.
