@@ -2,6 +2,7 @@
 
 use chrono::{NaiveDate, TimeDelta};
 use chrono_tz::Tz;
+use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::import_table::import_rules;
@@ -56,46 +57,11 @@ pub(crate) fn campaign(id: &str, src: &str, table: &DeTable<'_>) -> Parsed {
     let top = Section::new("", table, 0..0);
     top.deny_unknown(TOP_KEYS, &mut errors);
 
-    if !id
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        || id.is_empty()
-    {
-        errors.push(
-            0..0,
-            format!("campaign id {id:?} (the file name) may hold only letters, digits, - and _"),
-        );
-    }
+    check_id(id, &mut errors);
     let name = top.required_str("name", &mut errors);
     let clinic = top.required_str("clinic", &mut errors);
-    let timezone = top.required_str("timezone", &mut errors).and_then(|tz| {
-        tz.get_ref()
-            .parse::<Tz>()
-            .map_err(|_| {
-                errors.push(
-                    tz.span(),
-                    format!(
-                        "unknown IANA time zone {:?} (e.g. \"Europe/Madrid\")",
-                        tz.get_ref()
-                    ),
-                )
-            })
-            .ok()
-    });
-    let country = top.required_str("country", &mut errors).and_then(|c| {
-        c.get_ref()
-            .parse::<phonenumber::country::Id>()
-            .map_err(|_| {
-                errors.push(
-                    c.span(),
-                    format!(
-                        "unknown country {:?} (a two-letter ISO code, e.g. \"ES\")",
-                        c.get_ref()
-                    ),
-                )
-            })
-            .ok()
-    });
+    let timezone = zone(&top, &mut errors);
+    let country = country(&top, &mut errors);
     let caller_id = e164(&top, "caller_id", &mut errors);
     let clinic_phone = e164(&top, "clinic_phone", &mut errors);
     let kind = kind(&top, &mut errors);
@@ -103,26 +69,12 @@ pub(crate) fn campaign(id: &str, src: &str, table: &DeTable<'_>) -> Parsed {
     let retry = retry(&top, kind.as_ref(), &mut errors);
     let pacing = pacing(&top, &mut errors);
     let sms = sms(&top, &mut errors);
-    let default_language = top.required_str("default_language", &mut errors);
+    let default_language = default_language(&top, &mut errors);
     let sms_context = clinic
         .as_ref()
         .zip(clinic_phone.as_ref())
         .map(|(c, p)| (c.get_ref().to_string(), p.to_string()));
     let messages = messages(&top, src, sms.is_some(), sms_context, &mut errors);
-    let languages = top.get("messages").and_then(|m| m.get_ref().as_table());
-    if let (Some(lang), Some(languages)) = (&default_language, languages)
-        && !languages.contains_key(*lang.get_ref())
-    {
-        {
-            errors.push(
-                lang.span(),
-                format!(
-                    "no [messages.{}] table for the default language",
-                    lang.get_ref()
-                ),
-            );
-        }
-    }
     let import = import_rules(&top, &mut errors);
 
     let campaign = match (
@@ -178,6 +130,62 @@ pub(crate) fn campaign(id: &str, src: &str, table: &DeTable<'_>) -> Parsed {
         errors: errors.0,
         warnings: warnings.0,
     }
+}
+
+fn check_id(id: &str, errors: &mut Errors) {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    if id.is_empty() || !id.chars().all(allowed) {
+        errors.push(
+            0..0,
+            format!("campaign id {id:?} (the file name) may hold only letters, digits, - and _"),
+        );
+    }
+}
+
+fn zone(top: &Section, errors: &mut Errors) -> Option<Tz> {
+    let tz = top.required_str("timezone", errors)?;
+    tz.get_ref()
+        .parse::<Tz>()
+        .map_err(|_| {
+            let problem = format!(
+                "unknown IANA time zone {:?} (e.g. \"Europe/Madrid\")",
+                tz.get_ref()
+            );
+            errors.push(tz.span(), problem)
+        })
+        .ok()
+}
+
+fn country(top: &Section, errors: &mut Errors) -> Option<phonenumber::country::Id> {
+    let c = top.required_str("country", errors)?;
+    c.get_ref()
+        .parse::<phonenumber::country::Id>()
+        .map_err(|_| {
+            let problem = format!(
+                "unknown country {:?} (a two-letter ISO code, e.g. \"ES\")",
+                c.get_ref()
+            );
+            errors.push(c.span(), problem)
+        })
+        .ok()
+}
+
+/// `default_language`, which must have its own `[messages.…]` table.
+fn default_language<'t>(top: &Section<'t, '_>, errors: &mut Errors) -> Option<Spanned<&'t str>> {
+    let lang = top.required_str("default_language", errors)?;
+    let languages = top.get("messages").and_then(|m| m.get_ref().as_table());
+    if let Some(languages) = languages
+        && !languages.contains_key(*lang.get_ref())
+    {
+        errors.push(
+            lang.span(),
+            format!(
+                "no [messages.{}] table for the default language",
+                lang.get_ref()
+            ),
+        );
+    }
+    Some(lang)
 }
 
 fn e164(top: &Section, key: &str, errors: &mut Errors) -> Option<Phone> {
