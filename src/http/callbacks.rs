@@ -11,7 +11,7 @@ use serde_json::json;
 use tracing::warn;
 
 use super::webhooks::{
-    Signed, SignedAttempt, param, query_value, reject, twiml_or_hang_up, unavailable, xml,
+    Params, Signed, SignedAttempt, param, query_value, reject, twiml_or_hang_up, unavailable, xml,
 };
 use super::{ApiError, HttpState};
 use crate::callbacks::{Accepted, CallbackError, CallbackRequest, Source, is_withheld};
@@ -108,33 +108,10 @@ fn refused(e: CallbackError) -> ApiError {
 /// `From`; an answered one withdraws that number's open callback.
 pub async fn missed(State(state): State<HttpState>, Signed { uri, params }: Signed) -> Response {
     let app = &state.app;
-    let Some(from) = params
-        .iter()
-        .find(|(k, _)| k == "From")
-        .map(|(_, v)| v.as_str())
-    else {
-        return reject(StatusCode::BAD_REQUEST, "missing From");
+    let inbound = match Inbound::read(&params) {
+        Ok(inbound) => inbound,
+        Err(problem) => return reject(StatusCode::BAD_REQUEST, problem),
     };
-    if from.len() > 64 {
-        return reject(StatusCode::BAD_REQUEST, "From is too long");
-    }
-    if from.trim_start().to_ascii_lowercase().starts_with("sip:") || from.contains('@') {
-        return reject(
-            StatusCode::BAD_REQUEST,
-            "From is a SIP address: ringback calls back phone numbers only",
-        );
-    }
-    let recording = param(&params, "RecordingUrl");
-    let status = param(&params, "DialCallStatus").or_else(|| param(&params, "CallStatus"));
-    if recording.is_none() && status.is_none() {
-        return reject(
-            StatusCode::BAD_REQUEST,
-            "missing DialCallStatus or CallStatus",
-        );
-    }
-    if recording.is_some_and(|r| r.len() > 1000 || !r.starts_with("http")) {
-        return reject(StatusCode::BAD_REQUEST, "RecordingUrl is not a URL");
-    }
     let campaign_id = query_value(&uri, "campaign");
     let campaign = &match app.callback_campaign(campaign_id.as_deref(), param(&params, "To")) {
         Ok(c) => c,
@@ -146,27 +123,23 @@ pub async fn missed(State(state): State<HttpState>, Signed { uri, params }: Sign
             );
         }
     };
-    let call = param(&params, "CallSid").unwrap_or("-");
     let now = Utc::now();
-    let words = missed_words(&campaign.default_language);
-    let lang = campaign.default_language.as_str();
-    let missed = match status {
-        _ if recording.is_some() => true,
-        Some("no-answer" | "busy" | "failed" | "canceled") => true,
-        Some("completed" | "answered" | "in-progress") => false,
+    let missed = match inbound.missed() {
+        Ok(Some(missed)) => missed,
         // `queued`, `ringing` … say nothing yet about the call.
-        Some(_) => return xml(twiml::hang_up()),
-        None => return reject(StatusCode::BAD_REQUEST, "unknown call status"),
+        Ok(None) => return xml(twiml::hang_up()),
+        Err(problem) => return reject(StatusCode::BAD_REQUEST, problem),
     };
     // One inbound call has one fate: its first report decides (a status callback after the
     // `<Dial action>` changes nothing); its voicemail may still follow and is merged.
+    let call = inbound.call;
     let first_report = match app.db.first_delivery(&format!("inbound:{call}"), now).await {
         Ok(first) => first,
         Err(e) => return unavailable(e),
     };
     if !missed {
         if first_report
-            && let Ok(phone) = crate::phone::Phone::parse(from, Some(campaign.country))
+            && let Ok(phone) = crate::phone::Phone::parse(inbound.from, Some(campaign.country))
             && let Err(e) = app
                 .db
                 .withdraw_callback(&campaign.id, phone.as_str(), now)
@@ -176,53 +149,130 @@ pub async fn missed(State(state): State<HttpState>, Signed { uri, params }: Sign
         }
         return xml(twiml::hang_up());
     }
-    let source = if recording.is_some() {
+    let source = if inbound.recording.is_some() {
         match app
             .db
             .first_delivery(&format!("inbound-recording:{call}"), now)
             .await
         {
-            Ok(true) => {}
-            Ok(false) => return xml(twiml::say_and_hang_up(words.thanks, lang)),
+            Ok(true) => Source::Voicemail,
+            Ok(false) => {
+                let words = missed_words(&campaign.default_language);
+                return xml(twiml::say_and_hang_up(
+                    words.thanks,
+                    &campaign.default_language,
+                ));
+            }
             Err(e) => return unavailable(e),
         }
-        Source::Voicemail
-    } else if !first_report {
-        return xml(twiml::hang_up());
-    } else {
+    } else if first_report {
         Source::MissedCall
+    } else {
+        return xml(twiml::hang_up());
     };
-    if is_withheld(from) {
-        return match app.uncallable_caller(campaign, from, source, now).await {
+    call_back(&state, campaign, &inbound, source, first_report, now).await
+}
+
+/// What the phone system says of one inbound call.
+struct Inbound<'p> {
+    from: &'p str,
+    recording: Option<&'p str>,
+    /// `DialCallStatus` (a `<Dial action>`: the caller is still on the line), else `CallStatus`.
+    status: Option<&'p str>,
+    dialled: bool,
+    call: &'p str,
+}
+
+impl<'p> Inbound<'p> {
+    /// The report's parameters, or what is wrong with them.
+    fn read(params: &'p Params) -> Result<Self, &'static str> {
+        let from = params
+            .iter()
+            .find(|(k, _)| k == "From")
+            .map(|(_, v)| v.as_str())
+            .ok_or("missing From")?;
+        if from.len() > 64 {
+            return Err("From is too long");
+        }
+        if from.trim_start().to_ascii_lowercase().starts_with("sip:") || from.contains('@') {
+            return Err("From is a SIP address: ringback calls back phone numbers only");
+        }
+        let recording = param(params, "RecordingUrl");
+        let dialled = param(params, "DialCallStatus");
+        let status = dialled.or_else(|| param(params, "CallStatus"));
+        if recording.is_none() && status.is_none() {
+            return Err("missing DialCallStatus or CallStatus");
+        }
+        if recording.is_some_and(|r| r.len() > 1000 || !r.starts_with("http")) {
+            return Err("RecordingUrl is not a URL");
+        }
+        Ok(Inbound {
+            from,
+            recording,
+            status,
+            dialled: dialled.is_some(),
+            call: param(params, "CallSid").unwrap_or("-"),
+        })
+    }
+
+    /// Whether nobody took the call (a voicemail counts as missed); `None` while its status
+    /// says nothing yet.
+    fn missed(&self) -> Result<Option<bool>, &'static str> {
+        match self.status {
+            _ if self.recording.is_some() => Ok(Some(true)),
+            Some("no-answer" | "busy" | "failed" | "canceled") => Ok(Some(true)),
+            Some("completed" | "answered" | "in-progress") => Ok(Some(false)),
+            Some(_) => Ok(None),
+            None => Err("unknown call status"),
+        }
+    }
+}
+
+/// Make the missed call's callback (a caller whose number cannot be called back is put on the
+/// staff worklist instead) and tell the caller.
+async fn call_back(
+    state: &HttpState,
+    campaign: &Campaign,
+    inbound: &Inbound<'_>,
+    source: Source,
+    first_report: bool,
+    now: chrono::DateTime<Utc>,
+) -> Response {
+    let app = &state.app;
+    let words = missed_words(&campaign.default_language);
+    let lang = campaign.default_language.as_str();
+    let uncallable = || async {
+        match app
+            .uncallable_caller(campaign, inbound.from, source, now)
+            .await
+        {
             Ok(_) => xml(twiml::say_and_hang_up(words.sorry, lang)),
             Err(e) => unavailable(e),
-        };
+        }
+    };
+    if is_withheld(inbound.from) {
+        return uncallable().await;
     }
     let req = CallbackRequest {
-        phone: from.to_string(),
+        phone: inbound.from.to_string(),
         name: None,
         source,
         note: None,
-        recording_url: recording.map(String::from),
+        recording_url: inbound.recording.map(String::from),
         same_call: source == Source::Voicemail && !first_report,
     };
     match app.request_callback(campaign, &req, now).await {
         Ok(accepted) => {
-            dispatch(&state, &accepted);
+            dispatch(state, &accepted);
             xml(answer_caller(
-                &state,
+                state,
                 campaign,
                 &accepted,
                 source,
-                param(&params, "DialCallStatus").is_some(),
+                inbound.dialled,
             ))
         }
-        Err(CallbackError::Phone(_)) => {
-            match app.uncallable_caller(campaign, from, source, now).await {
-                Ok(_) => xml(twiml::say_and_hang_up(words.sorry, lang)),
-                Err(e) => unavailable(e),
-            }
-        }
+        Err(CallbackError::Phone(_)) => uncallable().await,
         Err(CallbackError::Invalid { message, .. }) => {
             warn!(%message, "missed-call webhook refused");
             reject(StatusCode::BAD_REQUEST, "refused")
