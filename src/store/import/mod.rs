@@ -85,6 +85,84 @@ unsafe fn sqlite_rows<T>(
     Ok(rows)
 }
 
+/// The stored appointments and patients of [`Db::import_state`], on SQLite.
+///
+/// # Safety
+/// As [`sqlite_rows`].
+unsafe fn sqlite_stored(
+    raw: *mut libsqlite3_sys::sqlite3,
+    campaign: &Campaign,
+    appointment_ids: &str,
+    patient_ids: &str,
+) -> Result<(Vec<AppointmentTuple>, Vec<PatientTuple>), StoreError> {
+    use sqlite_bulk::Value::Text;
+    let ids = [Text(&campaign.id), Text(appointment_ids)];
+    // SAFETY: passed on from the caller.
+    let appointments = unsafe {
+        sqlite_rows(raw, STORED_APPOINTMENTS.sqlite, &ids, |r| {
+            (
+                r.text(0).unwrap_or_default(),
+                r.text(1).unwrap_or_default(),
+                r.text(2).unwrap_or_default(),
+                r.text(3).unwrap_or_default(),
+                r.int(4),
+                r.text(5).unwrap_or_default(),
+                r.text(6),
+                r.text(7),
+                r.text(8).unwrap_or_default(),
+                r.text(9),
+            )
+        })
+    }?;
+    let ids = [Text(&campaign.clinic), Text(patient_ids)];
+    // SAFETY: as above.
+    let patients = unsafe {
+        sqlite_rows(raw, STORED_PATIENTS.sqlite, &ids, |r| {
+            (
+                r.text(0).unwrap_or_default(),
+                r.text(1).unwrap_or_default(),
+                r.text(2).unwrap_or_default(),
+                r.text(3),
+                r.text(4).unwrap_or_default(),
+                r.text(5),
+                r.text(6),
+            )
+        })
+    }?;
+    Ok((appointments, patients))
+}
+
+fn appointment_record(
+    (id, external_id, patient_id, phone, starts_at, timezone, provider, location, status, open): AppointmentTuple,
+) -> AppointmentRecord {
+    AppointmentRecord {
+        id,
+        external_id,
+        patient_id,
+        phone,
+        starts_at: instant(starts_at),
+        timezone,
+        provider,
+        location,
+        status,
+        open_outreach: open,
+    }
+}
+
+fn patient_record(
+    (id, external_id, first_name, last_name, phone, timezone, language): PatientTuple,
+) -> PatientRecord {
+    PatientRecord {
+        id,
+        external_id,
+        first_name,
+        last_name,
+        phone,
+        timezone,
+        language,
+    }
+}
+
 impl Db {
     /// The campaign's appointments and its clinic's patients that a list names by their ids
     /// (the contacts come from [`Db::recent_contacts`], once the list's numbers are known).
@@ -98,45 +176,11 @@ impl Db {
         let patient_ids = json_list(patient_ids)?;
         let (appointments, patients) = match self {
             Db::Sqlite(pool) => {
-                use sqlite_bulk::Value::Text;
                 let mut conn = pool.acquire().await?;
                 let mut handle = conn.lock_handle().await?;
                 let raw = handle.as_raw_handle().as_ptr();
-                let ids = [Text(&campaign.id), Text(&appointment_ids)];
                 // SAFETY: the handle stays locked (used by no one else) while `handle` lives.
-                let appointments = unsafe {
-                    sqlite_rows(raw, STORED_APPOINTMENTS.sqlite, &ids, |r| {
-                        (
-                            r.text(0).unwrap_or_default(),
-                            r.text(1).unwrap_or_default(),
-                            r.text(2).unwrap_or_default(),
-                            r.text(3).unwrap_or_default(),
-                            r.int(4),
-                            r.text(5).unwrap_or_default(),
-                            r.text(6),
-                            r.text(7),
-                            r.text(8).unwrap_or_default(),
-                            r.text(9),
-                        )
-                    })
-                }?;
-                let ids = [Text(&campaign.clinic), Text(&patient_ids)];
-                // SAFETY: as above.
-                let patients = unsafe {
-                    sqlite_rows(raw, STORED_PATIENTS.sqlite, &ids, |r| {
-                        (
-                            r.text(0).unwrap_or_default(),
-                            r.text(1).unwrap_or_default(),
-                            r.text(2).unwrap_or_default(),
-                            r.text(3),
-                            r.text(4).unwrap_or_default(),
-                            r.text(5),
-                            r.text(6),
-                        )
-                    })
-                }?;
-                drop(handle);
-                (appointments, patients)
+                unsafe { sqlite_stored(raw, campaign, &appointment_ids, &patient_ids) }?
             }
             Db::Postgres(pool) => {
                 let appointments: Vec<AppointmentTuple> =
@@ -153,51 +197,19 @@ impl Db {
                 (appointments, patients)
             }
         };
-        let mut existing = Existing::default();
-        for (
-            id,
-            external_id,
-            patient_id,
-            phone,
-            starts_at,
-            timezone,
-            provider,
-            location,
-            status,
-            open,
-        ) in appointments
-        {
-            existing.appointments.insert(
-                external_id.clone(),
-                AppointmentRecord {
-                    id,
-                    external_id,
-                    patient_id,
-                    phone,
-                    starts_at: instant(starts_at),
-                    timezone,
-                    provider,
-                    location,
-                    status,
-                    open_outreach: open,
-                },
-            );
-        }
-        for (id, external_id, first_name, last_name, phone, timezone, language) in patients {
-            existing.patients.insert(
-                external_id.clone(),
-                PatientRecord {
-                    id,
-                    external_id,
-                    first_name,
-                    last_name,
-                    phone,
-                    timezone,
-                    language,
-                },
-            );
-        }
-        Ok(existing)
+        Ok(Existing {
+            appointments: appointments
+                .into_iter()
+                .map(appointment_record)
+                .map(|a| (a.external_id.clone(), a))
+                .collect(),
+            patients: patients
+                .into_iter()
+                .map(patient_record)
+                .map(|p| (p.external_id.clone(), p))
+                .collect(),
+            ..Existing::default()
+        })
     }
 
     /// Which of `phones` (sorted) are on the opt-out ledger. A ledger no longer than the list is
