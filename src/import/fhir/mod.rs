@@ -285,9 +285,44 @@ impl<'t> Resources<'t> {
             Column::Status,
             text(&appointment["status"]).map(|s| status(&s).to_string()),
         );
+        let participants = self.participants(appointment);
+        set(Column::Provider, participants.provider);
+        set(Column::Location, participants.location);
+        let (malformed, elsewhere) = match participants.patient {
+            None => {
+                let problem = "no participant of the Appointment is a Patient".to_string();
+                (Some(("participant", problem)), None)
+            }
+            Some((reference, None)) => {
+                let problem = format!(
+                    "the patient {} is {}",
+                    reference.as_deref().unwrap_or("(no reference)"),
+                    match self.ndjson {
+                        false =>
+                            "not in the Bundle: export the appointments with their patients (_include=Appointment:patient)",
+                        true =>
+                            "on no line: import the export's Patient resources with its Appointments (cat Patient.ndjson Appointment.ndjson)",
+                    }
+                );
+                (Some(("participant", problem)), None)
+            }
+            Some((reference, Some(found))) => {
+                let elsewhere = patient_fields(appointment, reference.as_deref(), &found, set);
+                (None, elsewhere)
+            }
+        };
+        RawRecord {
+            line,
+            fields,
+            malformed,
+            elsewhere,
+        }
+    }
 
-        let mut patient = None;
-        let (mut provider, mut location) = (None, None);
+    /// The Appointment's first Patient (its reference, and the resource if the file has it),
+    /// and what its first practitioner and location are called.
+    fn participants<'a>(&'a self, appointment: &'a Value) -> Participants<'a, 't> {
+        let mut found = Participants::default();
         for actor in each(&appointment["participant"]).map(|p| &p["actor"]) {
             let reference = text(&actor["reference"]);
             let resolved = reference
@@ -307,79 +342,68 @@ impl<'t> Resources<'t> {
                     .or_else(|| resolved.as_ref().and_then(|r| display_name(&r.value())))
             };
             match actor_kind {
-                Some("Patient") if patient.is_none() => patient = Some((reference, resolved)),
-                Some("Practitioner" | "PractitionerRole") if provider.is_none() => {
-                    provider = shown()
+                Some("Patient") if found.patient.is_none() => {
+                    found.patient = Some((reference, resolved))
                 }
-                Some("Location") if location.is_none() => location = shown(),
+                Some("Practitioner" | "PractitionerRole") if found.provider.is_none() => {
+                    found.provider = shown()
+                }
+                Some("Location") if found.location.is_none() => found.location = shown(),
                 _ => {}
             }
         }
-        set(Column::Provider, provider);
-        set(Column::Location, location);
-
-        let mut elsewhere = None;
-        let malformed = match patient {
-            None => Some((
-                "participant",
-                "no participant of the Appointment is a Patient".to_string(),
-            )),
-            Some((reference, None)) => Some((
-                "participant",
-                format!(
-                    "the patient {} is {}",
-                    reference.as_deref().unwrap_or("(no reference)"),
-                    match self.ndjson {
-                        false =>
-                            "not in the Bundle: export the appointments with their patients (_include=Appointment:patient)",
-                        true =>
-                            "on no line: import the export's Patient resources with its Appointments (cat Patient.ndjson Appointment.ndjson)",
-                    }
-                ),
-            )),
-            Some((reference, Some(found))) => {
-                let patient = &*found.value();
-                elsewhere = found.line().map(|at| {
-                    let named = reference.as_deref().unwrap_or("the patient");
-                    Box::new(Elsewhere {
-                        // The zone is the Appointment's when the Patient gives none.
-                        columns: match timezone(patient) {
-                            Some(_) => &PATIENT_COLUMNS,
-                            None => &PATIENT_COLUMNS[..5],
-                        },
-                        at: format!("{named}, line {at}"),
-                    })
-                });
-                set(
-                    Column::PatientId,
-                    text(&patient["id"])
-                        .or_else(|| identifier(patient))
-                        .or_else(|| {
-                            reference
-                                .as_deref()
-                                .and_then(relative)
-                                .and_then(|r| r.split('/').nth(1).map(String::from))
-                        }),
-                );
-                let (given, family) = person_name(patient);
-                set(Column::FirstName, given);
-                set(Column::LastName, family);
-                set(Column::Phone, phone(patient));
-                set(Column::Language, language(patient));
-                set(
-                    Column::Timezone,
-                    timezone(patient).or_else(|| timezone(appointment)),
-                );
-                None
-            }
-        };
-        RawRecord {
-            line,
-            fields,
-            malformed,
-            elsewhere,
-        }
+        found
     }
+}
+
+/// What an Appointment's participants give its row.
+#[derive(Default)]
+struct Participants<'a, 't> {
+    /// The reference, and the resource it names when the file has it.
+    patient: Option<(Option<String>, Option<Found<'a, 't>>)>,
+    provider: Option<String>,
+    location: Option<String>,
+}
+
+/// Set the row's patient fields from the Patient `found` by `reference`; where they were read,
+/// when that is not the Appointment's own line.
+fn patient_fields(
+    appointment: &Value,
+    reference: Option<&str>,
+    found: &Found<'_, '_>,
+    mut set: impl FnMut(Column, Option<String>),
+) -> Option<Box<Elsewhere>> {
+    let patient = &*found.value();
+    let elsewhere = found.line().map(|at| {
+        Box::new(Elsewhere {
+            // The zone is the Appointment's when the Patient gives none.
+            columns: match timezone(patient) {
+                Some(_) => &PATIENT_COLUMNS,
+                None => &PATIENT_COLUMNS[..5],
+            },
+            at: format!("{}, line {at}", reference.unwrap_or("the patient")),
+        })
+    });
+    set(
+        Column::PatientId,
+        text(&patient["id"])
+            .or_else(|| identifier(patient))
+            .or_else(|| {
+                reference
+                    .and_then(relative)
+                    .and_then(|r| r.split('/').nth(1).map(String::from))
+            }),
+    );
+    let (given, family) = person_name(patient);
+    set(Column::FirstName, given);
+    set(Column::LastName, family);
+    set(Column::Phone, phone(patient));
+    set(Column::Language, language(patient));
+    set(
+        Column::Timezone,
+        timezone(patient).or_else(|| timezone(appointment)),
+    );
+    elsewhere
 }
 
 fn kind(resource: &Value) -> Option<&str> {
