@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use super::report::{collect, print_followups, print_stats};
 use super::{Failure, Outcome, Scratch};
 use crate::app::App;
-use crate::campaign::load_dir;
+use crate::campaign::{Campaign, Catalog, load_dir};
 use crate::import::{self, Format};
 use crate::plan::calendar;
 use crate::provider::Provider;
@@ -78,8 +78,34 @@ fn demo_campaign(zone: Tz) -> String {
 }
 
 async fn demo(dir: &std::path::Path) -> Outcome {
-    let io = |e: std::io::Error| Failure::runtime(format!("{}: {e}", dir.display()));
     let zone = daytime_zone();
+    let (db, catalog) = open(dir, zone).await?;
+    let campaign = catalog.require("demo").map_err(Failure::runtime)?.clone();
+    import_sample(&db, &campaign).await?;
+
+    let (simulator, events) = Simulator::new(7, Rates::default(), Duration::from_secs(2));
+    let app = Arc::new(App::new(
+        db.clone(),
+        catalog,
+        Provider::Simulator(simulator),
+        "http://127.0.0.1:8080",
+    ));
+    tokio::spawn(runtime::pump_simulator(app.clone(), events));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let worker = tokio::spawn(crate::jobs::run(app.clone(), 8, stop_rx));
+    out!("\ndialling (3 calls/s, at most 10 at once):");
+    let dialling = watch_calls(&db, &campaign).await;
+    let _ = stop_tx.send(true);
+    let _ = worker.await;
+    dialling?;
+    report(&db, &campaign).await?;
+    db.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The demo's campaign (in `zone`) and its temporary database, in `dir`.
+async fn open(dir: &std::path::Path, zone: Tz) -> Result<(Db, Catalog), Failure> {
+    let io = |e: std::io::Error| Failure::runtime(format!("{}: {e}", dir.display()));
     std::fs::create_dir_all(dir.join("campaigns")).map_err(io)?;
     // Only the demo campaign: every loaded campaign shares one provider account and its pace.
     std::fs::write(dir.join("campaigns/demo.toml"), demo_campaign(zone)).map_err(io)?;
@@ -87,7 +113,6 @@ async fn demo(dir: &std::path::Path) -> Outcome {
     if let Some(e) = catalog.errors.first() {
         return Err(Failure::runtime(format!("demo campaign: {e}")));
     }
-
     let url = format!("sqlite://{}", dir.join("demo.db").display());
     let db = Db::connect(&url)
         .await
@@ -101,10 +126,13 @@ async fn demo(dir: &std::path::Path) -> Outcome {
         zone,
         Utc::now().with_timezone(&zone).format("%a %H:%M")
     );
+    Ok((db, catalog))
+}
 
-    // Every sample appointment moves to tomorrow-ish, so its reminder is due now.
+/// Import the sample list, every appointment moved to tomorrow-ish so that its reminder is due
+/// now.
+async fn import_sample(db: &Db, campaign: &Campaign) -> Result<(), Failure> {
     let now = Utc::now();
-    let campaign = catalog.require("demo").map_err(Failure::runtime)?.clone();
     let input = import::Input {
         source: "demo",
         bytes: SAMPLE,
@@ -113,8 +141,8 @@ async fn demo(dir: &std::path::Path) -> Outcome {
         dry_run: false,
     };
     let summary = import::run(
-        &db,
-        &campaign,
+        db,
+        campaign,
         input,
         |_| {},
         |row| {
@@ -131,19 +159,12 @@ async fn demo(dir: &std::path::Path) -> Outcome {
     for r in &summary.rejected {
         out!("  rejected line {}: {}: {}", r.line, r.field, r.error);
     }
+    Ok(())
+}
 
-    let (simulator, events) = Simulator::new(7, Rates::default(), Duration::from_secs(2));
-    let app = Arc::new(App::new(
-        db.clone(),
-        catalog,
-        Provider::Simulator(simulator),
-        "http://127.0.0.1:8080",
-    ));
-    tokio::spawn(runtime::pump_simulator(app.clone(), events));
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let worker = tokio::spawn(crate::jobs::run(app.clone(), 8, stop_rx));
-
-    out!("\ndialling (3 calls/s, at most 10 at once):");
+/// Show the calls going out every two seconds until nothing is due or live for two looks in a
+/// row (or [`LIMIT`] passes).
+async fn watch_calls(db: &Db, campaign: &Campaign) -> Result<(), Failure> {
     let started = Instant::now();
     let mut quiet_for = 0;
     while started.elapsed() < LIMIT {
@@ -152,7 +173,7 @@ async fn demo(dir: &std::path::Path) -> Outcome {
             .due_or_live(Utc::now())
             .await
             .map_err(|e| Failure::runtime(e.to_string()))?;
-        let stats = collect(&db, std::slice::from_ref(&campaign.id)).await?;
+        let stats = collect(db, std::slice::from_ref(&campaign.id)).await?;
         let s = &stats[0];
         out!(
             "  {:>3}s  calls placed {:>3}, finished outreach {:>3}/{}, due or live now {:>3}",
@@ -167,11 +188,13 @@ async fn demo(dir: &std::path::Path) -> Outcome {
             break;
         }
     }
-    let _ = stop_tx.send(true);
-    let _ = worker.await;
+    Ok(())
+}
 
+/// The KPIs, the retries left for later days, and the follow-up worklist.
+async fn report(db: &Db, campaign: &Campaign) -> Result<(), Failure> {
     out!("\nKPIs:");
-    for s in collect(&db, std::slice::from_ref(&campaign.id)).await? {
+    for s in collect(db, std::slice::from_ref(&campaign.id)).await? {
         print_stats(&s);
     }
     let later = db
@@ -185,6 +208,5 @@ async fn demo(dir: &std::path::Path) -> Outcome {
         .await
         .map_err(|e| Failure::runtime(e.to_string()))?;
     print_followups(&list);
-    db.close().await;
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
