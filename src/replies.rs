@@ -2,7 +2,7 @@
 //! help, or becomes a message for staff; a message's status reports move it forward and a final
 //! error is recorded for the number and the channel.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tracing::info;
 
 use crate::app::App;
@@ -12,7 +12,15 @@ use crate::outreach::reply::{Reply, classify};
 use crate::outreach::{Channel, Outcome};
 use crate::phone::{Phone, mask};
 use crate::provider::twiml;
-use crate::store::{StatusMove, StoreError};
+use crate::store::{ReplyTarget, StatusMove, StoreError};
+
+/// A patient's SMS: from whom, what it says, and what ringback reads in it.
+#[derive(Clone, Copy)]
+struct Incoming<'a> {
+    reply: Reply,
+    phone: &'a str,
+    body: &'a str,
+}
 
 /// The longest SMS body the provider delivers (ten segments).
 pub const BODY_MAX: usize = 1600;
@@ -86,7 +94,26 @@ impl App {
         if let Some(id) = &answered {
             self.db.record_reply(id, reply_name(reply), now).await?;
         }
-        let answer = match (reply, &target) {
+        let sms = Incoming { reply, phone, body };
+        let answer = self.act_on(sms, target.as_ref(), campaign, &w, now).await?;
+        let text = answer
+            .replace("{clinic}", &campaign.clinic)
+            .replace("{clinic_phone}", campaign.clinic_phone.as_str());
+        Ok(twiml::message(&crate::campaign::sms::smart(&text)))
+    }
+
+    /// Do what the reply asks (confirm, cancel, reschedule, opt back in, or put free text before
+    /// staff) and say what the patient is told, in `w`'s language.
+    async fn act_on(
+        &self,
+        sms: Incoming<'_>,
+        target: Option<&ReplyTarget>,
+        campaign: &Campaign,
+        w: &Words,
+        now: DateTime<Utc>,
+    ) -> Result<&'static str, StoreError> {
+        let Incoming { reply, phone, body } = sms;
+        Ok(match (reply, target) {
             (Reply::Stop, _) => w.stopped,
             (Reply::Start, _) => {
                 if self.db.opt_in(phone, now).await? {
@@ -126,17 +153,13 @@ impl App {
                 } else {
                     body.chars().take(BODY_MAX).collect()
                 };
-                let outreach = target.as_ref().map(|t| t.outreach_id.as_str());
+                let outreach = target.map(|t| t.outreach_id.as_str());
                 self.db
                     .patient_message(&campaign.id, outreach, phone, &text, now)
                     .await?;
                 w.noted
             }
-        };
-        let text = answer
-            .replace("{clinic}", &campaign.clinic)
-            .replace("{clinic_phone}", campaign.clinic_phone.as_str());
-        Ok(twiml::message(&crate::campaign::sms::smart(&text)))
+        })
     }
 
     /// A message status report: applied once, only forward; a final error is recorded for the
