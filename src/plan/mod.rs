@@ -126,45 +126,18 @@ pub enum Step {
 
 /// The next step for an outreach at `now`.
 pub fn next(req: &Request<'_>, now: DateTime<Utc>) -> Step {
-    let retry = &req.campaign.retry;
-    let (calls, texts) = (req.calls(), req.texts());
     if now >= req.deadline {
         return end(
             Outcome::Expired,
             format!("the deadline {} has passed", stamp(req.zone, req.deadline)),
         );
     }
-    let reminder = matches!(req.campaign.kind, Kind::Reminder(_));
-    let sms_allowed = !req.no_sms && texts == 0;
-    let channel = if reminder && req.voicemail_reached {
-        // The patient has the message; only the SMS of `on_voicemail` may follow.
-        match req.campaign.sms {
-            Some(SmsRules {
-                on_voicemail: true, ..
-            }) if sms_allowed => Channel::Sms,
-            _ => {
-                return end(
-                    Outcome::VoicemailLeft,
-                    "a call reached voicemail and left the message".to_string(),
-                );
-            }
-        }
-    } else if sms_allowed && sms_due(req.campaign.sms, calls, texts, req.no_calls) {
-        Channel::Sms
-    } else if req.no_calls {
-        return end(
-            Outcome::Unreachable,
-            "the number takes no calls (the provider refused one as the wrong channel)".to_string(),
-        );
-    } else if calls < retry.max_calls {
-        Channel::Voice
-    } else {
-        return end(
-            Outcome::Unreachable,
-            format!("all {} calls placed without an answer", retry.max_calls),
-        );
+    let channel = match next_channel(req) {
+        Ok(channel) => channel,
+        Err(ended) => return ended,
     };
-
+    let calls = req.calls();
+    let retry = &req.campaign.retry;
     let (from, why_from) = earliest(req, now, calls);
     let mut contacts: Vec<_> = req.history.iter().map(|p| p.at).collect();
     contacts.extend(&req.others);
@@ -179,7 +152,6 @@ pub fn next(req: &Request<'_>, now: DateTime<Utc>) -> Step {
             contacts,
         ),
     };
-
     let tried = tried_dayparts(req);
     let rotate = channel == Channel::Voice && calls > 0 && retry.rotate_dayparts;
     let found = if rotate {
@@ -188,22 +160,8 @@ pub fn next(req: &Request<'_>, now: DateTime<Utc>) -> Step {
         search.earliest(from, &Daypart::ALL)
     };
     let Some(found) = found else {
-        let outcome = if reminder && req.voicemail_reached {
-            Outcome::VoicemailLeft
-        } else if req.history.is_empty() {
-            Outcome::Expired
-        } else {
-            Outcome::Unreachable
-        };
-        return end(
-            outcome,
-            format!(
-                "no permitted time left before the deadline {} (window, quiet hours 08:00-21:00, caps)",
-                stamp(req.zone, req.deadline)
-            ),
-        );
+        return no_time_left(req);
     };
-
     let what = match channel {
         Channel::Voice => format!("call {}", calls + 1),
         Channel::Sms => "SMS fallback".to_string(),
@@ -228,6 +186,61 @@ pub fn next(req: &Request<'_>, now: DateTime<Utc>) -> Step {
         daypart: found.daypart,
         reason,
     })
+}
+
+/// The channel of the outreach's next attempt, or its end when it has none left.
+fn next_channel(req: &Request<'_>) -> Result<Channel, Step> {
+    let (calls, texts) = (req.calls(), req.texts());
+    let reminder = matches!(req.campaign.kind, Kind::Reminder(_));
+    let sms_allowed = !req.no_sms && texts == 0;
+    if reminder && req.voicemail_reached {
+        // The patient has the message; only the SMS of `on_voicemail` may follow.
+        return match req.campaign.sms {
+            Some(SmsRules {
+                on_voicemail: true, ..
+            }) if sms_allowed => Ok(Channel::Sms),
+            _ => Err(end(
+                Outcome::VoicemailLeft,
+                "a call reached voicemail and left the message".to_string(),
+            )),
+        };
+    }
+    if sms_allowed && sms_due(req.campaign.sms, calls, texts, req.no_calls) {
+        Ok(Channel::Sms)
+    } else if req.no_calls {
+        Err(end(
+            Outcome::Unreachable,
+            "the number takes no calls (the provider refused one as the wrong channel)".to_string(),
+        ))
+    } else if calls < req.campaign.retry.max_calls {
+        Ok(Channel::Voice)
+    } else {
+        Err(end(
+            Outcome::Unreachable,
+            format!(
+                "all {} calls placed without an answer",
+                req.campaign.retry.max_calls
+            ),
+        ))
+    }
+}
+
+/// The end of an outreach with no permitted time left before its deadline.
+fn no_time_left(req: &Request<'_>) -> Step {
+    let outcome = if matches!(req.campaign.kind, Kind::Reminder(_)) && req.voicemail_reached {
+        Outcome::VoicemailLeft
+    } else if req.history.is_empty() {
+        Outcome::Expired
+    } else {
+        Outcome::Unreachable
+    };
+    end(
+        outcome,
+        format!(
+            "no permitted time left before the deadline {} (window, quiet hours 08:00-21:00, caps)",
+            stamp(req.zone, req.deadline)
+        ),
+    )
 }
 
 /// The whole tentative timeline if nobody ever answers: every attempt, then the end.
