@@ -7,16 +7,17 @@ use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use chrono_tz::Tz;
 use tracing::info;
 
+mod bridge;
+
+pub use bridge::CLINIC_RETRY;
+
 use crate::app::App;
-use crate::campaign::render::render;
-use crate::campaign::{Campaign, Connect, Kind};
-use crate::dial::facts;
+use crate::campaign::{Campaign, Kind};
 use crate::outreach::Outcome;
 use crate::outreach::machine::{FollowupReason, callback_end};
 use crate::phone::{Phone, PhoneError, mask};
 use crate::plan::{self, Request, Step};
-use crate::provider::twiml;
-use crate::store::{FirstStep, NewCallback, StoreError};
+use crate::store::{FirstStep, NewCallback, OpenCallback, StoreError};
 
 /// Longest note kept with a request (a web form's free text).
 pub const NOTE_MAX: usize = 1000;
@@ -95,9 +96,6 @@ pub enum CallbackError {
     #[error(transparent)]
     Store(#[from] StoreError),
 }
-
-/// How soon an agent-first callback rings the clinic line again after it went unanswered.
-pub const CLINIC_RETRY: TimeDelta = TimeDelta::minutes(3);
 
 /// Caller ids that are no number: the caller withheld it.
 pub fn is_withheld(from: &str) -> bool {
@@ -188,88 +186,120 @@ impl App {
         let opted_out = self.db.is_opted_out(phone.as_str()).await?;
         // Two requests for one number may race: the loser of the insert merges.
         for _ in 0..3 {
-            if let Some(open) = self.db.open_callback(&campaign.id, phone.as_str()).await? {
-                let merged = self
-                    .db
-                    .merge_callback(
-                        &open.id,
-                        req.source.name(),
-                        req.note.as_deref(),
-                        req.recording_url.as_deref(),
-                        !req.same_call,
-                        now,
-                    )
-                    .await?;
-                if merged {
-                    info!(outreach = open.id, to = %phone.masked(), requests = open.requests + 1, "callback request merged");
-                    return Ok(Accepted {
-                        id: open.id,
-                        merged: true,
-                        status: "merged",
-                        first_attempt_at: open.next_due,
-                        due_now: None,
-                    });
+            let accepted = match self.db.open_callback(&campaign.id, phone.as_str()).await? {
+                Some(open) => self.merge_into(open, req, &phone, now).await?,
+                None => {
+                    let expires = now + rules.expire_after;
+                    self.new_callback(campaign, req, &phone, opted_out, expires, now)
+                        .await?
                 }
-                continue;
+            };
+            if let Some(accepted) = accepted {
+                return Ok(accepted);
             }
-            let known = self
-                .db
-                .known_caller(&campaign.clinic, phone.as_str())
-                .await?;
-            let zone = known
-                .as_ref()
-                .and_then(|k| k.timezone.as_deref())
-                .and_then(|z| z.parse::<Tz>().ok())
-                .unwrap_or(campaign.timezone);
-            let language = known
-                .as_ref()
-                .and_then(|k| k.language.clone())
-                .unwrap_or_else(|| campaign.default_language.clone());
-            let first = if opted_out {
-                FirstStep::End(
-                    Outcome::OptedOut,
-                    FollowupReason::CallbackNotConnected,
-                    format!(
-                        "{} asked for a callback ({}), but the number is on the opt-out list: ringback does not call it",
-                        mask(phone.as_str()),
-                        req.source.name()
-                    ),
-                )
-            } else {
-                self.first_step(campaign, phone.as_str(), zone, now).await?
-            };
-            let new = NewCallback {
-                campaign: &campaign.id,
-                clinic: &campaign.clinic,
-                phone: phone.as_str(),
-                name: req.name.as_deref(),
-                timezone: zone.name(),
-                language: &language,
-                source: req.source.name(),
-                note: req.note.as_deref(),
-                recording_url: req.recording_url.as_deref(),
-                deadline: now + rules.expire_after,
-            };
-            let Some((id, attempt)) = self.db.create_callback(&new, &first, now).await? else {
-                continue;
-            };
-            let (status, first_at) = match &first {
-                // As stored: to the millisecond.
-                FirstStep::Attempt(slot) => ("scheduled", Some(slot.at.trunc_subsecs(3))),
-                FirstStep::End(outcome, ..) => (outcome.name(), None),
-            };
-            info!(outreach = id, to = %phone.masked(), source = req.source.name(), status, "callback requested");
-            let due_now =
-                attempt.filter(|_| first_at.is_some_and(|at| at <= now + TimeDelta::seconds(2)));
-            return Ok(Accepted {
-                id,
-                merged: false,
-                status,
-                first_attempt_at: first_at,
-                due_now,
-            });
         }
         Err(StoreError::Bulk("callback kept changing under concurrent requests".into()).into())
+    }
+
+    /// Merge the request into the number's open callback; `None` if it ended meanwhile.
+    async fn merge_into(
+        &self,
+        open: OpenCallback,
+        req: &CallbackRequest,
+        phone: &Phone,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Accepted>, StoreError> {
+        let merged = self
+            .db
+            .merge_callback(
+                &open.id,
+                req.source.name(),
+                req.note.as_deref(),
+                req.recording_url.as_deref(),
+                !req.same_call,
+                now,
+            )
+            .await?;
+        if !merged {
+            return Ok(None);
+        }
+        info!(outreach = open.id, to = %phone.masked(), requests = open.requests + 1, "callback request merged");
+        Ok(Some(Accepted {
+            id: open.id,
+            merged: true,
+            status: "merged",
+            first_attempt_at: open.next_due,
+            due_now: None,
+        }))
+    }
+
+    /// Open a callback to a number with none open, its first attempt planned (or its end, for a
+    /// number on the opt-out ledger); `None` if another request opened one meanwhile.
+    async fn new_callback(
+        &self,
+        campaign: &Campaign,
+        req: &CallbackRequest,
+        phone: &Phone,
+        opted_out: bool,
+        deadline: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Accepted>, StoreError> {
+        let known = self
+            .db
+            .known_caller(&campaign.clinic, phone.as_str())
+            .await?;
+        let zone = known
+            .as_ref()
+            .and_then(|k| k.timezone.as_deref())
+            .and_then(|z| z.parse::<Tz>().ok())
+            .unwrap_or(campaign.timezone);
+        let language = known
+            .as_ref()
+            .and_then(|k| k.language.clone())
+            .unwrap_or_else(|| campaign.default_language.clone());
+        let first = if opted_out {
+            FirstStep::End(
+                Outcome::OptedOut,
+                FollowupReason::CallbackNotConnected,
+                format!(
+                    "{} asked for a callback ({}), but the number is on the opt-out list: ringback does not call it",
+                    mask(phone.as_str()),
+                    req.source.name()
+                ),
+            )
+        } else {
+            self.first_step(campaign, phone.as_str(), zone, now).await?
+        };
+        let new = NewCallback {
+            campaign: &campaign.id,
+            clinic: &campaign.clinic,
+            phone: phone.as_str(),
+            name: req.name.as_deref(),
+            timezone: zone.name(),
+            language: &language,
+            source: req.source.name(),
+            note: req.note.as_deref(),
+            recording_url: req.recording_url.as_deref(),
+            deadline,
+        };
+        let Some((id, attempt)) = self.db.create_callback(&new, &first, now).await? else {
+            return Ok(None);
+        };
+        let (status, first_at) = match &first {
+            // As stored: to the millisecond.
+            FirstStep::Attempt(slot) => ("scheduled", Some(slot.at.trunc_subsecs(3))),
+            FirstStep::End(outcome, ..) => (outcome.name(), None),
+        };
+        info!(outreach = id, to = %phone.masked(), source = req.source.name(), status, "callback requested");
+        let due_now =
+            attempt.filter(|_| first_at.is_some_and(|at| at <= now + TimeDelta::seconds(2)));
+        Ok(Some(Accepted {
+            id,
+            merged: false,
+            status,
+            first_attempt_at: first_at,
+            due_now,
+        }))
     }
 
     /// The first attempt of a new callback: at once inside the window; else at the next opening,
@@ -352,142 +382,6 @@ impl App {
             )
             .await
     }
-
-    /// TwiML for an answered callback call: staff hear who is called back, then the patient is
-    /// dialled (agent first); or the patient hears the greeting, then the clinic (patient first).
-    pub(crate) async fn callback_answer(
-        &self,
-        campaign: &Campaign,
-        ctx: &crate::store::AttemptContext,
-        answered_by: Option<&str>,
-    ) -> String {
-        let Kind::Callback(rules) = &campaign.kind else {
-            return twiml::hang_up();
-        };
-        let bridge_url = self.webhook("voice/bridge", &ctx.attempt_id);
-        match rules.connect {
-            Connect::AgentFirst => {
-                let (lang, messages) = campaign.messages_for(&campaign.default_language);
-                let mut facts = facts(campaign, ctx);
-                if facts.first_name.is_empty() {
-                    // No name known: the last digits, one by one.
-                    let digits: String = mask(&ctx.phone)
-                        .chars()
-                        .filter(char::is_ascii_digit)
-                        .collect();
-                    facts.first_name = digits
-                        .chars()
-                        .map(String::from)
-                        .collect::<Vec<_>>()
-                        .join(" ");
-                }
-                facts.last_name = None;
-                let text = match &messages.agent {
-                    Some(t) => render(t, campaign, lang, &facts),
-                    None => format!("Callback for {}. Connecting.", facts.first_name),
-                };
-                twiml::bridge(
-                    &text,
-                    lang,
-                    &ctx.phone,
-                    campaign.caller_id.as_str(),
-                    true,
-                    &bridge_url,
-                )
-            }
-            Connect::PatientFirst => {
-                let (lang, messages) = campaign.messages_for(&ctx.language);
-                let facts = facts(campaign, ctx);
-                if crate::outreach::machine::Answerer::parse(answered_by)
-                    == crate::outreach::machine::Answerer::Machine
-                {
-                    // A message at most once per callback.
-                    if ctx.voicemail_before {
-                        return twiml::hang_up();
-                    }
-                    return twiml::voicemail(
-                        &render(&messages.voicemail, campaign, lang, &facts),
-                        lang,
-                    );
-                }
-                let text = render(&messages.voice, campaign, lang, &facts);
-                twiml::bridge(
-                    &text,
-                    lang,
-                    campaign.clinic_phone.as_str(),
-                    campaign.caller_id.as_str(),
-                    false,
-                    &bridge_url,
-                )
-            }
-        }
-    }
-
-    /// The `<Dial>` leg of a callback ended with `status` after `duration_s` of talk.
-    pub async fn on_bridge(
-        &self,
-        attempt_id: &str,
-        status: &str,
-        duration_s: Option<i64>,
-    ) -> Result<Option<String>, StoreError> {
-        let now = Utc::now();
-        let Some(ctx) = self.db.attempt_context(attempt_id, now).await? else {
-            return Ok(None);
-        };
-        let catalog = self.campaigns();
-        let Some(campaign) = catalog.get(&ctx.campaign) else {
-            return Ok(Some(twiml::hang_up()));
-        };
-        let Kind::Callback(rules) = &campaign.kind else {
-            return Ok(Some(twiml::hang_up()));
-        };
-        let connected = matches!(status, "completed" | "answered");
-        let bridged_at = connected.then(|| now - TimeDelta::seconds(duration_s.unwrap_or(0)));
-        self.db
-            .set_bridge(attempt_id, status, bridged_at, now)
-            .await?;
-        let words = bridge_words(&campaign.default_language);
-        Ok(Some(match (rules.connect, connected) {
-            // Staff are still on the line: they may say it was only voicemail.
-            (Connect::AgentFirst, true) => twiml::ask_agent(
-                words.voicemail_key,
-                &campaign.default_language,
-                &self.webhook("voice/agent", attempt_id),
-            ),
-            (Connect::AgentFirst, false) => {
-                twiml::say_and_hang_up(words.patient_missed, &campaign.default_language)
-            }
-            (Connect::PatientFirst, true) => twiml::hang_up(),
-            (Connect::PatientFirst, false) => {
-                let (lang, _) = campaign.messages_for(&ctx.language);
-                twiml::say_and_hang_up(bridge_words(lang).nobody_free, lang)
-            }
-        }))
-    }
-
-    /// Staff pressed a key after an agent-first callback: 2 = it was voicemail, try again later.
-    pub async fn on_agent_key(
-        &self,
-        attempt_id: &str,
-        digits: &str,
-    ) -> Result<Option<String>, StoreError> {
-        let now = Utc::now();
-        let Some(ctx) = self.db.attempt_context(attempt_id, now).await? else {
-            return Ok(None);
-        };
-        let catalog = self.campaigns();
-        let Some(campaign) = catalog.get(&ctx.campaign) else {
-            return Ok(Some(twiml::hang_up()));
-        };
-        let lang = campaign.default_language.as_str();
-        if digits.starts_with('2') {
-            self.db
-                .set_bridge(attempt_id, "voicemail", None, now)
-                .await?;
-            return Ok(Some(twiml::say_and_hang_up(bridge_words(lang).noted, lang)));
-        }
-        Ok(Some(twiml::hang_up()))
-    }
 }
 
 fn check_length(field: &'static str, value: Option<&str>, max: usize) -> Result<(), CallbackError> {
@@ -497,37 +391,6 @@ fn check_length(field: &'static str, value: Option<&str>, max: usize) -> Result<
             message: format!("{field} is longer than {max} characters"),
         }),
         _ => Ok(()),
-    }
-}
-
-/// What staff and patients hear around the bridge, per language.
-struct BridgeWords {
-    voicemail_key: &'static str,
-    patient_missed: &'static str,
-    nobody_free: &'static str,
-    noted: &'static str,
-}
-
-fn bridge_words(lang: &str) -> BridgeWords {
-    match lang.split('-').next().unwrap_or_default() {
-        "ca" => BridgeWords {
-            voicemail_key: "Si només heu trobat la bústia de veu, premeu 2 i ho tornarem a provar més tard.",
-            patient_missed: "El pacient no ha respost. Ho tornarem a provar més tard.",
-            nobody_free: "Ara no hi ha ningú disponible. El personal us trucarà.",
-            noted: "Entesos. Ho tornarem a provar més tard.",
-        },
-        "es" => BridgeWords {
-            voicemail_key: "Si solo ha encontrado el buzón de voz, pulse 2 y lo volveremos a intentar más tarde.",
-            patient_missed: "El paciente no ha contestado. Lo volveremos a intentar más tarde.",
-            nobody_free: "Ahora no hay nadie disponible. El personal le llamará.",
-            noted: "Entendido. Lo volveremos a intentar más tarde.",
-        },
-        _ => BridgeWords {
-            voicemail_key: "If you only reached voicemail, press 2 and we will try again later.",
-            patient_missed: "The patient did not answer. We will try again later.",
-            nobody_free: "Nobody is free right now. Our staff will call you back.",
-            noted: "Noted. We will try again later.",
-        },
     }
 }
 
