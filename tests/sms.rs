@@ -734,10 +734,9 @@ both_backends!(
             .basic_auth("staff", Some("api-token"))
             .send()
             .await
-            .unwrap()
-            .text()
-            .await
             .unwrap();
+        assert_eq!(lookup.headers()["cache-control"], "no-store");
+        let lookup = lookup.text().await.unwrap();
         let token = form_token(&lookup, "/optouts/+34612000172/remove");
         let no_redirect = no_redirect();
         let post = |token: &str, by: &str| {

@@ -206,12 +206,10 @@ both_backends!(
         let followup = &list["followups"][0];
         assert_eq!(followup["reason"], "cancel_requested");
         let outreach_id = followup["outreach_id"].as_str().unwrap().to_string();
-        let csv = get("/v1/followups?format=csv")
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let csv = get("/v1/followups?format=csv").await.unwrap();
+        // The worklist names patients: no browser or proxy keeps a copy of the download.
+        assert_eq!(csv.headers()["cache-control"], "no-store");
+        let csv = csv.text().await.unwrap();
         assert!(csv.starts_with("id,campaign,created_at,reason"));
         assert!(csv.contains("cancel_requested"));
 
@@ -420,6 +418,8 @@ async fn dashboard(http: &reqwest::Client, url: &str) -> String {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    // Patients' names and numbers stay out of every cache.
+    assert_eq!(r.headers()["cache-control"], "no-store");
     r.text().await.unwrap()
 }
 
@@ -1763,6 +1763,11 @@ both_backends!(
             .await
             .unwrap();
         assert_eq!(r.status(), 200);
+        assert_eq!(
+            r.headers()["cache-control"],
+            "no-store",
+            "a day's patients stay out of every cache"
+        );
         let html = r.text().await.unwrap();
         for shown in [
             "Anna Puig",

@@ -103,7 +103,9 @@ async fn healthz(State(state): State<HttpState>) -> Response {
     }
 }
 
-/// `/v1` answers a configured bearer token; with none configured, only callers on this machine.
+/// `/v1` and the dashboard answer a configured bearer token; with none configured, only callers
+/// on this machine. What they answer is about patients (names, numbers, visits), so no browser or
+/// proxy keeps a copy: `Cache-Control: no-store` on every answer, CSV downloads included.
 async fn authorize(
     State(state): State<HttpState>,
     headers: HeaderMap,
@@ -123,7 +125,12 @@ async fn authorize(
             .any(|t| constant_time_eq(t.expose().as_bytes(), given.as_bytes()))
     };
     if allowed {
-        next.run(request).await
+        let mut response = next.run(request).await;
+        response.headers_mut().insert(
+            header::CACHE_CONTROL,
+            header::HeaderValue::from_static("no-store"),
+        );
+        response
     } else {
         let mut response = ApiError::new(
             StatusCode::UNAUTHORIZED,

@@ -4,7 +4,7 @@
 //! token is configured). Times are the campaign's local time.
 
 use axum::Form;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
@@ -18,7 +18,9 @@ use crate::campaign::Catalog;
 use crate::provider::twiml::escape;
 use crate::store::{Pause, signed_by};
 
+mod lookup;
 mod visits;
+pub use lookup::lookup;
 pub use visits::visits;
 
 /// `at` as the clinic reads it: in the campaign's zone (UTC for a campaign no longer loaded).
@@ -130,12 +132,35 @@ const LOOKUP_FORM: &str = "<form method=get action=\"/lookup\"><input name=phone
      required maxlength=40 size=18> <button>Look up</button></form>";
 
 pub async fn page(State(state): State<HttpState>) -> Result<Response, ApiError> {
-    let app = &state.app;
     // One catalog for the whole page, even across a reload.
-    let catalog = app.campaigns();
+    let catalog = state.app.campaigns();
     let mut html = String::from(HEAD);
     html.push_str("<h1>ringback</h1>");
     html.push_str(LOOKUP_FORM);
+    campaigns_table(&mut html, &state, &catalog).await?;
+    imports_table(&mut html, &state, &catalog).await?;
+    for error in &catalog.errors {
+        html.push_str(&format!("<p>⚠ {}</p>", escape(&error.to_string())));
+    }
+    followups_table(&mut html, &state, &catalog).await?;
+    // Fresh every 30 s, but never under someone typing a name or a note into a Done form (a
+    // plain meta refresh would wipe what they typed).
+    html.push_str(
+        "</table><script>setInterval(function () {\
+         var typing = Array.prototype.some.call(document.querySelectorAll('form input[name=by], form input[name=note]'),\
+         function (i) { return i.value !== '' || i === document.activeElement; });\
+         if (!typing) { location.reload(); } }, 30000);</script></body></html>",
+    );
+    Ok(html_page(html))
+}
+
+/// Each campaign: its KPIs, its outcomes, and the form that pauses or resumes it.
+async fn campaigns_table(
+    html: &mut String,
+    state: &HttpState,
+    catalog: &Catalog,
+) -> Result<(), ApiError> {
+    let app = &state.app;
     html.push_str("<h2>Campaigns</h2><table><tr><th>campaign</th><th>kind</th><th class=n>outreach</th><th class=n>active</th>\
                    <th class=n>contact rate</th><th class=n>confirmed</th><th class=n>calls</th><th class=n>SMS sent</th>\
                    <th class=n>opt-outs</th><th>outcomes</th><th>calls</th></tr>");
@@ -162,11 +187,20 @@ pub async fn page(State(state): State<HttpState>) -> Result<Response, ApiError> 
             s.sms.sent,
             s.opt_outs,
             outcomes_cell(campaign, &outcomes),
-            pause_form(&state, &catalog, id, pauses.get(id)),
+            pause_form(state, catalog, id, pauses.get(id)),
         ));
     }
     html.push_str("</table>");
-    let imports = app.db.imports(None, 10).await?;
+    Ok(())
+}
+
+/// The last ten lists imported (or refused), with their counts.
+async fn imports_table(
+    html: &mut String,
+    state: &HttpState,
+    catalog: &Catalog,
+) -> Result<(), ApiError> {
+    let imports = state.app.db.imports(None, 10).await?;
     html.push_str("<h2>Latest imports</h2>");
     if imports.is_empty() {
         html.push_str("<p>No appointment list imported yet.</p>");
@@ -180,7 +214,7 @@ pub async fn page(State(state): State<HttpState>) -> Result<Response, ApiError> 
             html.push_str(&format!(
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td>\
                  <td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td>{}</td></tr>",
-                local(&catalog, &i.campaign, i.at),
+                local(catalog, &i.campaign, i.at),
                 escape(&i.campaign),
                 escape(&i.source),
                 i.created,
@@ -195,10 +229,16 @@ pub async fn page(State(state): State<HttpState>) -> Result<Response, ApiError> 
         }
         html.push_str("</table>");
     }
-    for error in &catalog.errors {
-        html.push_str(&format!("<p>⚠ {}</p>", escape(&error.to_string())));
-    }
-    let followups = app.db.followups(None, Some("open")).await?;
+    Ok(())
+}
+
+/// The open follow-ups (the first 500), each with its Done form.
+async fn followups_table(
+    html: &mut String,
+    state: &HttpState,
+    catalog: &Catalog,
+) -> Result<(), ApiError> {
+    let followups = state.app.db.followups(None, Some("open")).await?;
     html.push_str(&format!(
         "<h2>Follow-ups ({})</h2><p><a href=\"/v1/followups?format=csv\">Download as CSV</a></p>\
          <table><tr><th>since</th><th>reason</th><th>campaign</th><th>patient</th><th>phone</th><th>appointment</th><th>detail</th><th>done</th></tr>",
@@ -207,7 +247,7 @@ pub async fn page(State(state): State<HttpState>) -> Result<Response, ApiError> 
     for f in followups.iter().take(500) {
         html.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            local(&catalog, &f.campaign, f.created_at),
+            local(catalog, &f.campaign, f.created_at),
             escape(&f.reason),
             escape(&f.campaign),
             escape(f.patient.as_deref().unwrap_or("")),
@@ -221,25 +261,10 @@ pub async fn page(State(state): State<HttpState>) -> Result<Response, ApiError> 
             },
             escape(f.appointment.as_deref().unwrap_or("")),
             escape(f.detail.as_deref().unwrap_or("")),
-            FormAction::Resolve.form(&state, &f.id, "", Some("note")),
+            FormAction::Resolve.form(state, &f.id, "", Some("note")),
         ));
     }
-    // Fresh every 30 s, but never under someone typing a name or a note into a Done form (a
-    // plain meta refresh would wipe what they typed).
-    html.push_str(
-        "</table><script>setInterval(function () {\
-         var typing = Array.prototype.some.call(document.querySelectorAll('form input[name=by], form input[name=note]'),\
-         function (i) { return i.value !== '' || i === document.activeElement; });\
-         if (!typing) { location.reload(); } }, 30000);</script></body></html>",
-    );
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        html,
-    )
-        .into_response())
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -435,125 +460,7 @@ fn page_error(status: StatusCode, message: &str) -> Response {
         .into_response()
 }
 
-#[derive(Deserialize)]
-pub struct LookupQuery {
-    #[serde(default)]
-    phone: String,
-}
-
-/// `GET /lookup?phone=`: what ringback called a number about, newest first, in each campaign's
-/// local time: for the front desk when a patient rings back after a missed call.
-pub async fn lookup(
-    State(state): State<HttpState>,
-    Query(q): Query<LookupQuery>,
-) -> Result<Response, ApiError> {
-    let app = &state.app;
-    let catalog = app.campaigns();
-    let phone = match super::sms::parse_number(&state, q.phone.trim()) {
-        Ok(phone) => phone,
-        Err(e) => {
-            return Ok(page_error(
-                StatusCode::BAD_REQUEST,
-                &format!(
-                    "{:?} is not a phone number ringback can call: {e}.",
-                    q.phone.trim()
-                ),
-            ));
-        }
-    };
-    let outreach = app
-        .db
-        .outreach_of_phone(phone.as_str(), super::api::LOOKUP_LIMIT)
-        .await?;
-    let mut html = String::from(HEAD);
-    html.push_str("<h1><a href=\"/\">ringback</a></h1>");
-    html.push_str(LOOKUP_FORM);
-    html.push_str(&format!("<h2>{}</h2>", escape(phone.as_str())));
-    if let Some(source) = app.db.optout_of(phone.as_str()).await? {
-        html.push_str(&format!(
-            "<p><b>On the do-not-call ledger</b> ({}): ringback does not call or text this number.</p>",
-            escape(&source)
-        ));
-        // Only at the patient's own request: the form says so, and keeps who took it off.
-        html.push_str(&FormAction::RemoveOptOut.form(
-            &state,
-            phone.as_str(),
-            "If the patient asks to be called again: ",
-            Some("note (optional)"),
-        ));
-    }
-    if outreach.is_empty() {
-        html.push_str(
-            "<p>ringback has not called this number (or no longer keeps what it did).</p>",
-        );
-    }
-    for o in &outreach {
-        let visit = match (&o.appointment, o.appointment_at) {
-            (Some(id), Some(at)) => format!(
-                ", appointment {} on {}",
-                escape(id),
-                local(&catalog, &o.campaign, at)
-            ),
-            _ => String::new(),
-        };
-        let by_hand = match (&o.withdrawn_by, &o.withdrawn_note) {
-            (Some(by), Some(note)) => format!(" by {}: {}", escape(by), escape(note)),
-            (Some(by), None) => format!(" by {}", escape(by)),
-            _ => String::new(),
-        };
-        html.push_str(&format!(
-            "<h3>{} ({}){}</h3><p>{}: {}{}{}</p>",
-            escape(&o.campaign),
-            escape(&o.kind),
-            visit,
-            escape(o.patient.as_deref().unwrap_or("unnamed caller")),
-            escape(&o.state),
-            o.outcome
-                .as_deref()
-                .map(|x| format!(", {}", escape(x)))
-                .unwrap_or_default(),
-            by_hand,
-        ));
-        // Still calling: staff who reached the patient another way stop it here.
-        if o.state == "active" {
-            html.push_str(&FormAction::Withdraw.form(
-                &state,
-                &o.id,
-                "Reached the patient another way? ",
-                Some("note (optional)"),
-            ));
-        }
-        html.push_str(
-            "<table><tr><th>when</th><th>channel</th><th>status</th><th>result</th></tr>",
-        );
-        for t in &o.attempts {
-            let result: Vec<String> = [
-                t.call_status.clone(),
-                t.answered_by.clone(),
-                t.digits.as_ref().map(|d| format!("pressed {d}")),
-                t.error.clone(),
-            ]
-            .into_iter()
-            .flatten()
-            .collect();
-            let when = t.placed_at.unwrap_or(t.due_at);
-            html.push_str(&format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                local(&catalog, &o.campaign, when),
-                escape(&t.channel),
-                escape(&t.status),
-                escape(&result.join(", ")),
-            ));
-        }
-        html.push_str("</table>");
-    }
-    html.push_str("</body></html>");
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        html,
-    )
-        .into_response())
+/// A page as sent (never cached: see `authorize`).
+fn html_page(html: String) -> Response {
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
 }

@@ -1,12 +1,12 @@
 //! A day's visits for the front desk (`GET /visits`), a page of the dashboard.
 
 use axum::extract::{Query, State};
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use chrono::Utc;
 use serde::Deserialize;
 
-use super::{HEAD, LOOKUP_FORM, local, lookup_path, page_error, query_value};
+use super::{HEAD, LOOKUP_FORM, html_page, local, lookup_path, page_error, query_value};
 use crate::http::{ApiError, HttpState};
 use crate::provider::twiml::escape;
 
@@ -95,5 +95,5 @@ pub async fn visits(
         html.push_str("</table>");
     }
     html.push_str("</body></html>");
-    Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response())
+    Ok(html_page(html))
 }
