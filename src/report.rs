@@ -113,32 +113,8 @@ const CONTACTED: [Outcome; 6] = [
 ];
 
 pub fn stats(campaign: &str, facts: &KpiFacts) -> Stats {
-    let mut outcomes: BTreeMap<&'static str, u64> =
-        Outcome::ALL.iter().map(|o| (o.name(), 0)).collect();
-    let mut counts = Counts::default();
-    let (mut finished_reminders, mut confirmed, mut contacted) = (0u64, 0u64, 0u64);
-    for (kind, state, outcome, n) in &facts.outreach {
-        let n = (*n).max(0) as u64;
-        counts.total += n;
-        if state == "active" {
-            counts.active += n;
-            continue;
-        }
-        counts.finished += n;
-        let outcome = outcome.as_deref().and_then(Outcome::parse);
-        if let Some(o) = outcome {
-            *outcomes.entry(o.name()).or_default() += n;
-            if CONTACTED.contains(&o) {
-                contacted += n;
-            }
-        }
-        if kind == "reminder" {
-            finished_reminders += n;
-            if outcome == Some(Outcome::Confirmed) {
-                confirmed += n;
-            }
-        }
-    }
+    let outreach = OutreachTally::of(facts);
+    let placed = AttemptTally::of(facts);
     let seconds = |ms: i64| ms as f64 / 1000.0;
     let first_attempt = facts
         .waits
@@ -152,64 +128,124 @@ pub fn stats(campaign: &str, facts: &KpiFacts) -> Stats {
         .filter_map(|w| w.1)
         .map(seconds)
         .collect();
-    let mut calls = Calls::default();
-    let mut sms = Sms::default();
-    let mut by_hour: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-    let mut attempts = 0u64;
-    for (channel, call_status, answerer, timezone, quarter, n) in &facts.attempts {
-        let n = (*n).max(0) as u64;
-        attempts += n;
-        if channel == "sms" {
-            sms.sent += n;
-            if call_status.as_deref() == Some("delivered") {
-                sms.delivered += n;
-            }
-            continue;
-        }
-        calls.placed += n;
-        let result = CallResult::of(answerer.as_deref(), call_status.as_deref());
-        match result {
-            Some(CallResult::Human) => calls.human += n,
-            Some(CallResult::Machine) => calls.machine += n,
-            Some(CallResult::NoAnswer) => calls.no_answer += n,
-            Some(CallResult::Busy) => calls.busy += n,
-            Some(CallResult::Failed) => calls.failed += n,
-            None => {}
-        }
-        let answered = result == Some(CallResult::Human);
-        if let (Some(quarter), Ok(zone)) = (quarter, timezone.parse::<Tz>()) {
-            let hour = DateTime::from_timestamp_millis(quarter * 900_000)
-                .unwrap_or_default()
-                .with_timezone(&zone)
-                .hour();
-            let slot = by_hour.entry(format!("{hour:02}")).or_default();
-            slot.0 += n;
-            if answered {
-                slot.1 += n;
-            }
-        }
-    }
-    sms.replies = facts.replies.max(0) as u64;
+    let counts = outreach.counts;
     Stats {
         campaign: campaign.to_string(),
-        contact_rate: ratio(contacted, counts.finished),
-        confirmation_rate: ratio(confirmed, finished_reminders),
+        contact_rate: ratio(outreach.contacted, counts.finished),
+        confirmation_rate: ratio(outreach.confirmed, outreach.finished_reminders),
         attempts_per_outreach: if counts.total == 0 {
             0.0
         } else {
-            round(attempts as f64 / counts.total as f64)
+            round(placed.attempts as f64 / counts.total as f64)
         },
         outreach: counts,
-        outcomes,
-        calls,
-        sms,
+        outcomes: outreach.outcomes,
+        calls: placed.calls,
+        sms: Sms {
+            replies: facts.replies.max(0) as u64,
+            ..placed.sms
+        },
         time_to_first_attempt_s: spread(first_attempt),
         time_to_contact_s: spread(contact),
-        answer_rate_by_local_hour: by_hour
+        answer_rate_by_local_hour: placed
+            .by_hour
             .into_iter()
             .map(|(h, (n, a))| (h, ratio(a, n)))
             .collect(),
         opt_outs: facts.opt_outs.max(0) as u64,
+    }
+}
+
+/// The campaign's outreach counted by state and outcome.
+#[derive(Default)]
+struct OutreachTally {
+    counts: Counts,
+    outcomes: BTreeMap<&'static str, u64>,
+    /// Finished with the patient reached.
+    contacted: u64,
+    finished_reminders: u64,
+    confirmed: u64,
+}
+
+impl OutreachTally {
+    fn of(facts: &KpiFacts) -> OutreachTally {
+        let mut tally = OutreachTally {
+            outcomes: Outcome::ALL.iter().map(|o| (o.name(), 0)).collect(),
+            ..OutreachTally::default()
+        };
+        for (kind, state, outcome, n) in &facts.outreach {
+            let n = (*n).max(0) as u64;
+            tally.counts.total += n;
+            if state == "active" {
+                tally.counts.active += n;
+                continue;
+            }
+            tally.counts.finished += n;
+            let outcome = outcome.as_deref().and_then(Outcome::parse);
+            if let Some(o) = outcome {
+                *tally.outcomes.entry(o.name()).or_default() += n;
+                if CONTACTED.contains(&o) {
+                    tally.contacted += n;
+                }
+            }
+            if kind == "reminder" {
+                tally.finished_reminders += n;
+                if outcome == Some(Outcome::Confirmed) {
+                    tally.confirmed += n;
+                }
+            }
+        }
+        tally
+    }
+}
+
+/// The campaign's calls and SMS counted by result, and its calls by the patient's local hour.
+#[derive(Default)]
+struct AttemptTally {
+    attempts: u64,
+    calls: Calls,
+    sms: Sms,
+    /// Local hour ("09") → (calls placed, answered by a person).
+    by_hour: BTreeMap<String, (u64, u64)>,
+}
+
+impl AttemptTally {
+    fn of(facts: &KpiFacts) -> AttemptTally {
+        let mut tally = AttemptTally::default();
+        for (channel, call_status, answerer, timezone, quarter, n) in &facts.attempts {
+            let n = (*n).max(0) as u64;
+            tally.attempts += n;
+            if channel == "sms" {
+                tally.sms.sent += n;
+                if call_status.as_deref() == Some("delivered") {
+                    tally.sms.delivered += n;
+                }
+                continue;
+            }
+            let calls = &mut tally.calls;
+            calls.placed += n;
+            let result = CallResult::of(answerer.as_deref(), call_status.as_deref());
+            match result {
+                Some(CallResult::Human) => calls.human += n,
+                Some(CallResult::Machine) => calls.machine += n,
+                Some(CallResult::NoAnswer) => calls.no_answer += n,
+                Some(CallResult::Busy) => calls.busy += n,
+                Some(CallResult::Failed) => calls.failed += n,
+                None => {}
+            }
+            if let (Some(quarter), Ok(zone)) = (quarter, timezone.parse::<Tz>()) {
+                let hour = DateTime::from_timestamp_millis(quarter * 900_000)
+                    .unwrap_or_default()
+                    .with_timezone(&zone)
+                    .hour();
+                let slot = tally.by_hour.entry(format!("{hour:02}")).or_default();
+                slot.0 += n;
+                if result == Some(CallResult::Human) {
+                    slot.1 += n;
+                }
+            }
+        }
+        tally
     }
 }
 
