@@ -177,69 +177,8 @@ impl Config {
             .unwrap_or_else(|| format!("http://{listen}"))
             .trim_end_matches('/')
             .to_string();
-        let kind = match env("RINGBACK_PROVIDER") {
-            Some(k) => match k.as_str() {
-                "simulator" => ProviderKind::Simulator,
-                "twilio" => ProviderKind::Twilio,
-                _ => {
-                    return Err(ConfigError::Value {
-                        key: "RINGBACK_PROVIDER",
-                        message: format!("{k:?}: use simulator or twilio"),
-                    });
-                }
-            },
-            None => raw.provider.kind.unwrap_or(ProviderKind::Simulator),
-        };
-        let provider = ProviderConfig {
-            kind,
-            api_base: env("RINGBACK_TWILIO_API_BASE")
-                .or(raw.provider.api_base)
-                .unwrap_or_else(|| "https://api.twilio.com".into())
-                .trim_end_matches('/')
-                .to_string(),
-            account_sid: env("RINGBACK_TWILIO_ACCOUNT_SID").or(raw.provider.account_sid),
-            auth_token: env("RINGBACK_TWILIO_AUTH_TOKEN")
-                .map(Secret::new)
-                .or(raw.provider.auth_token),
-            messaging_service_sid: env("RINGBACK_TWILIO_MESSAGING_SERVICE_SID")
-                .or(raw.provider.messaging_service_sid),
-        };
-        if kind == ProviderKind::Twilio
-            && (provider.account_sid.is_none() || provider.auth_token.is_none())
-        {
-            return Err(ConfigError::Value {
-                key: "provider",
-                message: "the twilio provider needs RINGBACK_TWILIO_ACCOUNT_SID and RINGBACK_TWILIO_AUTH_TOKEN".into(),
-            });
-        }
-        if let Some(sid) = &provider.messaging_service_sid
-            && !(sid.len() == 34
-                && sid.starts_with("MG")
-                && sid[2..].bytes().all(|b| b.is_ascii_hexdigit()))
-        {
-            return Err(ConfigError::Value {
-                key: "provider.messaging_service_sid",
-                message: "a Messaging Service SID is MG followed by 32 hex digits".into(),
-            });
-        }
-        let retention_days = match env("RINGBACK_RETENTION_DAYS") {
-            Some(days) => Some(days.parse::<u32>().map_err(|_| ConfigError::Value {
-                key: "RINGBACK_RETENTION_DAYS",
-                message: format!("{days:?}: a whole number of days"),
-            })?),
-            None => raw.retention_days,
-        };
-        if let Some(days) = retention_days
-            && days < crate::store::MIN_RETENTION_DAYS
-        {
-            return Err(ConfigError::Value {
-                key: "retention_days",
-                message: format!(
-                    "{days}: keep at least {} days (the weekly cap counts the last week's calls)",
-                    crate::store::MIN_RETENTION_DAYS
-                ),
-            });
-        }
+        let provider = provider(raw.provider, &env)?;
+        let retention_days = retention(raw.retention_days, &env)?;
         let mut api_tokens = raw.api.tokens;
         if let Some(token) = env("RINGBACK_API_TOKEN") {
             api_tokens = vec![Secret::new(token)];
@@ -257,6 +196,86 @@ impl Config {
             retention_days,
         })
     }
+}
+
+/// The provider's settings: the environment's, else the file's.
+fn provider(
+    raw: FileProvider,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<ProviderConfig, ConfigError> {
+    let kind = match env("RINGBACK_PROVIDER") {
+        Some(k) => match k.as_str() {
+            "simulator" => ProviderKind::Simulator,
+            "twilio" => ProviderKind::Twilio,
+            _ => {
+                return Err(ConfigError::Value {
+                    key: "RINGBACK_PROVIDER",
+                    message: format!("{k:?}: use simulator or twilio"),
+                });
+            }
+        },
+        None => raw.kind.unwrap_or(ProviderKind::Simulator),
+    };
+    let provider = ProviderConfig {
+        kind,
+        api_base: env("RINGBACK_TWILIO_API_BASE")
+            .or(raw.api_base)
+            .unwrap_or_else(|| "https://api.twilio.com".into())
+            .trim_end_matches('/')
+            .to_string(),
+        account_sid: env("RINGBACK_TWILIO_ACCOUNT_SID").or(raw.account_sid),
+        auth_token: env("RINGBACK_TWILIO_AUTH_TOKEN")
+            .map(Secret::new)
+            .or(raw.auth_token),
+        messaging_service_sid: env("RINGBACK_TWILIO_MESSAGING_SERVICE_SID")
+            .or(raw.messaging_service_sid),
+    };
+    if kind == ProviderKind::Twilio
+        && (provider.account_sid.is_none() || provider.auth_token.is_none())
+    {
+        return Err(ConfigError::Value {
+            key: "provider",
+            message: "the twilio provider needs RINGBACK_TWILIO_ACCOUNT_SID and RINGBACK_TWILIO_AUTH_TOKEN".into(),
+        });
+    }
+    if let Some(sid) = &provider.messaging_service_sid
+        && !(sid.len() == 34
+            && sid.starts_with("MG")
+            && sid[2..].bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        return Err(ConfigError::Value {
+            key: "provider.messaging_service_sid",
+            message: "a Messaging Service SID is MG followed by 32 hex digits".into(),
+        });
+    }
+    Ok(provider)
+}
+
+/// How many days finished outreach are kept, if a purge is wanted: never less than the caps
+/// look back.
+fn retention(
+    raw: Option<u32>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<u32>, ConfigError> {
+    let retention_days = match env("RINGBACK_RETENTION_DAYS") {
+        Some(days) => Some(days.parse::<u32>().map_err(|_| ConfigError::Value {
+            key: "RINGBACK_RETENTION_DAYS",
+            message: format!("{days:?}: a whole number of days"),
+        })?),
+        None => raw,
+    };
+    if let Some(days) = retention_days
+        && days < crate::store::MIN_RETENTION_DAYS
+    {
+        return Err(ConfigError::Value {
+            key: "retention_days",
+            message: format!(
+                "{days}: keep at least {} days (the weekly cap counts the last week's calls)",
+                crate::store::MIN_RETENTION_DAYS
+            ),
+        });
+    }
+    Ok(retention_days)
 }
 
 #[cfg(test)]
