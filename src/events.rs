@@ -1,15 +1,14 @@
 //! Provider events (from webhooks, or from the simulator) applied to outreach: what the patient
 //! hears, what their key means, and what a call's final status leads to.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use tracing::{info, warn};
 
 use crate::app::App;
 use crate::callbacks::CLINIC_RETRY;
-use crate::campaign::Campaign;
-use crate::campaign::Kind;
 use crate::campaign::render::render;
+use crate::campaign::{Campaign, Connect, Kind};
 use crate::dial::facts;
 use crate::outreach::machine::{
     AfterCall, AfterCallback, Answerer, CallStatus, KeyPress, after_callback_call,
@@ -18,7 +17,7 @@ use crate::outreach::machine::{
 use crate::outreach::{Channel, Outcome};
 use crate::plan::{self, Step, calendar};
 use crate::provider::twiml;
-use crate::store::{StatusMove, StoreError};
+use crate::store::{AttemptContext, StatusMove, StoreError};
 
 /// A call status report, as a webhook or the simulator gives it.
 #[derive(Debug, Clone)]
@@ -28,6 +27,13 @@ pub struct StatusReport {
     pub duration_s: Option<i64>,
     /// Identifies this delivery, so a repeat is applied once (provider id + status + sequence).
     pub delivery_key: String,
+}
+
+/// How a call ended: its final status, and who or what answered it.
+#[derive(Debug, Clone, Copy)]
+struct Answered {
+    status: CallStatus,
+    answerer: Option<Answerer>,
 }
 
 impl App {
@@ -168,45 +174,74 @@ impl App {
         // One catalog for the whole decision, even if the campaigns are read again meanwhile.
         let catalog = self.campaigns();
         let campaign = catalog.get(&ctx.campaign);
-        if let Some(Kind::Callback(rules)) = campaign.map(|c| &c.kind) {
-            match after_callback_call(
-                rules.connect,
-                status,
-                answerer,
-                ctx.bridge_status.as_deref(),
-            ) {
-                AfterCallback::Finish(outcome, followup) => {
-                    let detail = format!("callback call {} {}", ctx.seq, status.name());
-                    self.db
-                        .finish_outreach(
-                            &ctx.outreach_id,
-                            outcome,
-                            followup.map(|r| (r, detail)),
-                            now,
-                        )
-                        .await?;
-                }
-                AfterCallback::Retry => self.plan_next(ctx).await?,
-                AfterCallback::ClinicUnavailable => {
-                    warn!(
-                        attempt = attempt_id,
-                        status = status.name(),
-                        "the clinic line did not answer a callback; ringing it again shortly"
-                    );
-                    self.db.uncount_attempt(attempt_id, now).await?;
-                    self.plan_again(ctx, now + CLINIC_RETRY).await?;
-                }
+        match campaign.map(|c| &c.kind) {
+            Some(Kind::Callback(rules)) => {
+                let answered = Answered { status, answerer };
+                self.after_callback(ctx, rules.connect, answered, now)
+                    .await?
             }
-            return Ok(true);
+            _ => {
+                let on_voicemail = campaign.and_then(|c| c.sms).is_some_and(|s| s.on_voicemail);
+                let answered = Answered { status, answerer };
+                self.after_reminder(ctx, on_voicemail, answered, now)
+                    .await?
+            }
         }
+        Ok(true)
+    }
+
+    /// A callback's call ended: it is over, planned again, or (the clinic line was busy) rung
+    /// again shortly without counting as an attempt.
+    async fn after_callback(
+        &self,
+        ctx: AttemptContext,
+        connect: Connect,
+        Answered { status, answerer }: Answered,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        match after_callback_call(connect, status, answerer, ctx.bridge_status.as_deref()) {
+            AfterCallback::Finish(outcome, followup) => {
+                let detail = format!("callback call {} {}", ctx.seq, status.name());
+                self.db
+                    .finish_outreach(
+                        &ctx.outreach_id,
+                        outcome,
+                        followup.map(|r| (r, detail)),
+                        now,
+                    )
+                    .await?;
+                Ok(())
+            }
+            AfterCallback::Retry => self.plan_next(ctx).await,
+            AfterCallback::ClinicUnavailable => {
+                warn!(
+                    attempt = ctx.attempt_id,
+                    status = status.name(),
+                    "the clinic line did not answer a callback; ringing it again shortly"
+                );
+                self.db.uncount_attempt(&ctx.attempt_id, now).await?;
+                self.plan_again(ctx, now + CLINIC_RETRY).await
+            }
+        }
+    }
+
+    /// A reminder's call ended: the outreach is over (by the key pressed, or voicemail), or its
+    /// next attempt is planned (a retry, or the SMS of `[sms].on_voicemail`).
+    async fn after_reminder(
+        &self,
+        ctx: AttemptContext,
+        sms_on_voicemail: bool,
+        Answered { status, answerer }: Answered,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         match after_reminder_call(status, answerer, ctx.digits.as_deref()) {
             // The SMS of `[sms].on_voicemail` follows; the planner ends it `voicemail_left` after.
             AfterCall::Finish(Outcome::VoicemailLeft, _)
-                if campaign.and_then(|c| c.sms).is_some_and(|s| s.on_voicemail)
+                if sms_on_voicemail
                     && !ctx.no_sms
                     && !ctx.history.iter().any(|p| p.channel == Channel::Sms) =>
             {
-                self.plan_next(ctx).await?
+                self.plan_next(ctx).await
             }
             AfterCall::Finish(outcome, followup) => {
                 let detail = format!("call {} {}", ctx.seq, status.name());
@@ -218,10 +253,10 @@ impl App {
                         now,
                     )
                     .await?;
+                Ok(())
             }
-            AfterCall::Retry => self.plan_next(ctx).await?,
+            AfterCall::Retry => self.plan_next(ctx).await,
         }
-        Ok(true)
     }
 
     /// After an attempt that reached nobody: plan the next one, or end the outreach.
@@ -233,7 +268,7 @@ impl App {
     }
 
     /// [`App::plan_after`] with the attempt's context already loaded.
-    async fn plan_next(&self, mut ctx: crate::store::AttemptContext) -> Result<(), StoreError> {
+    async fn plan_next(&self, mut ctx: AttemptContext) -> Result<(), StoreError> {
         // This attempt is part of the history now.
         ctx.voicemail_before |= ctx.channel == Channel::Voice
             && ctx
@@ -251,7 +286,7 @@ impl App {
     /// Plan the outreach's next attempt from `from` on (its history as `ctx` holds it), or end it.
     pub(crate) async fn plan_again(
         &self,
-        ctx: crate::store::AttemptContext,
+        ctx: AttemptContext,
         from: chrono::DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let now = Utc::now();
