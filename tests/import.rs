@@ -217,7 +217,8 @@ both_backends!(
          A5,,Pau,Sala,612000005,{when},,ca,,,booked\n\
          A6,P6,Olga,Font,612000006,{when},,ca,,,booked\n\
          A6,P7,Irina,Font,612000007,{when},,ca,,,booked\n\
-         A8,P8,Pere,Soler,612000008,{when},,ca,,,maybe\n"
+         A8,P8,Pere,Soler,612000008,{when},,ca,,,maybe\n\
+         A9,P9,Rosa,Vila,612000009,03/12/2027 10:00,,ca,,,booked\n"
         );
         let file = env.write("list.csv", csv);
         let run = env.ringback(&["import", "--campaign", "reminders", file.to_str().unwrap()]);
@@ -245,11 +246,21 @@ both_backends!(
                 (7, "appointment_id".into()),
                 (8, "appointment_id".into()),
                 (9, "status".into()),
+                (10, "starts_at".into()),
             ]
         );
         assert!(
             run.stderr()
                 .contains("list.csv:4: starts_at: no such date \"2027-02-31\""),
+            "{}",
+            run.stderr()
+        );
+        // A date written day first: the campaign setting that reads it is named.
+        assert!(
+            run.stderr().contains(
+                "list.csv:10: starts_at: not a date and time \"03/12/2027 10:00\" (use RFC 3339 or YYYY-MM-DD HH:MM); \
+                 if the export writes every date this way, say how in the campaign: [import] starts_at_format = \"%d/%m/%Y %H:%M\""
+            ),
             "{}",
             run.stderr()
         );
@@ -743,6 +754,34 @@ mod whole_file_errors {
         )
         .await;
         assert_eq!(env.scalar("SELECT COUNT(*) FROM appointments").await, 0);
+    }
+
+    #[tokio::test]
+    async fn a_header_naming_a_column_it_reads_twice_is_refused_whole() {
+        let env = TestEnv::new(Backend::Sqlite).await;
+        // Two "Phone" columns (home and mobile, say): calling either could be the wrong one.
+        let when = appointment_in(4);
+        let two_phones = format!(
+            "appointment_id,patient_id,first_name,Phone,phone,starts_at\n\
+             A-1,P-1,Anna,612000001,612000002,{when}\n"
+        );
+        rejected_whole(
+            &env,
+            "two_phones.csv",
+            two_phones.as_bytes(),
+            "two_phones.csv:1: phone: the header has two columns \"Phone\" and \"phone\" (columns 4 and 5)",
+        )
+        .await;
+        assert_eq!(env.scalar("SELECT COUNT(*) FROM appointments").await, 0);
+        // A column ringback does not read may come twice.
+        let two_notes = format!(
+            "appointment_id,patient_id,first_name,phone,starts_at,note,note\n\
+             A-1,P-1,Anna,612000001,{when},a,b\n"
+        );
+        let file = env.write("two_notes.csv", two_notes.as_bytes());
+        let run = env.ringback(&["import", "--campaign", "reminders", file.to_str().unwrap()]);
+        run.assert_code(0);
+        assert_eq!(env.scalar("SELECT COUNT(*) FROM appointments").await, 1);
     }
 
     #[tokio::test]

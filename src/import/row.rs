@@ -203,7 +203,18 @@ fn parse_starts_at(
     format: Option<&TimeFormat>,
 ) -> Result<DateTime<Utc>, String> {
     let Some(format) = format else {
-        return parse_time(text, zone);
+        return parse_time(text, zone).map_err(|e| {
+            // A date written another way (03/12/2026 10:00): the campaign can say how.
+            let written_otherwise = text.bytes().filter(u8::is_ascii_digit).count() >= 6
+                && text.contains(['/', '.'])
+                && !e.starts_with("no such date");
+            match written_otherwise {
+                true => format!(
+                    "{e}; if the export writes every date this way, say how in the campaign: [import] starts_at_format = \"%d/%m/%Y %H:%M\""
+                ),
+                false => e,
+            }
+        });
     };
     match format.read(text, zone) {
         Ok(t) => Ok(t),

@@ -163,6 +163,9 @@ fn locate(headers: &[String], columns: &ColumnMap, require: bool) -> Result<Loca
         }
         found
     });
+    if require {
+        twice(headers, &wanted, &at, starts_at_time)?;
+    }
     if let Some((first, _)) = missing.first() {
         let names: Vec<String> = missing.iter().map(|(_, h)| format!("{h:?}")).collect();
         return Err(FileError::new(
@@ -176,6 +179,36 @@ fn locate(headers: &[String], columns: &ColumnMap, require: bool) -> Result<Loca
         ));
     }
     Ok(Located { at, starts_at_time })
+}
+
+/// A column ringback reads that the header names twice (a home and a mobile "Phone", say): which
+/// one is meant cannot be guessed, and the wrong one would be called.
+fn twice(
+    headers: &[String],
+    wanted: &[String],
+    at: &[Option<usize>],
+    starts_at_time: Option<usize>,
+) -> Result<(), FileError> {
+    let read = Column::ALL
+        .into_iter()
+        .filter_map(|column| Some((column, at[column as usize]?)))
+        .chain(starts_at_time.map(|i| (Column::StartsAt, i)));
+    for (column, first) in read {
+        if let Some(again) = (first + 1..wanted.len()).find(|&i| wanted[i] == wanted[first]) {
+            return Err(FileError::new(
+                1,
+                column.name(),
+                format!(
+                    "the header has two columns {:?} and {:?} (columns {} and {}): rename or drop one in the export, so that it is clear which to read",
+                    headers[first].trim(),
+                    headers[again].trim(),
+                    first + 1,
+                    again + 1
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn read_csv(bytes: &[u8], columns: &ColumnMap) -> Result<Vec<RawRecord>, FileError> {
