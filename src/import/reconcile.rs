@@ -42,6 +42,44 @@ pub struct AppointmentRecord {
     pub open_outreach: Option<String>,
 }
 
+impl PatientRecord {
+    /// Whether the stored patient already says what `row` says of them.
+    fn says_as(&self, row: &Row) -> bool {
+        self.first_name == row.first_name
+            && self.last_name == row.last_name
+            && self.phone == row.phone.as_str()
+            && self.timezone.as_deref() == row.timezone.map(|z| z.name())
+            && self.language == row.language
+    }
+}
+
+impl AppointmentRecord {
+    /// Whether the two records say the same of the appointment (its open outreach aside).
+    fn says_as(&self, other: &AppointmentRecord) -> bool {
+        let AppointmentRecord {
+            id,
+            external_id,
+            patient_id,
+            phone,
+            starts_at,
+            timezone,
+            provider,
+            location,
+            status,
+            open_outreach: _,
+        } = self;
+        *id == other.id
+            && *external_id == other.external_id
+            && *patient_id == other.patient_id
+            && *phone == other.phone
+            && *starts_at == other.starts_at
+            && *timezone == other.timezone
+            && *provider == other.provider
+            && *location == other.location
+            && *status == other.status
+    }
+}
+
 /// An attempt to a phone number in any campaign, for the caps.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Contact {
@@ -131,13 +169,11 @@ pub fn reconcile(
         }
         let (patient_id, patient_changed) = run.upsert_patient(&row);
         let zone = row.timezone.unwrap_or(campaign.timezone);
-        match run.existing.appointments.get(&row.appointment_id).cloned() {
+        // Each id is on one row (duplicates were dropped): its stored record is taken, not copied.
+        match run.existing.appointments.remove(&row.appointment_id) {
             None => run.new_appointment(&row, &patient_id, zone),
             Some(stored) => {
-                run.stored_appointment(&row, stored, &patient_id, patient_changed, zone);
-                if let Some(a) = run.existing.appointments.get_mut(&row.appointment_id) {
-                    a.patient_id = patient_id;
-                }
+                run.stored_appointment(&row, stored, &patient_id, patient_changed, zone)
             }
         }
     }
@@ -182,15 +218,13 @@ impl Reconciling<'_> {
             return (id, false);
         }
         match existing.patients.get(&row.patient_id) {
+            Some(stored) if stored.says_as(row) => (stored.id.clone(), false),
             Some(stored) => {
-                let record = wanted(stored.id.clone());
                 let id = stored.id.clone();
-                let changed = record != *stored;
-                if changed {
-                    changes.changed_patients.push(record.clone());
-                    existing.patients.insert(row.patient_id.clone(), record);
-                }
-                (id, changed)
+                let record = wanted(id.clone());
+                changes.changed_patients.push(record.clone());
+                existing.patients.insert(row.patient_id.clone(), record);
+                (id, true)
             }
             None => {
                 let record = wanted(new_id());
@@ -238,13 +272,7 @@ impl Reconciling<'_> {
             || stored.patient_id != patient_id
             || stored.phone != row.phone.as_str()
             || (stored.status == Status::Cancelled.name() && row.status == Status::Booked);
-        let same_as_stored = AppointmentRecord {
-            open_outreach: None,
-            ..updated.clone()
-        } == AppointmentRecord {
-            open_outreach: None,
-            ..stored.clone()
-        };
+        let same_as_stored = updated.says_as(&stored);
 
         if row.status == Status::Cancelled {
             if stored.status == Status::Cancelled.name() {
@@ -471,6 +499,33 @@ mod tests {
             provider: None,
             location: None,
             status: Status::Booked,
+        }
+    }
+
+    #[test]
+    fn a_stored_patient_differs_from_a_row_by_any_field_the_row_gives() {
+        let row = row("A1", at("2027-03-10T10:00:00+01:00"));
+        let stored = PatientRecord {
+            id: "01P".into(),
+            external_id: "P1".into(),
+            first_name: "Anna".into(),
+            last_name: None,
+            phone: "+34600000001".into(),
+            timezone: None,
+            language: None,
+        };
+        assert!(stored.says_as(&row));
+        let changes: [fn(&mut PatientRecord); 5] = [
+            |p| p.first_name = "Ana".into(),
+            |p| p.last_name = Some("Puig".into()),
+            |p| p.phone = "+34600000002".into(),
+            |p| p.timezone = Some("Europe/Madrid".into()),
+            |p| p.language = Some("ca".into()),
+        ];
+        for change in changes {
+            let mut other = stored.clone();
+            change(&mut other);
+            assert!(!other.says_as(&row), "{other:?}");
         }
     }
 
