@@ -11,7 +11,7 @@ use crate::campaign::render::render;
 use crate::campaign::{Campaign, Connect, Kind};
 use crate::dial::facts;
 use crate::outreach::machine::{
-    AfterCall, AfterCallback, Answerer, CallStatus, KeyPress, after_callback_call,
+    AfterCall, AfterCallback, Answerer, CallStatus, FollowupReason, KeyPress, after_callback_call,
     after_reminder_call, callback_end, followup_for_end,
 };
 use crate::outreach::{Channel, Outcome};
@@ -201,16 +201,9 @@ impl App {
     ) -> Result<(), StoreError> {
         match after_callback_call(connect, status, answerer, ctx.bridge_status.as_deref()) {
             AfterCallback::Finish(outcome, followup) => {
-                let detail = format!("callback call {} {}", ctx.seq, status.name());
-                self.db
-                    .finish_outreach(
-                        &ctx.outreach_id,
-                        outcome,
-                        followup.map(|r| (r, detail)),
-                        now,
-                    )
-                    .await?;
-                Ok(())
+                let detail = || format!("callback call {} {}", ctx.seq, status.name());
+                self.finish_after_call(&ctx, outcome, followup, detail, now)
+                    .await
             }
             AfterCallback::Retry => self.plan_next(ctx).await,
             AfterCallback::ClinicUnavailable => {
@@ -244,19 +237,29 @@ impl App {
                 self.plan_next(ctx).await
             }
             AfterCall::Finish(outcome, followup) => {
-                let detail = format!("call {} {}", ctx.seq, status.name());
-                self.db
-                    .finish_outreach(
-                        &ctx.outreach_id,
-                        outcome,
-                        followup.map(|r| (r, detail)),
-                        now,
-                    )
-                    .await?;
-                Ok(())
+                let detail = || format!("call {} {}", ctx.seq, status.name());
+                self.finish_after_call(&ctx, outcome, followup, detail, now)
+                    .await
             }
             AfterCall::Retry => self.plan_next(ctx).await,
         }
+    }
+
+    /// End the outreach with `outcome`, and put `followup` (if any) on the worklist with the
+    /// call `detail` gives.
+    async fn finish_after_call(
+        &self,
+        ctx: &AttemptContext,
+        outcome: Outcome,
+        followup: Option<FollowupReason>,
+        detail: impl FnOnce() -> String,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let followup = followup.map(|r| (r, detail()));
+        self.db
+            .finish_outreach(&ctx.outreach_id, outcome, followup, now)
+            .await?;
+        Ok(())
     }
 
     /// After an attempt that reached nobody: plan the next one, or end the outreach.
