@@ -218,7 +218,9 @@ both_backends!(
          A6,P6,Olga,Font,612000006,{when},,ca,,,booked\n\
          A6,P7,Irina,Font,612000007,{when},,ca,,,booked\n\
          A8,P8,Pere,Soler,612000008,{when},,ca,,,maybe\n\
-         A9,P9,Rosa,Vila,612000009,03/12/2027 10:00,,ca,,,booked\n"
+         A9,P9,Rosa,Vila,612000009,03/12/2027 10:00,,ca,,,booked\n\
+         A10,P10,Nil,Mas,61200001O,{when},,ca,,,booked\n\
+         A11,P11,Ona,Pons,3.46120E+10,{when},,ca,,,booked\n"
         );
         let file = env.write("list.csv", csv);
         let run = env.ringback(&["import", "--campaign", "reminders", file.to_str().unwrap()]);
@@ -247,6 +249,8 @@ both_backends!(
                 (8, "appointment_id".into()),
                 (9, "status".into()),
                 (10, "starts_at".into()),
+                (11, "phone".into()),
+                (12, "phone".into()),
             ]
         );
         assert!(
@@ -260,6 +264,22 @@ both_backends!(
             run.stderr().contains(
                 "list.csv:10: starts_at: not a date and time \"03/12/2027 10:00\" (use RFC 3339 or YYYY-MM-DD HH:MM); \
                  if the export writes every date this way, say how in the campaign: [import] starts_at_format = \"%d/%m/%Y %H:%M\""
+            ),
+            "{}",
+            run.stderr()
+        );
+        // A letter is never read as the keypad digit it shares a key with (O as 6 would call a
+        // stranger), and a spreadsheet's scientific notation, which has lost digits, is named.
+        assert!(
+            run.stderr().contains(
+                "list.csv:11: phone: letters in a phone number (ringback dials digits only, and never reads a letter as the digit on its key): \"61200001O\""
+            ),
+            "{}",
+            run.stderr()
+        );
+        assert!(
+            run.stderr().contains(
+                "list.csv:12: phone: a spreadsheet's scientific notation, which has lost the number's last digits (format the phone column as text and export again): \"3.46120E+10\""
             ),
             "{}",
             run.stderr()

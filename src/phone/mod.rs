@@ -22,6 +22,17 @@ pub enum PhoneError {
     Invalid,
     #[error("not in E.164 form (+ and country code, e.g. +34930000000)")]
     NotE164,
+    /// libphonenumber reads letters as the digits on their keys (vanity numbers): a typed `O`
+    /// for a `0`, or an `E` left by a spreadsheet, would call a stranger.
+    #[error(
+        "letters in a phone number (ringback dials digits only, and never reads a letter as the digit on its key)"
+    )]
+    Letters,
+    /// `3.46123E+10`: what a spreadsheet writes for a long number it took for a quantity.
+    #[error(
+        "a spreadsheet's scientific notation, which has lost the number's last digits (format the phone column as text and export again)"
+    )]
+    Scientific,
 }
 
 impl Phone {
@@ -41,6 +52,12 @@ impl Phone {
         let cleaned = clean(text);
         if cleaned.is_empty() {
             return Err(PhoneError::Empty);
+        }
+        if scientific(text.trim()) {
+            return Err(PhoneError::Scientific);
+        }
+        if cleaned.chars().any(char::is_alphabetic) {
+            return Err(PhoneError::Letters);
         }
         let plans = numbering.database();
         let number = phonenumber::parse_with(plans, region, &cleaned)
@@ -150,6 +167,20 @@ pub fn mask(number: &str) -> String {
 }
 
 /// `00` international prefixes become `+`; letters and separators other than the usual go.
+/// `3.46123E+10`, `3,46123E+10`, `6E+08`: as spreadsheets write it, one digit, a decimal part,
+/// and a signed exponent.
+fn scientific(text: &str) -> bool {
+    let Some((mantissa, exponent)) = text.split_once(['E', 'e']) else {
+        return false;
+    };
+    let Some(exponent) = exponent.strip_prefix(['+', '-']) else {
+        return false;
+    };
+    let (whole, fraction) = mantissa.split_once(['.', ',']).unwrap_or((mantissa, "0"));
+    let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    whole.len() == 1 && digits(whole) && digits(fraction) && digits(exponent)
+}
+
 fn clean(text: &str) -> String {
     let trimmed = text.trim();
     let trimmed = trimmed.strip_prefix("tel:").unwrap_or(trimmed);
@@ -224,6 +255,38 @@ mod tests {
         assert_eq!(Phone::parse("", es()), Err(PhoneError::Empty));
         assert!(Phone::parse("call me", es()).is_err());
         assert!(Phone::parse("12345", es()).is_err());
+    }
+
+    #[test]
+    fn letters_are_never_read_as_the_digits_on_their_keys() {
+        // libphonenumber would read each as a vanity number: E as 3, O as 6, FLOWERS as 3569377.
+        for text in [
+            "6123456E1",
+            "61234567O",
+            "+34 612 345 67O",
+            "612-FLOWERS",
+            "612345678 ext 2",
+            "mobile 612345678",
+        ] {
+            assert_eq!(Phone::parse(text, es()), Err(PhoneError::Letters), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_spreadsheets_scientific_notation_is_named() {
+        for text in [
+            "3.46123E+10",
+            "3,46123E+10",
+            "6.12345679e+8",
+            "3.4612345678E+010",
+            "6E+08",
+        ] {
+            assert_eq!(
+                Phone::parse(text, es()),
+                Err(PhoneError::Scientific),
+                "{text}"
+            );
+        }
     }
 
     #[test]
