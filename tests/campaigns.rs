@@ -67,6 +67,31 @@ starts_at = ["Fecha"]
 phone = ["Movil", "Fijo"]
 "#;
 
+/// A zone that is an offset, not a place, keeps no summer time: the quiet hours would be kept
+/// in the wrong hour half the year.
+#[tokio::test]
+async fn a_campaign_zone_must_be_a_place() {
+    let env = TestEnv::new(Backend::Sqlite).await;
+    let dir = env.path().join("offset");
+    std::fs::create_dir_all(&dir).unwrap();
+    let reminders = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("campaigns/reminders.toml"),
+    )
+    .unwrap();
+    let offset = reminders.replacen("timezone = \"Europe/Madrid\"", "timezone = \"UTC\"", 1);
+    assert_ne!(offset, reminders);
+    std::fs::write(dir.join("reminders.toml"), offset).unwrap();
+    let run = env.ringback(&["campaigns", "check", dir.to_str().unwrap()]);
+    run.assert_code(1);
+    assert!(
+        run.stdout().contains(
+            "reminders.toml:6:12: \"UTC\" is a fixed offset from UTC, not a place: it keeps no summer time"
+        ),
+        "{}",
+        run.stdout()
+    );
+}
+
 #[tokio::test]
 async fn each_error_is_reported_at_its_file_line_and_column() {
     let env = TestEnv::new(Backend::Sqlite).await;

@@ -220,7 +220,8 @@ both_backends!(
          A8,P8,Pere,Soler,612000008,{when},,ca,,,maybe\n\
          A9,P9,Rosa,Vila,612000009,03/12/2027 10:00,,ca,,,booked\n\
          A10,P10,Nil,Mas,61200001O,{when},,ca,,,booked\n\
-         A11,P11,Ona,Pons,3.46120E+10,{when},,ca,,,booked\n"
+         A11,P11,Ona,Pons,3.46120E+10,{when},,ca,,,booked\n\
+         A12,P12,Ada,Bosch,612000012,{when},EST,en,,,booked\n"
         );
         let file = env.write("list.csv", csv);
         let run = env.ringback(&["import", "--campaign", "reminders", file.to_str().unwrap()]);
@@ -251,6 +252,7 @@ both_backends!(
                 (10, "starts_at".into()),
                 (11, "phone".into()),
                 (12, "phone".into()),
+                (13, "timezone".into()),
             ]
         );
         assert!(
@@ -280,6 +282,15 @@ both_backends!(
         assert!(
             run.stderr().contains(
                 "list.csv:12: phone: a spreadsheet's scientific notation, which has lost the number's last digits (format the phone column as text and export again): \"3.46120E+10\""
+            ),
+            "{}",
+            run.stderr()
+        );
+        // EST is UTC-5 all year: in summer its 20:30 is 21:30 in New York.
+        assert!(
+            run.stderr().contains(
+                "list.csv:13: timezone: \"EST\" is a fixed offset from UTC, not a place: it keeps no summer time, \
+                 so calls could fall outside 08:00-21:00 where the patient is; name the place (e.g. \"America/New_York\", \"Europe/London\")"
             ),
             "{}",
             run.stderr()

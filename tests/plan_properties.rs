@@ -15,7 +15,7 @@ const ZONES: [&str; 7] = [
     "America/New_York",
     "Australia/Lord_Howe",
     "Asia/Kolkata",
-    "UTC",
+    "Atlantic/Reykjavik",
     "America/Sao_Paulo",
     "Pacific/Chatham",
 ];

@@ -144,15 +144,8 @@ fn check_id(id: &str, errors: &mut Errors) {
 
 fn zone(top: &Section, errors: &mut Errors) -> Option<Tz> {
     let tz = top.required_str("timezone", errors)?;
-    tz.get_ref()
-        .parse::<Tz>()
-        .map_err(|_| {
-            let problem = format!(
-                "unknown IANA time zone {:?} (e.g. \"Europe/Madrid\")",
-                tz.get_ref()
-            );
-            errors.push(tz.span(), problem)
-        })
+    crate::plan::zone::place(tz.get_ref())
+        .map_err(|problem| errors.push(tz.span(), problem))
         .ok()
 }
 

@@ -20,9 +20,8 @@ pub fn run(
 ) -> Outcome {
     let zone: Tz = match timezone {
         None => campaign.timezone,
-        Some(z) => z
-            .parse()
-            .map_err(|_| Failure::user(format!("--timezone: unknown IANA time zone {z:?}")))?,
+        Some(z) => crate::plan::zone::place(z)
+            .map_err(|problem| Failure::user(format!("--timezone: {problem}")))?,
     };
     let now = match at {
         None => Utc::now(),

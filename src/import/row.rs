@@ -145,8 +145,8 @@ impl Check<'_> {
 
     fn timezone(&mut self) -> Option<Tz> {
         let text = self.text(Column::Timezone)?;
-        text.parse::<Tz>()
-            .map_err(|_| self.reject("timezone", format!("unknown IANA time zone {text:?}")))
+        crate::plan::zone::place(&text)
+            .map_err(|problem| self.reject("timezone", problem))
             .ok()
     }
 

@@ -5,6 +5,7 @@ pub mod calendar;
 pub mod caps;
 pub mod daypart;
 mod search;
+pub mod zone;
 
 use std::collections::BTreeMap;
 
